@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (Debian packages), then runs
+# every test with the race detector against real servers that the tests
+# start on 127.0.0.1. Run from anywhere; run as root (the tests create Unix
+# accounts for a private smbd).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+deploy/test/install-deps.sh
+# In CI a missing server binary fails the run instead of skipping tests.
+export CI="${CI:-true}"
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change: $unformatted" >&2
+	exit 1
+fi
+go test -race -count=1 -timeout 40m ./... "$@"

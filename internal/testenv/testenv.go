@@ -1,0 +1,158 @@
+// Package testenv starts the real servers davgate's tests talk to — a
+// private smbd and a redis-server — on 127.0.0.1, and stops them when the
+// test ends. It lives under internal/ because several packages' tests share
+// it and nothing outside the module may depend on it.
+//
+// It never touches the machine's own services: every server gets its own
+// state directory and a free port. The binaries come from the Debian
+// packages that deploy/test/install-deps.sh installs.
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Need fails the test when a binary is missing and CI is set; elsewhere
+// it skips, so a developer without the servers can still run unit tests.
+func Need(t testing.TB, bins ...string) {
+	t.Helper()
+	for _, b := range bins {
+		if _, err := lookPath(b); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required in CI but not installed (run deploy/test/install-deps.sh): %v", b, err)
+			}
+			t.Skipf("%s not installed (deploy/test/install-deps.sh installs it)", b)
+		}
+	}
+}
+
+// lookPath finds b on PATH or in the sbin directories, which a non-login
+// shell's PATH may lack.
+func lookPath(b string) (string, error) {
+	if p, err := exec.LookPath(b); err == nil {
+		return p, nil
+	}
+	for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		p := filepath.Join(dir, b)
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s: not found", b)
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// stateDir makes a directory that the users smbd switches to can traverse:
+// t.TempDir's parents are mode 0700.
+func stateDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatalf("make state dir: %v", err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatalf("chmod state dir: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// waitListening waits until addr accepts TCP connections or the process
+// exits.
+func waitListening(addr string, proc *exec.Cmd, exited <-chan struct{}, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("%s exited before listening", filepath.Base(proc.Path))
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not listening on %s after %v", filepath.Base(proc.Path), addr, timeout)
+}
+
+// process is a started server with a channel closed when it exits.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+func startProcess(name string, args []string, logPath string) (*process, error) {
+	path, err := lookPath(name)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	if logPath != "" {
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		cmd.Stdout, cmd.Stderr = f, f
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.exited) }()
+	return p, nil
+}
+
+// stop ends the process group with TERM, then KILL after a grace period.
+func (p *process) stop() {
+	if p == nil {
+		return
+	}
+	pid := p.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-p.exited
+	}
+}
+
+// killMatching ends stray processes whose command line mentions marker,
+// such as samba-dcerpcd helpers that smbd starts and that call setsid.
+func killMatching(marker string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), marker) {
+			continue
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
