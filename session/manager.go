@@ -1,0 +1,357 @@
+package session
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Kind is the kind of a session, which sets its limits.
+type Kind string
+
+const (
+	// KindBrowser is a browser session (cookie): short idle and absolute limits.
+	KindBrowser Kind = "browser"
+	// KindDevice is a device token (an app password): labelled, long-lived,
+	// listed and revoked by its user.
+	KindDevice Kind = "device"
+)
+
+// Limits are the idle and absolute limits of each session kind. A zero
+// field takes its value from DefaultLimits.
+type Limits struct {
+	BrowserIdle, BrowserLifetime time.Duration
+	DeviceIdle, DeviceLifetime   time.Duration
+}
+
+// DefaultLimits are the limits used for zero fields of Limits.
+var DefaultLimits = Limits{
+	BrowserIdle:     30 * time.Minute,
+	BrowserLifetime: 12 * time.Hour,
+	DeviceIdle:      30 * 24 * time.Hour,
+	DeviceLifetime:  90 * 24 * time.Hour,
+}
+
+func (l Limits) of(k Kind) (idle, lifetime time.Duration, ok bool) {
+	switch k {
+	case KindBrowser:
+		return cmp.Or(l.BrowserIdle, DefaultLimits.BrowserIdle), cmp.Or(l.BrowserLifetime, DefaultLimits.BrowserLifetime), true
+	case KindDevice:
+		return cmp.Or(l.DeviceIdle, DefaultLimits.DeviceIdle), cmp.Or(l.DeviceLifetime, DefaultLimits.DeviceLifetime), true
+	}
+	return 0, 0, false
+}
+
+// Info describes a session to its user. ID is the public id, unrelated to
+// the secret session id.
+type Info struct {
+	ID       string
+	Kind     Kind
+	Label    string
+	Created  time.Time
+	LastUsed time.Time
+	Expires  time.Time
+}
+
+// Session is an open session. Key (H(sid)) identifies it inside davgate
+// (pool, OnEnd); it is not secret by itself but is not shown to users.
+type Session struct {
+	Key string
+	Info
+	User  string
+	Attrs map[string]string
+
+	sid    []byte
+	k      []byte
+	sealed []byte
+}
+
+// Password decrypts the session's stored password with its key K. The
+// caller uses it for one log-on and drops it.
+func (s *Session) Password() (string, error) {
+	p, err := openPassword(s.k, s.sid, s.User, s.sealed)
+	if err != nil {
+		return "", fmt.Errorf("session password: %w", err)
+	}
+	return p, nil
+}
+
+// LogValue keeps secrets out of logs that print a Session.
+func (s *Session) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", s.ID), slog.String("user", s.User), slog.String("kind", string(s.Kind)))
+}
+
+// ManagerOptions configure a Manager. Keyring and Store are required.
+type ManagerOptions struct {
+	Keyring *Keyring
+	Store   Store
+	Limits  Limits           // zero fields: DefaultLimits
+	Now     func() time.Time // optional, time.Now
+	Logger  *slog.Logger     // optional, discards
+	// TouchEvery is the least time between two updates of a session's
+	// last use in the store (and so of its idle deadline). Default 1m.
+	TouchEvery time.Duration
+}
+
+// Manager creates, opens, lists and ends sessions. It is safe for
+// concurrent use.
+type Manager struct {
+	keyring    atomic.Pointer[Keyring]
+	store      Store
+	limits     Limits
+	now        func() time.Time
+	log        *slog.Logger
+	touchEvery time.Duration
+
+	mu    sync.Mutex
+	onEnd []func(key string)
+}
+
+// NewManager returns a Manager. It panics if a required option is missing.
+func NewManager(o ManagerOptions) *Manager {
+	if o.Keyring == nil || o.Store == nil {
+		panic("session: NewManager needs a Keyring and a Store")
+	}
+	m := &Manager{
+		store:      o.Store,
+		limits:     o.Limits,
+		now:        o.Now,
+		log:        o.Logger,
+		touchEvery: cmp.Or(o.TouchEvery, time.Minute),
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	m.keyring.Store(o.Keyring)
+	return m
+}
+
+// SetKeyring replaces the keyring (after the file changed, on SIGHUP).
+// Requests in flight finish with the keyring they started with.
+func (m *Manager) SetKeyring(k *Keyring) {
+	if k != nil {
+		m.keyring.Store(k)
+	}
+}
+
+// Create starts a session for a user whose password the caller has just
+// verified, and returns its token (to be shown to the client once) and its
+// Info. The password is stored only sealed under the token's session key.
+func (m *Manager) Create(ctx context.Context, user, password string, kind Kind, label string, attrs map[string]string) (token string, info Info, err error) {
+	idle, lifetime, ok := m.limits.of(kind)
+	if !ok {
+		return "", Info{}, fmt.Errorf("create session: unknown kind %q", kind)
+	}
+	if user == "" {
+		return "", Info{}, errors.New("create session: empty user name")
+	}
+	t := &tokenData{}
+	if _, err := rand.Read(t.sid[:]); err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
+	}
+	if _, err := rand.Read(t.key[:]); err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
+	}
+	defer clear(t.key[:])
+	sealed, err := sealPassword(t.key[:], t.sid[:], user, password)
+	if err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
+	}
+	id, err := newPublicID()
+	if err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
+	}
+	now := m.now()
+	t.expiry = now.Add(lifetime).Truncate(time.Second)
+	r := &Record{
+		Key:      storeKey(t.sid[:]),
+		ID:       id,
+		User:     user,
+		Kind:     kind,
+		Label:    label,
+		Attrs:    attrs,
+		Sealed:   sealed,
+		Created:  now,
+		LastUsed: now,
+		Expires:  t.expiry,
+		Idle:     idle,
+	}
+	token, err = sealToken(m.keyring.Load(), t)
+	if err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
+	}
+	if err := m.store.Put(ctx, r); err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
+	}
+	m.log.LogAttrs(ctx, slog.LevelInfo, "session created", slog.String("user", user), slog.String("session", id), slog.String("kind", string(kind)))
+	return token, r.info(), nil
+}
+
+// Open returns the session of a token. Errors: ErrInvalidToken (malformed,
+// altered, or its master key is no longer in the keyring), ErrRevoked (the
+// session was revoked, or its absolute or idle limit has passed — an
+// expired token is ErrRevoked, not ErrInvalidToken); any other error is
+// store trouble. Open records the use, at most once per TouchEvery.
+func (m *Manager) Open(ctx context.Context, token string) (*Session, error) {
+	t, err := openToken(m.keyring.Load(), token)
+	if err != nil {
+		return nil, err
+	}
+	now := m.now()
+	if !now.Before(t.expiry) {
+		return nil, ErrRevoked
+	}
+	key := storeKey(t.sid[:])
+	r, err := m.store.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrRevoked
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open session: %w", err)
+	}
+	idle, _, ok := m.limits.of(r.Kind)
+	if !ok || !now.Before(r.Expires) || !now.Before(r.LastUsed.Add(idle)) {
+		_ = m.end(ctx, r.User, key) // the store's TTL removes it anyway
+		return nil, ErrRevoked
+	}
+	if now.Sub(r.LastUsed) >= m.touchEvery {
+		r.LastUsed = now
+		r.Idle = idle
+		switch err := m.store.Touch(ctx, r); {
+		case errors.Is(err, ErrNotFound):
+			return nil, ErrRevoked
+		case err != nil:
+			// The session is valid; a later request retries the touch.
+			m.log.LogAttrs(ctx, slog.LevelWarn, "session touch failed", slog.String("session", r.ID), slog.Any("err", err))
+		}
+	}
+	return &Session{
+		Key:    key,
+		Info:   r.info(),
+		User:   r.User,
+		Attrs:  r.Attrs,
+		sid:    append([]byte(nil), t.sid[:]...),
+		k:      append([]byte(nil), t.key[:]...),
+		sealed: r.Sealed,
+	}, nil
+}
+
+// List returns the user's live sessions, oldest first.
+func (m *Manager) List(ctx context.Context, user string) ([]Info, error) {
+	recs, err := m.store.List(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	now := m.now()
+	out := make([]Info, 0, len(recs))
+	for _, r := range recs {
+		if now.Before(r.Deadline()) {
+			out = append(out, r.info())
+		}
+	}
+	slices.SortFunc(out, func(a, b Info) int {
+		return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// Revoke ends the user's session with the given public id. It returns
+// ErrNotFound if the user has no such session.
+func (m *Manager) Revoke(ctx context.Context, user, publicID string) error {
+	recs, err := m.store.List(ctx, user)
+	if err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	for _, r := range recs {
+		if r.ID == publicID {
+			if err := m.end(ctx, user, r.Key); err != nil {
+				return fmt.Errorf("revoke session: %w", err)
+			}
+			m.log.LogAttrs(ctx, slog.LevelInfo, "session revoked", slog.String("user", user), slog.String("session", r.ID))
+			return nil
+		}
+	}
+	return ErrNotFound
+}
+
+// RevokeSession ends s, e.g. on logout or when a file server refused its
+// stored credentials.
+func (m *Manager) RevokeSession(ctx context.Context, s *Session) error {
+	if err := m.end(ctx, s.User, s.Key); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	m.log.LogAttrs(ctx, slog.LevelInfo, "session revoked", slog.String("user", s.User), slog.String("session", s.ID))
+	return nil
+}
+
+// RevokeAll ends all of the user's sessions.
+func (m *Manager) RevokeAll(ctx context.Context, user string) error {
+	recs, err := m.store.List(ctx, user)
+	if err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	keys := make([]string, len(recs))
+	for i, r := range recs {
+		keys[i] = r.Key
+	}
+	if err := m.end(ctx, user, keys...); err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	m.log.LogAttrs(ctx, slog.LevelInfo, "sessions revoked", slog.String("user", user), slog.Int("count", len(keys)))
+	return nil
+}
+
+// end deletes the records and runs the OnEnd callbacks here; a shared
+// store's Watchers run them on the other instances.
+func (m *Manager) end(ctx context.Context, user string, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	err := m.store.Delete(ctx, user, keys...)
+	for _, k := range keys {
+		m.ended(k)
+	}
+	return err
+}
+
+// OnEnd registers f to be called with Session.Key whenever a session ends:
+// revoked through this Manager, found expired by Open, or (with Watch
+// running on a shared store) revoked through another instance. f may be
+// called more than once for a key and must be quick and idempotent, e.g.
+// Pool.Close.
+func (m *Manager) OnEnd(f func(key string)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.onEnd = append(m.onEnd, f)
+}
+
+func (m *Manager) ended(key string) {
+	m.mu.Lock()
+	fs := slices.Clone(m.onEnd)
+	m.mu.Unlock()
+	for _, f := range fs {
+		f(key)
+	}
+}
+
+// Watch runs the OnEnd callbacks for sessions ended on other instances
+// sharing the store, until ctx is done. With a store that is not a Watcher
+// (MemoryStore) there is nothing to watch and it returns nil at once.
+// Otherwise it returns ctx's error, or an error if it cannot watch.
+func (m *Manager) Watch(ctx context.Context) error {
+	w, ok := m.store.(Watcher)
+	if !ok {
+		return nil
+	}
+	return w.Watch(ctx, m.ended)
+}

@@ -1,0 +1,286 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisStore is a Store in Redis, shared by any number of davgate
+// instances. It works through redis.UniversalClient, so a single server,
+// Sentinel (failover) and Cluster deployments all work; every command
+// touches one key, so no two keys need to share a Cluster hash slot.
+//
+// Layout, with the default prefix "davgate:":
+//
+//	davgate:s:<H(sid)>  string, JSON of Record (password only as ciphertext
+//	                    under K), PX TTL = its Deadline, refreshed by Touch
+//	davgate:u:<user>    set of the user's H(sid); TTL = the latest absolute
+//	                    expiry of its members; stale members are removed by List
+//	davgate:ended       pub/sub channel; Delete publishes each ended H(sid)
+//
+// Neither keys nor values hold a password, a token or a session key K.
+type RedisStore struct {
+	c      redis.UniversalClient
+	prefix string
+	owned  bool // Close closes c
+}
+
+var (
+	_ Store   = (*RedisStore)(nil)
+	_ Watcher = (*RedisStore)(nil)
+)
+
+// DefaultRedisPrefix prefixes every Redis key and channel name the store uses.
+const DefaultRedisPrefix = "davgate:"
+
+// NewRedisStore connects to Redis and checks the connection with a PING.
+// rawURL is redis://[[user]:password@]host:port/db or rediss:// for TLS,
+// with go-redis' query options. A master_name=NAME parameter selects
+// Sentinel: host:port (and any addr=host:port parameters) are then the
+// sentinels. addr=host:port parameters without master_name select Cluster.
+func NewRedisStore(ctx context.Context, rawURL string) (*RedisStore, error) {
+	c, err := newRedisClient(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open redis store: %w", err)
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("open redis store: %w", err)
+	}
+	s := NewRedisStoreClient(c, DefaultRedisPrefix)
+	s.owned = true
+	return s, nil
+}
+
+func newRedisClient(rawURL string) (redis.UniversalClient, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url's error quotes the URL, which may hold a password.
+		return nil, errors.New("malformed redis URL")
+	}
+	q := u.Query()
+	switch {
+	case q.Has("master_name"):
+		o, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewFailoverClient(o), nil
+	case q.Has("addr"):
+		o, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClusterClient(o), nil
+	default:
+		o, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClient(o), nil
+	}
+}
+
+// NewRedisStoreClient returns a store using c, whose keys and channel all
+// start with prefix (DefaultRedisPrefix if empty). Close does not close c.
+func NewRedisStoreClient(c redis.UniversalClient, prefix string) *RedisStore {
+	if prefix == "" {
+		prefix = DefaultRedisPrefix
+	}
+	return &RedisStore{c: c, prefix: prefix}
+}
+
+// Close closes the Redis client if NewRedisStore opened it.
+func (s *RedisStore) Close() error {
+	if s.owned {
+		return s.c.Close()
+	}
+	return nil
+}
+
+func (s *RedisStore) recKey(key string) string   { return s.prefix + "s:" + key }
+func (s *RedisStore) userKey(user string) string { return s.prefix + "u:" + user }
+func (s *RedisStore) channel() string            { return s.prefix + "ended" }
+
+// extendTTL sets the index set's TTL to ARGV[1] ms unless it already
+// lives longer.
+var extendTTL = redis.NewScript(`
+local t = redis.call('PTTL', KEYS[1])
+local want = tonumber(ARGV[1])
+if t == -1 or (t >= 0 and t < want) then
+	redis.call('PEXPIRE', KEYS[1], want)
+end
+return 0
+`)
+
+// Put implements Store.
+func (s *RedisStore) Put(ctx context.Context, r *Record) error {
+	now := time.Now()
+	ttl := r.Deadline().Sub(now)
+	if ttl < time.Millisecond {
+		return nil // already over; storing it would only resurrect it
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("redis put: %w", err)
+	}
+	idxTTL := max(r.Expires.Sub(now), ttl)
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, s.recKey(r.Key), v, ttl)
+		p.SAdd(ctx, s.userKey(r.User), r.Key)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis put: %w", err)
+	}
+	if err := extendTTL.Run(ctx, s.c, []string{s.userKey(r.User)}, idxTTL.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("redis put: %w", err)
+	}
+	return nil
+}
+
+// Get implements Store.
+func (s *RedisStore) Get(ctx context.Context, key string) (*Record, error) {
+	v, err := s.c.Get(ctx, s.recKey(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis get: %w", err)
+	}
+	return decodeRecord(key, v)
+}
+
+func decodeRecord(key string, v []byte) (*Record, error) {
+	r := &Record{}
+	if err := json.Unmarshal(v, r); err != nil {
+		return nil, fmt.Errorf("redis: malformed session record: %w", err)
+	}
+	r.Key = key
+	return r, nil
+}
+
+// Touch implements Store.
+func (s *RedisStore) Touch(ctx context.Context, r *Record) error {
+	ttl := time.Until(r.Deadline())
+	if ttl < time.Millisecond {
+		if err := s.c.Del(ctx, s.recKey(r.Key)).Err(); err != nil {
+			return fmt.Errorf("redis touch: %w", err)
+		}
+		return ErrNotFound
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("redis touch: %w", err)
+	}
+	err = s.c.SetArgs(ctx, s.recKey(r.Key), v, redis.SetArgs{Mode: "XX", TTL: ttl}).Err()
+	if errors.Is(err, redis.Nil) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("redis touch: %w", err)
+	}
+	return nil
+}
+
+// List implements Store.
+func (s *RedisStore) List(ctx context.Context, user string) ([]*Record, error) {
+	keys, err := s.c.SMembers(ctx, s.userKey(user)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis list: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, s.recKey(k))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redis list: %w", err)
+	}
+	var out []*Record
+	var stale []any
+	for i, cmd := range cmds {
+		v, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			stale = append(stale, keys[i])
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redis list: %w", err)
+		}
+		r, err := decodeRecord(keys[i], v)
+		if err != nil {
+			return nil, err
+		}
+		if r.User != user {
+			stale = append(stale, keys[i])
+			continue
+		}
+		out = append(out, r)
+	}
+	if len(stale) > 0 {
+		// Best effort: a stale member costs only a lookup on the next List.
+		s.c.SRem(ctx, s.userKey(user), stale...)
+	}
+	return out, nil
+}
+
+// Delete implements Store. It publishes every key on the ended channel.
+func (s *RedisStore) Delete(ctx context.Context, user string, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	members := make([]any, len(keys))
+	for i, k := range keys {
+		members[i] = k
+	}
+	_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Del(ctx, s.recKey(k))
+		}
+		p.SRem(ctx, s.userKey(user), members...)
+		for _, k := range keys {
+			p.Publish(ctx, s.channel(), k)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis delete: %w", err)
+	}
+	return nil
+}
+
+// Watch implements Watcher with Redis pub/sub. It returns once it could
+// not subscribe, or when ctx is done; go-redis resubscribes by itself after
+// a lost connection (deletions published meanwhile are missed, which the
+// callers' idle timeouts cover).
+func (s *RedisStore) Watch(ctx context.Context, ended func(key string)) error {
+	sub := s.c.Subscribe(ctx, s.channel())
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		return fmt.Errorf("redis watch: %w", err)
+	}
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case m, ok := <-ch:
+			if !ok {
+				return ctx.Err()
+			}
+			ended(m.Payload)
+		}
+	}
+}

@@ -1,0 +1,249 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/davgate/davgate/internal/testenv"
+	"github.com/redis/go-redis/v9"
+)
+
+// startRedis starts a private redis-server and returns a client for
+// inspecting it.
+func startRedis(t *testing.T) (*testenv.Redis, *redis.Client) {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { c.Close() })
+	return r, c
+}
+
+func newRedisStore(t *testing.T, url string) *RedisStore {
+	t.Helper()
+	s, err := NewRedisStore(context.Background(), url)
+	if err != nil {
+		t.Fatalf("NewRedisStore: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestRedisStore(t *testing.T) {
+	r, c := startRedis(t)
+	testStoreConformance(t, func(t *testing.T) Store {
+		if err := c.FlushDB(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		return newRedisStore(t, r.URL)
+	})
+}
+
+func TestRedisStoreTTL(t *testing.T) {
+	ctx := context.Background()
+	r, c := startRedis(t)
+	s := newRedisStore(t, r.URL)
+	rec := newTestRecord(t, "alice", 10*time.Minute, time.Hour)
+	if err := s.Put(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	ttl := c.PTTL(ctx, s.recKey(rec.Key)).Val()
+	if ttl <= 9*time.Minute || ttl > 10*time.Minute {
+		t.Errorf("record TTL = %v, want the idle limit 10m", ttl)
+	}
+	idx := c.PTTL(ctx, s.userKey("alice")).Val()
+	if idx <= 59*time.Minute || idx > time.Hour {
+		t.Errorf("index TTL = %v, want the absolute expiry 1h", idx)
+	}
+	// Close to the absolute expiry, a touch caps the TTL at the expiry.
+	rec.LastUsed = rec.Expires.Add(-2 * time.Minute)
+	if err := s.Touch(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := c.PTTL(ctx, s.recKey(rec.Key)).Val(); ttl > time.Hour || ttl <= 59*time.Minute {
+		t.Errorf("TTL after a late touch = %v, want about 1h (the absolute expiry, before the idle deadline)", ttl)
+	}
+	// A shorter-lived second record does not shorten the index.
+	short := newTestRecord(t, "alice", time.Minute, 2*time.Minute)
+	if err := s.Put(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	if idx := c.PTTL(ctx, s.userKey("alice")).Val(); idx <= 59*time.Minute {
+		t.Errorf("index TTL after a shorter record = %v, want it kept at about 1h", idx)
+	}
+}
+
+func TestRedisStoreUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	port := testenv.FreePort(t)
+	_, err := NewRedisStore(ctx, fmt.Sprintf("redis://:hunter2@127.0.0.1:%d/0", port))
+	if err == nil {
+		t.Fatal("NewRedisStore to a closed port succeeded")
+	}
+	if bytes.Contains([]byte(err.Error()), []byte("hunter2")) {
+		t.Errorf("error %q contains the Redis password", err)
+	}
+}
+
+// TestRedisHoldsNoSecrets creates sessions through a Manager and checks that
+// no Redis key or value contains the password, the token or the session
+// key K, in any of the encodings davgate uses.
+func TestRedisHoldsNoSecrets(t *testing.T) {
+	ctx := context.Background()
+	r, c := startRedis(t)
+	m := NewManager(ManagerOptions{Keyring: newKeyring(t), Store: newRedisStore(t, r.URL)})
+
+	const password = "Corr3ct-Horse-Battery-Staple"
+	var secrets [][]byte
+	addSecret := func(b []byte) {
+		secrets = append(secrets, b,
+			[]byte(hex.EncodeToString(b)),
+			[]byte(base64.StdEncoding.EncodeToString(b)),
+			[]byte(base64.RawURLEncoding.EncodeToString(b)))
+	}
+	addSecret([]byte(password))
+	for i, kind := range []Kind{KindDevice, KindBrowser} {
+		tok, _, err := m.Create(ctx, "alice", password, kind, fmt.Sprintf("label %d", i), map[string]string{"domain": "LAB"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		td, err := openToken(m.keyring.Load(), tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets = append(secrets, []byte(tok))
+		addSecret(td.key[:])
+		addSecret(td.sid[:])
+		// Use the session so that a touched record is in Redis too.
+		s, err := m.Open(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := s.Password(); err != nil || p != password {
+			t.Fatalf("Password() = %q, %v", p, err)
+		}
+	}
+
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 3 {
+		t.Fatalf("Redis holds %d keys, want 2 records and an index: %v", len(keys), keys)
+	}
+	for _, k := range keys {
+		var vals []string
+		switch typ := c.Type(ctx, k).Val(); typ {
+		case "string":
+			vals = []string{c.Get(ctx, k).Val()}
+		case "set":
+			vals = c.SMembers(ctx, k).Val()
+		default:
+			t.Errorf("unexpected Redis type %s for %s", typ, k)
+		}
+		for _, text := range append(vals, k) {
+			for _, sec := range secrets {
+				if bytes.Contains([]byte(text), sec) {
+					t.Errorf("Redis key %s holds a secret (%d bytes)", k, len(sec))
+				}
+			}
+		}
+	}
+}
+
+// TestRevocationBroadcast runs two Managers (two davgate instances) on one
+// Redis: a session revoked through one runs the OnEnd callbacks of the
+// other within a second, and the token no longer opens on either.
+func TestRevocationBroadcast(t *testing.T) {
+	ctx := context.Background()
+	r, c := startRedis(t)
+	kr := newKeyring(t)
+	m1 := NewManager(ManagerOptions{Keyring: kr, Store: newRedisStore(t, r.URL)})
+	m2 := NewManager(ManagerOptions{Keyring: kr, Store: newRedisStore(t, r.URL)})
+
+	ended := make(chan string, 10)
+	m2.OnEnd(func(key string) { ended <- key })
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var watchErr error
+	go func() { defer wg.Done(); watchErr = m2.Watch(wctx) }()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		if !errors.Is(watchErr, context.Canceled) {
+			t.Errorf("Watch returned %v, want context.Canceled", watchErr)
+		}
+	})
+	waitSubscribers(t, c, DefaultRedisPrefix+"ended", 1)
+
+	tok, info, err := m1.Create(ctx, "alice", "pw", KindDevice, "laptop", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := m2.Open(ctx, tok)
+	if err != nil {
+		t.Fatalf("token minted on instance 1 does not open on instance 2: %v", err)
+	}
+	start := time.Now()
+	if err := m1.Revoke(ctx, "alice", info.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case key := <-ended:
+		if key != s2.Key {
+			t.Errorf("instance 2 OnEnd got key %q, want %q", key, s2.Key)
+		}
+		t.Logf("instance 2 saw the revocation after %v", time.Since(start))
+	case <-time.After(time.Second):
+		t.Fatal("instance 2 did not see the revocation within 1s")
+	}
+	for i, m := range []*Manager{m1, m2} {
+		if _, err := m.Open(ctx, tok); !errors.Is(err, ErrRevoked) {
+			t.Errorf("instance %d: Open(revoked) = %v, want ErrRevoked", i+1, err)
+		}
+	}
+
+	// RevokeAll ends every session everywhere.
+	var toks []string
+	for range 3 {
+		tok, _, err := m2.Create(ctx, "bob", "pw", KindBrowser, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+	}
+	if err := m1.RevokeAll(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range toks {
+		select {
+		case <-ended:
+		case <-time.After(time.Second):
+			t.Fatalf("instance 2 saw %d of 3 ended sessions within 1s", i)
+		}
+		if _, err := m2.Open(ctx, toks[i]); !errors.Is(err, ErrRevoked) {
+			t.Errorf("Open after RevokeAll = %v, want ErrRevoked", err)
+		}
+	}
+}
+
+// waitSubscribers waits until channel has n subscribers.
+func waitSubscribers(t *testing.T, c *redis.Client, channel string, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if c.PubSubNumSub(context.Background(), channel).Val()[channel] >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no subscriber on %s after 5s", channel)
+}
