@@ -1,0 +1,132 @@
+package davfs
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudsoda/go-smb2"
+	"github.com/davgate/davgate/internal/testenv"
+)
+
+const (
+	testUser = "davfsuser"
+	testPass = "Davfs-pass-1"
+)
+
+// fakeSource is a ShareSource that dials the test smbd directly with
+// go-smb2, one session for the whole test.
+type fakeSource struct {
+	shares map[string]*smb2.Share
+}
+
+func (s *fakeSource) Names(ctx context.Context) ([]string, error) {
+	var names []string
+	for n := range s.shares {
+		names = append(names, n)
+	}
+	return names, nil
+}
+
+func (s *fakeSource) Open(ctx context.Context, name string) (*Mount, error) {
+	sh, ok := s.shares[name]
+	if !ok {
+		return nil, ErrNoShare
+	}
+	return &Mount{Share: sh, Release: func(error) {}}, nil
+}
+
+// testEnv is a davfs handler over a real smbd.
+type testEnv struct {
+	smbd   *testenv.Smbd
+	srv    *httptest.Server
+	share  *smb2.Share // direct SMB access to share "data"
+	dir    string      // local directory backing share "data"
+	client *http.Client
+}
+
+func dialShare(t testing.TB, smbd *testenv.Smbd, name string) *smb2.Share {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: testUser, Password: testPass}}
+	s, err := d.Dial(ctx, smbd.Addr())
+	if err != nil {
+		t.Fatalf("dial smbd: %v", err)
+	}
+	t.Cleanup(func() { s.Logoff() })
+	sh, err := s.Mount(name)
+	if err != nil {
+		t.Fatalf("mount %s: %v", name, err)
+	}
+	t.Cleanup(func() { sh.Umount() })
+	return sh
+}
+
+func newTestEnv(t testing.TB, opts ...func(*HandlerOptions)) *testEnv {
+	t.Helper()
+	smbd := testenv.StartSmbd(t, testenv.SmbdConfig{
+		Users:  map[string]string{testUser: testPass},
+		Shares: []testenv.Share{{Name: "data"}},
+	})
+	share := dialShare(t, smbd, "data")
+	src := &fakeSource{shares: map[string]*smb2.Share{"data": dialShare(t, smbd, "data")}}
+	o := HandlerOptions{Prefix: "/dav", Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if testing.Verbose() {
+		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	h := NewHandler(o)
+	mux := http.NewServeMux()
+	mux.Handle("/dav/", h)
+	mux.Handle("/dav", h)
+	mux.Handle("/", OptionsHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &testEnv{smbd: smbd, srv: srv, share: share, dir: smbd.SharePath("data"), client: srv.Client()}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// do sends a request and returns the response with its body read.
+func (e *testEnv) do(t testing.TB, method, p string, body io.Reader, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+p, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, p, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, p, err)
+	}
+	return resp, string(b)
+}
+
+func (e *testEnv) expect(t testing.TB, want int, method, p string, body io.Reader, hdr ...string) string {
+	t.Helper()
+	resp, b := e.do(t, method, p, body, hdr...)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d; body %q", method, p, resp.StatusCode, want, b)
+	}
+	return b
+}

@@ -1,0 +1,311 @@
+package davfs
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/cloudsoda/go-smb2"
+	"golang.org/x/net/webdav"
+)
+
+// chunkSize is the size of one SMB read or write; servers cap a single
+// request at 1 MiB (8 MiB for some, which we do not rely on).
+const chunkSize = 1 << 20
+
+// copyChunkLimit is the largest file copied with FSCTL_SRV_COPYCHUNK: go-smb2
+// (cloudsoda, 2026-09) restarts every 16 MiB batch at the source's first
+// offset, so only a copy that fits one batch comes out right. Larger files
+// are copied through davgate in chunks.
+const copyChunkLimit = 16 << 20
+
+// file is a webdav.File on an SMB share. A file made from a directory
+// listing opens its SMB handle only when it is read.
+type file struct {
+	fsys *FS
+	name string // clean webdav name
+	path string // SMB path
+	f    *smb2.File
+	fi   *fileInfo
+
+	off     int64 // read position
+	buf     []byte
+	bufOff  int64
+	pending *prefetch
+
+	dirents []os.FileInfo
+	dirRead bool
+}
+
+var _ webdav.File = (*file)(nil)
+
+// prefetch is one chunk being read ahead in the background.
+type prefetch struct {
+	off  int64
+	buf  []byte
+	n    int
+	err  error
+	done chan struct{}
+}
+
+func (f *file) open() error {
+	if f.f != nil {
+		return nil
+	}
+	sf, err := f.fsys.share.Open(f.path)
+	if err != nil {
+		return f.fsys.fail("open", f.name, err)
+	}
+	f.f = sf
+	return nil
+}
+
+func (f *file) Close() error {
+	f.wait()
+	if f.f == nil {
+		return nil
+	}
+	err := f.f.Close()
+	f.f = nil
+	if err != nil {
+		return f.fsys.fail("close", f.name, err)
+	}
+	return nil
+}
+
+// wait lets a background read finish so the handle can be closed or reused.
+func (f *file) wait() {
+	if f.pending != nil {
+		<-f.pending.done
+		f.pending = nil
+	}
+}
+
+func (f *file) Stat() (os.FileInfo, error) {
+	if f.fi != nil {
+		return f.fi, nil
+	}
+	if err := f.open(); err != nil {
+		return nil, err
+	}
+	st, err := f.f.Stat()
+	if err != nil {
+		return nil, f.fsys.fail("stat", f.name, err)
+	}
+	name := path.Base(f.name)
+	if f.name == "/" {
+		name = "/"
+	}
+	f.fi = newFileInfo(name, st)
+	return f.fi, nil
+}
+
+// Read reads sequentially in chunks of 1 MiB and reads the next chunk
+// ahead while the caller consumes this one, so a GET keeps the SMB link
+// busy while the HTTP side writes.
+func (f *file) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if f.off < f.bufOff || f.off >= f.bufOff+int64(len(f.buf)) {
+		if err := f.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, f.buf[f.off-f.bufOff:])
+	f.off += int64(n)
+	return n, nil
+}
+
+
+// fill loads the chunk at f.off, from the read-ahead when it has it.
+func (f *file) fill() error {
+	if err := f.open(); err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	if f.off >= size {
+		return io.EOF
+	}
+	var pf *prefetch
+	if f.pending != nil && f.pending.off == f.off {
+		pf = f.pending
+		<-pf.done
+		f.pending = nil
+	} else {
+		f.wait()
+		pf = f.read(f.off, size)
+		<-pf.done
+	}
+	if pf.err != nil && !(errors.Is(pf.err, io.EOF) && pf.n > 0) {
+		if errors.Is(pf.err, io.EOF) {
+			return io.EOF
+		}
+		return f.fsys.fail("read", f.name, pf.err)
+	}
+	if pf.n == 0 {
+		return io.EOF
+	}
+	if f.buf != nil && cap(f.buf) >= chunkSize {
+		// hand the old buffer to the next read-ahead
+		defer func(old []byte) { f.startPrefetch(size, old) }(f.buf)
+	} else {
+		defer f.startPrefetch(size, nil)
+	}
+	f.buf, f.bufOff = pf.buf[:pf.n], pf.off
+	return nil
+}
+
+func (f *file) startPrefetch(size int64, buf []byte) {
+	next := f.bufOff + int64(len(f.buf))
+	if next >= size || len(f.buf) < chunkSize {
+		return
+	}
+	f.pending = f.readInto(next, size, buf)
+}
+
+func (f *file) read(off, size int64) *prefetch { return f.readInto(off, size, nil) }
+
+func (f *file) readInto(off, size int64, buf []byte) *prefetch {
+	n := min(int64(chunkSize), size-off)
+	if buf == nil || cap(buf) < int(n) {
+		buf = make([]byte, chunkSize)
+	}
+	pf := &prefetch{off: off, buf: buf[:n], done: make(chan struct{})}
+	sf := f.f
+	go func() {
+		defer close(pf.done)
+		pf.n, pf.err = sf.ReadAt(pf.buf, off)
+	}()
+	return pf
+}
+
+func (f *file) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = f.off + offset
+	case io.SeekEnd:
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		abs = fi.Size() + offset
+	default:
+		return 0, &os.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+	}
+	if abs < 0 {
+		return 0, &os.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+	}
+	f.off = abs
+	return abs, nil
+}
+
+func (f *file) Write(p []byte) (int, error) {
+	if f.f == nil {
+		return 0, &os.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
+	}
+	n, err := f.f.WriteAt(p, f.off)
+	f.off += int64(n)
+	f.fi = nil
+	if err != nil {
+		return n, f.fsys.fail("write", f.name, err)
+	}
+	return n, nil
+}
+
+// ReadFrom copies r into the file. When r is a file of the same share, the
+// server copies the data itself (FSCTL_SRV_COPYCHUNK) for files up to
+// copyChunkLimit; otherwise the data is copied in 1 MiB chunks.
+func (f *file) ReadFrom(r io.Reader) (int64, error) {
+	if f.f == nil {
+		return 0, &os.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
+	}
+	f.fi = nil
+	if src, ok := r.(*file); ok && src.fsys.share == f.fsys.share && f.off == 0 && src.off == 0 {
+		fi, err := src.Stat()
+		if err != nil {
+			return 0, err
+		}
+		if err := src.open(); err != nil {
+			return 0, err
+		}
+		if fi.Size() > 0 && fi.Size() <= copyChunkLimit {
+			n, err := f.f.ReadFrom(src.f)
+			if err != nil {
+				return 0, f.fsys.fail("copy", f.name, err)
+			}
+			f.off += n
+			return n, nil
+		}
+	}
+	buf := make([]byte, chunkSize)
+	var total int64
+	for {
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			w, err := f.f.WriteAt(buf[:n], f.off)
+			f.off += int64(w)
+			total += int64(w)
+			if err != nil {
+				return total, f.fsys.fail("write", f.name, err)
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
+}
+
+// Readdir lists the directory with one SMB directory query (continued
+// while the server has more) and remembers the entries, so that Stat and
+// OpenFile of a listed child cost no round trip. davgate's temporary files
+// are left out.
+func (f *file) Readdir(count int) ([]os.FileInfo, error) {
+	if !f.dirRead {
+		if err := f.open(); err != nil {
+			return nil, err
+		}
+		list, err := f.f.Readdir(-1)
+		if err != nil {
+			return nil, f.fsys.fail("readdir", f.name, err)
+		}
+		infos := make([]*fileInfo, 0, len(list))
+		for _, st := range list {
+			if strings.HasPrefix(st.Name(), tempPrefix) {
+				continue
+			}
+			infos = append(infos, newFileInfo(st.Name(), st))
+		}
+		f.fsys.remember(f.name, infos)
+		f.dirents = make([]os.FileInfo, len(infos))
+		for i, fi := range infos {
+			f.dirents[i] = fi
+		}
+		f.dirRead = true
+	}
+	if count <= 0 {
+		d := f.dirents
+		f.dirents = nil
+		return d, nil
+	}
+	if len(f.dirents) == 0 {
+		return nil, io.EOF
+	}
+	n := min(count, len(f.dirents))
+	d := f.dirents[:n]
+	f.dirents = f.dirents[n:]
+	return d, nil
+}

@@ -1,0 +1,393 @@
+// Package davfs owns davgate's WebDAV surface: a webdav.FileSystem over a
+// directory of an SMB share (opened as the requesting user, so the file
+// server's permissions apply), the HTTP handler around golang.org/x/net/webdav
+// that serves /dav/ and /dav/<share>/..., its lock system, and the one table
+// from SMB status to HTTP status.
+//
+// It protects the user's files against partial writes (PUT writes a temporary
+// file and renames it over the target only once the whole body arrived) and
+// keeps SMB error text away from clients. Names from clients are checked so
+// that they cannot reach alternate data streams or climb out of the share's
+// root.
+package davfs
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"mime"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cloudsoda/go-smb2"
+	"golang.org/x/net/webdav"
+	"golang.org/x/text/unicode/norm"
+)
+
+// tempPrefix starts the names of davgate's temporary files; listings hide them.
+const tempPrefix = ".~davgate-"
+
+// FS is a webdav.FileSystem over a directory of an SMB share, bound to one
+// request's context. It is not meant to outlive the request: it remembers
+// the last directory listing so that x/net/webdav's Stat of each listed
+// child costs no SMB round trip, and it records the last SMB failure for
+// the handler's log and the connection pool.
+type FS struct {
+	share *smb2.Share
+	root  string // SMB path of the root, backslash separated, "" for the share root
+
+	mu        sync.Mutex
+	listing   map[string]*fileInfo // webdav name -> info, from the last Readdir
+	lastErr   *Error
+	quotaInfo *quotaInfo
+}
+
+var _ webdav.FileSystem = (*FS)(nil)
+
+// NewFS returns a file system rooted at root (slash separated, relative to
+// the share) whose SMB requests carry ctx.
+func NewFS(ctx context.Context, share *smb2.Share, root string) *FS {
+	root = strings.Trim(strings.ReplaceAll(root, "\\", "/"), "/")
+	return &FS{
+		share: share.WithContext(ctx),
+		root:  strings.ReplaceAll(root, "/", `\`),
+	}
+}
+
+// Err returns the last SMB failure seen, nil if none. A not-found is not a
+// failure worth a health check but is recorded all the same.
+func (f *FS) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lastErr == nil {
+		return nil
+	}
+	return f.lastErr
+}
+
+// fail records err (from go-smb2) and returns the *os.PathError for webdav.
+func (f *FS) fail(op, name string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) && isKind(pe.Err) {
+		// already mapped by this package
+		return pe
+	}
+	detail, pe := mapError(op, name, err)
+	f.mu.Lock()
+	f.lastErr = detail
+	f.mu.Unlock()
+	return pe
+}
+
+func isKind(err error) bool {
+	switch err {
+	case fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, ErrLocked, ErrNoSpace,
+		ErrBadName, ErrNotEmpty, ErrIsDir, ErrNotSupported, ErrUnavailable, errUnknown:
+		return true
+	}
+	return false
+}
+
+// clean turns a webdav name into its canonical form: slash separated,
+// leading slash, no trailing slash, Unicode NFC.
+//
+// Names are normalised to NFC: Windows, browsers and most tools send NFC,
+// macOS sends NFD. Storing NFC means a file created from Finder is found
+// from Windows, and a Finder request in NFD finds a file created from
+// Windows.
+func clean(name string) string {
+	name = path.Clean("/" + name)
+	if !isASCII(name) {
+		name = norm.NFC.String(name)
+	}
+	return name
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// smbPath maps a clean webdav name to the SMB path below the share. Names
+// with a backslash (an SMB separator), a colon (alternate data streams) or a
+// NUL are refused: none of them can name a plain file on the share.
+func (f *FS) smbPath(name string) (string, error) {
+	if strings.ContainsAny(name, "\\:\x00") {
+		return "", ErrBadName
+	}
+	rel := strings.TrimPrefix(name, "/")
+	if rel == "" {
+		return f.root, nil
+	}
+	rel = strings.ReplaceAll(rel, "/", `\`)
+	if f.root == "" {
+		return rel, nil
+	}
+	return f.root + `\` + rel, nil
+}
+
+func (f *FS) resolve(op, name string) (clean_, smb string, err error) {
+	c := clean(name)
+	p, err := f.smbPath(c)
+	if err != nil {
+		return "", "", &os.PathError{Op: op, Path: c, Err: err}
+	}
+	return c, p, nil
+}
+
+// forget drops the listing cache; every change to the tree calls it.
+func (f *FS) forget() {
+	f.mu.Lock()
+	f.listing = nil
+	f.mu.Unlock()
+}
+
+func (f *FS) cached(name string) *fileInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.listing[name]
+}
+
+func (f *FS) remember(dir string, infos []*fileInfo) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.listing == nil {
+		f.listing = make(map[string]*fileInfo, len(infos))
+	}
+	for _, fi := range infos {
+		f.listing[path.Join(dir, fi.name)] = fi
+	}
+}
+
+// Mkdir creates a directory.
+func (f *FS) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
+	name, p, err := f.resolve("mkdir", name)
+	if err != nil {
+		return err
+	}
+	if p == f.root {
+		return &os.PathError{Op: "mkdir", Path: name, Err: fs.ErrExist}
+	}
+	f.forget()
+	if err := f.share.Mkdir(p, perm); err != nil {
+		return f.fail("mkdir", name, err)
+	}
+	return nil
+}
+
+// OpenFile opens a file or directory. A read-only open of a child that the
+// last directory listing returned is lazy: no SMB handle is opened until
+// the content is read.
+func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMode) (webdav.File, error) {
+	name, p, err := f.resolve("open", name)
+	if err != nil {
+		return nil, err
+	}
+	write := flag&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0
+	if !write {
+		if fi := f.cached(name); fi != nil {
+			return &file{fsys: f, name: name, path: p, fi: fi}, nil
+		}
+	} else {
+		f.forget()
+	}
+	sf, err := f.share.OpenFile(p, flag, perm)
+	if err != nil {
+		return nil, f.fail("open", name, err)
+	}
+	return &file{fsys: f, name: name, path: p, f: sf}, nil
+}
+
+// RemoveAll removes name and, for a directory, everything below it. A
+// missing name is not an error. The root cannot be removed.
+func (f *FS) RemoveAll(ctx context.Context, name string) error {
+	name, p, err := f.resolve("remove", name)
+	if err != nil {
+		return err
+	}
+	if p == f.root {
+		return &os.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
+	}
+	f.forget()
+	err = f.removeAll(name, p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (f *FS) removeAll(name, p string) error {
+	err := f.share.Remove(p)
+	if err == nil {
+		return nil
+	}
+	kind, _ := classify(err)
+	if kind != ErrNotEmpty && kind != ErrIsDir {
+		return f.fail("remove", name, err)
+	}
+	d, err := f.share.Open(p)
+	if err != nil {
+		return f.fail("remove", name, err)
+	}
+	children, err := d.Readdir(-1)
+	d.Close()
+	if err != nil {
+		return f.fail("remove", name, err)
+	}
+	for _, c := range children {
+		if err := f.removeAll(path.Join(name, c.Name()), p+`\`+c.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if err := f.share.Remove(p); err != nil {
+		return f.fail("remove", name, err)
+	}
+	return nil
+}
+
+// Rename renames oldName to newName, replacing an existing file at newName
+// in one SMB operation (FileRenameInformation with ReplaceIfExists).
+func (f *FS) Rename(ctx context.Context, oldName, newName string) error {
+	oldName, op, err := f.resolve("rename", oldName)
+	if err != nil {
+		return err
+	}
+	newName, np, err := f.resolve("rename", newName)
+	if err != nil {
+		return err
+	}
+	if op == f.root || np == f.root {
+		return &os.PathError{Op: "rename", Path: oldName, Err: fs.ErrPermission}
+	}
+	f.forget()
+	if err := f.share.Rename(op, np); err != nil {
+		return f.fail("rename", oldName, err)
+	}
+	return nil
+}
+
+// Stat returns a FileInfo that implements webdav.ETager and
+// webdav.ContentTyper, answered from the last listing when it has name.
+func (f *FS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
+	name, p, err := f.resolve("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	if fi := f.cached(name); fi != nil {
+		return fi, nil
+	}
+	st, err := f.share.Stat(p)
+	if err != nil {
+		return nil, f.fail("stat", name, err)
+	}
+	return newFileInfo(path.Base(name), st), nil
+}
+
+// quota returns the space available to the user and the space in use on
+// the file system holding the root, as the SMB server reports them
+// (FileFsFullSizeInformation). It is asked once per FS.
+func (f *FS) quota() (avail, used uint64, err error) {
+	f.mu.Lock()
+	q := f.quotaInfo
+	f.mu.Unlock()
+	if q != nil {
+		return q.avail, q.used, q.err
+	}
+	q = &quotaInfo{}
+	st, err := f.share.Statfs(f.root)
+	if err != nil {
+		q.err = f.fail("statfs", "/", err)
+	} else {
+		bs := st.BlockSize()
+		q.avail = st.AvailableBlockCount() * bs
+		total, free := st.TotalBlockCount()*bs, st.FreeBlockCount()*bs
+		if total >= free {
+			q.used = total - free
+		}
+	}
+	f.mu.Lock()
+	f.quotaInfo = q
+	f.mu.Unlock()
+	return q.avail, q.used, q.err
+}
+
+type quotaInfo struct {
+	avail, used uint64
+	err         error
+}
+
+// fileInfo is an os.FileInfo from SMB metadata.
+type fileInfo struct {
+	name  string
+	size  int64
+	mode  os.FileMode
+	mtime time.Time
+	ctime time.Time // creation time
+	attrs uint32
+}
+
+var (
+	_ webdav.ETager       = (*fileInfo)(nil)
+	_ webdav.ContentTyper = (*fileInfo)(nil)
+)
+
+func newFileInfo(name string, st os.FileInfo) *fileInfo {
+	fi := &fileInfo{name: name, size: st.Size(), mode: st.Mode(), mtime: st.ModTime()}
+	if s, ok := st.Sys().(*smb2.FileStat); ok {
+		fi.ctime = s.CreationTime
+		fi.attrs = s.FileAttributes
+	}
+	if fi.mode.IsDir() {
+		fi.size = 0
+	}
+	fi.mode &^= os.ModeSymlink
+	return fi
+}
+
+func (fi *fileInfo) Name() string       { return fi.name }
+func (fi *fileInfo) Size() int64        { return fi.size }
+func (fi *fileInfo) Mode() os.FileMode  { return fi.mode }
+func (fi *fileInfo) ModTime() time.Time { return fi.mtime }
+func (fi *fileInfo) IsDir() bool        { return fi.mode.IsDir() }
+func (fi *fileInfo) Sys() any           { return nil }
+
+// ETag is the last write time in nanoseconds and the size, as Apache does;
+// collections get one too (RFC 4918 section 8.6 allows it, clients use it
+// to notice changed folders).
+func (fi *fileInfo) ETag(ctx context.Context) (string, error) {
+	return fi.etag(), nil
+}
+
+func (fi *fileInfo) etag() string {
+	return `"` + strconv.FormatInt(fi.mtime.UnixNano(), 16) + "-" + strconv.FormatInt(fi.size, 16) + `"`
+}
+
+// ContentType is chosen by the name's extension, never by reading content.
+func (fi *fileInfo) ContentType(ctx context.Context) (string, error) {
+	return contentType(fi.name), nil
+}
+
+func contentType(name string) string {
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// smbPathOf maps a clean webdav name to its SMB path.
+func (f *FS) smbPathOf(name string) (string, error) {
+	return f.smbPath(clean(name))
+}
+
+// copyProps copies the dead properties of the file at from (SMB path) to
+// the file at to, when it has any. Errors are ignored: properties are
+// worth less than the content they describe.
+func (f *FS) copyProps(from, to string) {}

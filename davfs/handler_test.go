@@ -1,0 +1,175 @@
+package davfs
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPutGetRange(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/a.txt", strings.NewReader("hello, world"))
+	if b, _ := os.ReadFile(filepath.Join(e.dir, "a.txt")); string(b) != "hello, world" {
+		t.Fatalf("share has %q", b)
+	}
+	if got := e.expect(t, 200, "GET", "/dav/data/a.txt", nil); got != "hello, world" {
+		t.Fatalf("GET = %q", got)
+	}
+	if got := e.expect(t, 206, "GET", "/dav/data/a.txt", nil, "Range", "bytes=7-11"); got != "world" {
+		t.Fatalf("GET range = %q", got)
+	}
+	// RFC 4918 section 9.7.1 / RFC 9110 section 9.3.4: 204 when replaced.
+	e.expect(t, 204, "PUT", "/dav/data/a.txt", strings.NewReader("second"))
+	if got := e.expect(t, 200, "GET", "/dav/data/a.txt", nil); got != "second" {
+		t.Fatalf("GET after replace = %q", got)
+	}
+	// a missing parent collection is 409 (RFC 4918 section 9.7.1)
+	e.expect(t, 409, "PUT", "/dav/data/nodir/a.txt", strings.NewReader("x"))
+}
+
+func TestGetLarge(t *testing.T) {
+	e := newTestEnv(t)
+	data := make([]byte, 5<<20+12345)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "big"), data, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.expect(t, 200, "GET", "/dav/data/big", nil); got != string(data) {
+		t.Fatalf("GET big: %d bytes, want %d", len(got), len(data))
+	}
+	got := e.expect(t, 206, "GET", "/dav/data/big", nil, "Range", "bytes=2097100-3145800")
+	if got != string(data[2097100:3145801]) {
+		t.Fatalf("range of big: %d bytes", len(got))
+	}
+	e.expect(t, 201, "PUT", "/dav/data/big2", strings.NewReader(string(data)))
+	if b, _ := os.ReadFile(filepath.Join(e.dir, "big2")); string(b) != string(data) {
+		t.Fatalf("PUT big: share has %d bytes", len(b))
+	}
+}
+
+func TestPropfind(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/a.txt", strings.NewReader("x"))
+	e.expect(t, 201, "MKCOL", "/dav/data/sub", nil)
+	body := e.expect(t, 207, "PROPFIND", "/dav/data/", nil, "Depth", "1")
+	for _, want := range []string{"/dav/data/a.txt", "/dav/data/sub/", "getetag"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("PROPFIND lacks %q:\n%s", want, body)
+		}
+	}
+	// a collection without its trailing slash is served, not redirected
+	e.expect(t, 207, "PROPFIND", "/dav/data/sub", nil, "Depth", "0")
+	body = e.expect(t, 207, "PROPFIND", "/dav/", nil, "Depth", "1")
+	if !strings.Contains(body, "/dav/data/") {
+		t.Errorf("share list lacks data:\n%s", body)
+	}
+	e.expect(t, 207, "PROPFIND", "/dav", nil, "Depth", "0")
+	// RFC 4918 section 9.1: infinite depth may be refused with
+	// propfind-finite-depth.
+	for _, d := range []string{"", "infinity"} {
+		body = e.expect(t, 403, "PROPFIND", "/dav/data/", nil, "Depth", d)
+		if !strings.Contains(body, "propfind-finite-depth") {
+			t.Errorf("Depth %q: body %q", d, body)
+		}
+	}
+	e.expect(t, 404, "PROPFIND", "/dav/data/missing", nil, "Depth", "0")
+	e.expect(t, 404, "PROPFIND", "/dav/nosuchshare/", nil, "Depth", "0")
+}
+
+func TestMkcolMoveCopyDelete(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "MKCOL", "/dav/data/d", nil)
+	e.expect(t, 405, "MKCOL", "/dav/data/d", nil)
+	e.expect(t, 409, "MKCOL", "/dav/data/x/y", nil)
+	e.expect(t, 201, "PUT", "/dav/data/d/f", strings.NewReader("content"))
+	dst := e.srv.URL + "/dav/data/d/g"
+	e.expect(t, 201, "COPY", "/dav/data/d/f", nil, "Destination", dst)
+	if got := e.expect(t, 200, "GET", "/dav/data/d/g", nil); got != "content" {
+		t.Fatalf("copy has %q", got)
+	}
+	e.expect(t, 412, "COPY", "/dav/data/d/f", nil, "Destination", dst, "Overwrite", "F")
+	// RFC 4918 section 10.6: no Overwrite header means T.
+	e.expect(t, 204, "MOVE", "/dav/data/d/f", nil, "Destination", dst)
+	e.expect(t, 404, "GET", "/dav/data/d/f", nil)
+	e.expect(t, 201, "MOVE", "/dav/data/d", nil, "Destination", e.srv.URL+"/dav/data/e")
+	if got := e.expect(t, 200, "GET", "/dav/data/e/g", nil); got != "content" {
+		t.Fatalf("moved dir has %q", got)
+	}
+	e.expect(t, 204, "DELETE", "/dav/data/e", nil)
+	e.expect(t, 404, "DELETE", "/dav/data/e", nil)
+	if _, err := os.Stat(filepath.Join(e.dir, "e")); !os.IsNotExist(err) {
+		t.Fatalf("e still there: %v", err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/a.txt", strings.NewReader("x"))
+	for _, p := range []string{"/", "/dav/", "/dav/data/", "/dav/data", "/dav/data/a.txt", "/dav/data/new"} {
+		resp, _ := e.do(t, "OPTIONS", p, nil)
+		if resp.StatusCode != 200 || resp.Header.Get("DAV") != "1, 2" ||
+			resp.Header.Get("MS-Author-Via") != "DAV" || resp.Header.Get("Allow") == "" {
+			t.Errorf("OPTIONS %s: %d %v", p, resp.StatusCode, resp.Header)
+		}
+	}
+}
+
+// An upload cut off before Content-Length is reached neither truncates nor
+// replaces the existing file, and leaves no temporary file behind.
+func TestPutCutOffKeepsOriginal(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/keep.txt", strings.NewReader("original"))
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "PUT /dav/data/keep.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npartial data")
+	time.Sleep(200 * time.Millisecond)
+	c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ents, _ := os.ReadDir(e.dir)
+		var names []string
+		for _, d := range ents {
+			names = append(names, d.Name())
+		}
+		if len(names) == 1 && names[0] == "keep.txt" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("share holds %v", names)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.dir, "keep.txt")); string(b) != "original" {
+		t.Fatalf("keep.txt = %q", b)
+	}
+}
+
+func TestSMBErrorStatuses(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/busy.txt", strings.NewReader("x"))
+	// another SMB client holds the file open without FILE_SHARE_DELETE:
+	// deleting it is a sharing violation, 423.
+	f, err := e.share.Open("busy.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.expect(t, 423, "DELETE", "/dav/data/busy.txt", nil)
+	f.Close()
+	e.expect(t, 204, "DELETE", "/dav/data/busy.txt", nil)
+
+	// a directory the user may not enter: 403
+	if err := os.Mkdir(filepath.Join(e.dir, "closed"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(t, 403, "PUT", "/dav/data/closed/x", strings.NewReader("x"))
+	// names that could reach an alternate data stream are refused
+	e.expect(t, 400, "PUT", "/dav/data/a.txt:stream", strings.NewReader("x"))
+}

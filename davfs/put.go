@@ -1,0 +1,236 @@
+package davfs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/cloudsoda/go-smb2"
+)
+
+// put stores the request body at name without ever exposing a partial
+// file: the body goes to a temporary file in the same directory, which is
+// renamed over the target (one SMB rename with ReplaceIfExists) only after
+// the whole body arrived. On any failure the temporary file is removed and
+// the target is untouched.
+func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) {
+	h := s.h
+	if name == "/" || strings.HasSuffix(r.URL.Path, "/") {
+		h.fail(w, r, http.StatusMethodNotAllowed, errors.New("put on a collection"))
+		return
+	}
+	ctx := r.Context()
+	var old *fileInfo
+	if fi, err := s.fsys.Stat(ctx, name); err == nil {
+		old = fi.(*fileInfo)
+		if old.IsDir() {
+			h.fail(w, r, http.StatusMethodNotAllowed, errors.New("put on a collection"))
+			return
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		s.failFS(w, r, err)
+		return
+	}
+	if st := checkPreconditions(r, old); st != 0 {
+		h.fail(w, r, st, errors.New("put precondition failed"))
+		return
+	}
+	if !s.checkLocks(w, r, name, "", false) {
+		return
+	}
+
+	target, err := s.fsys.smbPathOf(name)
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	tmp := path.Join(path.Dir(name), tempPrefix+randomHex(8))
+	tmpPath, _ := s.fsys.smbPathOf(tmp)
+	// The SMB side of the upload does not follow the request's context: a
+	// client that goes away mid-body must still have its temporary file
+	// closed and removed. A failed body read ends the upload.
+	share := s.fsys.share.WithContext(context.WithoutCancel(ctx))
+	s.fsys.forget()
+	f, err := share.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		err = s.fsys.fail("put", name, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			// RFC 4918 section 9.7.1: a missing parent collection is 409.
+			h.fail(w, r, http.StatusConflict, err)
+			return
+		}
+		s.failFS(w, r, err)
+		return
+	}
+	n, copyErr := writeBody(f, r.Body)
+	if copyErr == nil && r.ContentLength >= 0 && n != r.ContentLength {
+		copyErr = fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)
+	}
+	closeErr := f.Close()
+	fail := func(status int, err error) {
+		if rerr := share.Remove(tmpPath); rerr != nil {
+			h.log.ErrorContext(ctx, "remove temporary file", "path", tmp, "error", rerr.Error())
+		}
+		h.fail(w, r, status, err)
+	}
+	if copyErr != nil {
+		var body *bodyError
+		if errors.As(copyErr, &body) {
+			fail(http.StatusBadRequest, fmt.Errorf("put %s: read body: %w", name, copyErr))
+			return
+		}
+		err := s.fsys.fail("write", name, copyErr)
+		st, _ := httpStatus(err)
+		fail(st, s.fsys.Err())
+		return
+	}
+	if closeErr != nil {
+		err := s.fsys.fail("close", name, closeErr)
+		st, _ := httpStatus(err)
+		fail(st, s.fsys.Err())
+		return
+	}
+	if old != nil {
+		s.fsys.copyProps(target, tmpPath)
+	}
+	if err := share.Rename(tmpPath, target); err != nil {
+		err := s.fsys.fail("rename", name, err)
+		st, _ := httpStatus(err)
+		fail(st, s.fsys.Err())
+		return
+	}
+	if fi, err := s.fsys.Stat(ctx, name); err == nil {
+		w.Header().Set("ETag", fi.(*fileInfo).etag())
+	}
+	if old != nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusCreated)
+}
+
+// failFS answers a file system error with its status from the table.
+func (s *shareRequest) failFS(w http.ResponseWriter, r *http.Request, err error) {
+	st, _ := httpStatus(err)
+	if d := s.fsys.Err(); d != nil {
+		err = d
+	}
+	s.h.fail(w, r, st, err)
+}
+
+// checkPreconditions applies If-Match and If-None-Match to a PUT (RFC 9110
+// section 13.1.1 and 13.1.2): 412 when they fail.
+func checkPreconditions(r *http.Request, cur *fileInfo) int {
+	if im := r.Header.Get("If-Match"); im != "" {
+		if cur == nil || !etagListHas(im, cur.etag()) {
+			return http.StatusPreconditionFailed
+		}
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		if cur != nil && etagListHas(inm, cur.etag()) {
+			return http.StatusPreconditionFailed
+		}
+	}
+	return 0
+}
+
+// etagListHas reports whether the header's list is "*" or holds etag
+// (weak comparison is not used: PUT needs the strong one).
+func etagListHas(list, etag string) bool {
+	for _, e := range strings.Split(list, ",") {
+		e = strings.TrimSpace(e)
+		if e == "*" || e == etag {
+			return true
+		}
+	}
+	return false
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// bodyError is a failure reading the request body (client gone, body cut
+// short), as opposed to a failure writing to the share.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// writeBody copies body to f in 1 MiB writes, reading the next chunk from
+// the client while the previous one is written to the server.
+func writeBody(f *smb2.File, body io.Reader) (int64, error) {
+	type chunk struct {
+		b   []byte
+		n   int
+		err error
+	}
+	const nbuf = 3
+	free := make(chan []byte, nbuf)
+	full := make(chan chunk, nbuf)
+	stop := make(chan struct{})
+	defer close(stop)
+	for range nbuf {
+		free <- make([]byte, chunkSize)
+	}
+	go func() {
+		defer close(full)
+		for {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			n, err := readChunk(body, b)
+			full <- chunk{b, n, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var off int64
+	for c := range full {
+		if c.n > 0 {
+			m, err := f.WriteAt(c.b[:c.n], off)
+			off += int64(m)
+			if err != nil {
+				return off, err
+			}
+		}
+		if c.err == io.EOF {
+			return off, nil
+		}
+		if c.err != nil {
+			return off, &bodyError{c.err}
+		}
+		free <- c.b
+	}
+	return off, nil
+}
+
+// readChunk fills b from r. It returns io.EOF only for a body that ended
+// cleanly; a body cut short yields the reader's own error
+// (io.ErrUnexpectedEOF from net/http).
+func readChunk(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
