@@ -120,7 +120,6 @@ func (f *file) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-
 // fill loads the chunk at f.off, from the read-ahead when it has it.
 func (f *file) fill() error {
 	if err := f.open(); err != nil {
