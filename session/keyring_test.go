@@ -238,3 +238,12 @@ func otherChar(c byte) string {
 	}
 	return "A"
 }
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
