@@ -1,0 +1,358 @@
+package session
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudsoda/go-smb2"
+)
+
+// Creds are what the pool logs on to a file server with.
+type Creds struct {
+	User, Domain, Password string
+}
+
+// LogValue keeps the password out of logs.
+func (c Creds) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("user", c.User), slog.String("domain", c.Domain))
+}
+
+// String keeps the password out of %v.
+func (c Creds) String() string { return c.Domain + `\` + c.User }
+
+// PoolOptions configure a Pool. All fields are optional.
+type PoolOptions struct {
+	// IdleTimeout closes an SMB session unused this long. Default 5m.
+	IdleTimeout time.Duration
+	// DialTimeout bounds connecting and logging on. Default 15s.
+	DialTimeout time.Duration
+	// CheckAfter: a connection unused this long is checked with an SMB
+	// echo before it is handed out again, so a file server restarted
+	// meanwhile costs a transparent redial instead of a failed request.
+	// Default 10s; negative: never check before use.
+	CheckAfter time.Duration
+	// Logger receives connection events; default discards.
+	Logger *slog.Logger
+}
+
+// Pool keeps one SMB session per (davgate session, file server) and its
+// mounted shares, reuses them across requests, closes them after an idle
+// period or when the davgate session ends (Close), and redials with the
+// stored credentials when a connection dies.
+//
+// When a file server refuses the stored credentials, the pool remembers it
+// for that session key and never dials with them again: Mount returns an
+// error wrapping ErrLogonFailure at once, so one stale password costs the
+// directory one failed log-on, not one per request. The memory outlives
+// Close, so requests racing with the revocation do not retry either.
+//
+// Pool is safe for concurrent use.
+type Pool struct {
+	idle       time.Duration
+	dialTO     time.Duration
+	checkAfter time.Duration
+	log        *slog.Logger
+
+	dials atomic.Int64 // successful and failed dials, for tests
+
+	mu     sync.Mutex
+	conns  map[connKey]*conn
+	failed map[string]failure // session key -> refused log-on
+}
+
+type connKey struct{ key, addr string }
+
+type failure struct {
+	err error
+	at  time.Time
+}
+
+// failureMemory is how long a refused log-on is remembered per session key;
+// longer than any sane session would keep retrying.
+const failureMemory = 24 * time.Hour
+
+// conn is one SMB session to one server for one davgate session.
+type conn struct {
+	// mu serialises dialing and mounting, so concurrent Mounts dial once;
+	// it guards the fields below.
+	mu       sync.Mutex
+	sess     *smb2.Session
+	shares   map[string]*smb2.Share
+	lastUsed time.Time
+
+	// guarded by Pool.mu
+	refs   int
+	gen    uint64 // bumped on every acquire; an idle timer of an older gen is void
+	timer  *time.Timer
+	closed bool // removed from the pool
+}
+
+// NewPool returns an empty Pool.
+func NewPool(o PoolOptions) *Pool {
+	p := &Pool{
+		idle:       cmp.Or(o.IdleTimeout, 5*time.Minute),
+		dialTO:     cmp.Or(o.DialTimeout, 15*time.Second),
+		checkAfter: cmp.Or(o.CheckAfter, 10*time.Second),
+		log:        o.Logger,
+		conns:      make(map[connKey]*conn),
+		failed:     make(map[string]failure),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	return p
+}
+
+// Dial connects and logs on to addr with c, for a one-off use such as
+// checking a password at log-on; the caller logs the session off. Refused
+// credentials return an error wrapping ErrLogonFailure.
+func (p *Pool) Dial(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.dialTO)
+	defer cancel()
+	p.dials.Add(1)
+	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: c.User, Password: c.Password, Domain: c.Domain}}
+	s, err := d.Dial(ctx, addr)
+	if err != nil {
+		return nil, dialError(addr, err)
+	}
+	return s, nil
+}
+
+// Mount returns share u.Share on server u.Addr() for session s, bound to
+// ctx, dialing with creds() only when the session has no live connection
+// to that server. The caller must call release exactly once when done,
+// with the error the work ended with (nil if none): file-system errors
+// keep the connection, other errors get it checked and dropped if dead, so
+// that the next Mount redials.
+//
+// Errors: one wrapping ErrLogonFailure when the server refused the
+// credentials, now or earlier for this session key (never retried); one
+// wrapping fs.ErrNotExist when the server has no such share; others for
+// connection trouble. u.Path is not used: the caller resolves it in the share.
+func (p *Pool) Mount(ctx context.Context, s *Session, creds func() (Creds, error), u ShareURL) (share *smb2.Share, release func(err error), err error) {
+	if u.Share == "" {
+		return nil, nil, fmt.Errorf("mount %s: no share name", u)
+	}
+	ck := connKey{key: s.Key, addr: u.Addr()}
+	c, err := p.acquire(ck)
+	if err != nil {
+		return nil, nil, err
+	}
+	sh, err := p.mount(ctx, ck, c, s, creds, u.Share)
+	if err != nil {
+		p.unref(ck, c)
+		return nil, nil, err
+	}
+	var once sync.Once
+	release = func(err error) {
+		once.Do(func() { p.release(ck, c, err) })
+	}
+	return sh.WithContext(ctx), release, nil
+}
+
+// acquire returns the connection entry for ck with a reference taken.
+func (p *Pool) acquire(ck connKey) (*conn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f, ok := p.failed[ck.key]; ok {
+		return nil, f.err
+	}
+	c := p.conns[ck]
+	if c == nil {
+		c = &conn{}
+		p.conns[ck] = c
+	}
+	c.refs++
+	c.gen++
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
+	}
+	return c, nil
+}
+
+// mount finds or makes the SMB session and tree connection, holding c.mu.
+func (p *Pool) mount(ctx context.Context, ck connKey, c *conn, s *Session, creds func() (Creds, error), name string) (*smb2.Share, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for attempt := 0; ; attempt++ {
+		p.mu.Lock()
+		f, failed := p.failed[ck.key]
+		closed := c.closed
+		p.mu.Unlock()
+		switch {
+		case failed:
+			// Another Mount was refused while this one waited for c.mu.
+			return nil, f.err
+		case closed:
+			return nil, fmt.Errorf("mount %s: %w", name, ErrRevoked)
+		}
+
+		fresh := false
+		if c.sess != nil && p.checkAfter >= 0 && time.Since(c.lastUsed) >= p.checkAfter {
+			if err := p.echo(c.sess); err != nil {
+				p.log.LogAttrs(ctx, slog.LevelInfo, "smb connection lost, redialing", slog.String("addr", ck.addr), slog.String("session", s.ID), slog.Any("err", err))
+				p.dropLocked(c)
+			}
+		}
+		if c.sess == nil {
+			cr, err := creds()
+			if err != nil {
+				return nil, fmt.Errorf("smb credentials: %w", err)
+			}
+			sess, err := p.Dial(ctx, ck.addr, cr)
+			cr.Password = ""
+			if errors.Is(err, ErrLogonFailure) {
+				p.rememberFailure(ck.key, err)
+				p.log.LogAttrs(ctx, slog.LevelWarn, "smb server refused stored credentials; not retrying",
+					slog.String("addr", ck.addr), slog.String("user", cr.User), slog.String("session", s.ID), slog.Any("err", err))
+				return nil, err
+			}
+			if err != nil {
+				return nil, err
+			}
+			c.sess, c.shares, fresh = sess, make(map[string]*smb2.Share), true
+			p.log.LogAttrs(ctx, slog.LevelDebug, "smb session opened", slog.String("addr", ck.addr), slog.String("user", cr.User), slog.String("session", s.ID))
+		}
+		sh := c.shares[name]
+		if sh == nil {
+			var err error
+			sh, err = c.sess.WithContext(ctx).Mount(name)
+			if err != nil {
+				if isBadShare(err) {
+					return nil, fmt.Errorf("mount %s: %w: %w", name, fs.ErrNotExist, err)
+				}
+				if judge(err) == connFine {
+					return nil, fmt.Errorf("mount %s: %w", name, err)
+				}
+				p.dropLocked(c)
+				if fresh || attempt > 0 || ctx.Err() != nil {
+					return nil, fmt.Errorf("mount %s: %w", name, err)
+				}
+				continue // the cached session was dead: redial once
+			}
+			c.shares[name] = sh
+		}
+		c.lastUsed = time.Now()
+		return sh, nil
+	}
+}
+
+func (p *Pool) rememberFailure(key string, err error) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, f := range p.failed {
+		if now.Sub(f.at) > failureMemory {
+			delete(p.failed, k)
+		}
+	}
+	p.failed[key] = failure{err: err, at: now}
+}
+
+// echo checks a session with a bounded SMB echo.
+func (p *Pool) echo(s *smb2.Session) error {
+	ctx, cancel := context.WithTimeout(context.Background(), min(p.dialTO, 5*time.Second))
+	defer cancel()
+	return s.WithContext(ctx).Echo()
+}
+
+// dropLocked logs off and forgets c's SMB session; c.mu is held.
+func (p *Pool) dropLocked(c *conn) {
+	if c.sess == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c.sess.WithContext(ctx).Logoff() // also closes the TCP connection
+	c.sess, c.shares = nil, nil
+}
+
+// release ends one use of c: it checks the connection after a doubtful
+// error and starts the idle timer when c is no longer in use.
+func (p *Pool) release(ck connKey, c *conn, err error) {
+	if v := judge(err); v != connFine {
+		c.mu.Lock()
+		if c.sess != nil {
+			if v == connDead {
+				p.dropLocked(c)
+			} else if e := p.echo(c.sess); e != nil {
+				p.log.Info("smb connection failed its health check; dropped", slog.String("addr", ck.addr), slog.Any("err", e))
+				p.dropLocked(c)
+			}
+		}
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	c.lastUsed = time.Now()
+	c.mu.Unlock()
+	p.unref(ck, c)
+}
+
+// unref drops a reference and arms the idle timer on the last one.
+func (p *Pool) unref(ck connKey, c *conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c.refs--
+	if c.refs > 0 || c.closed {
+		return
+	}
+	gen := c.gen
+	c.timer = time.AfterFunc(p.idle, func() { p.closeIdle(ck, c, gen) })
+}
+
+func (p *Pool) closeIdle(ck connKey, c *conn, gen uint64) {
+	p.mu.Lock()
+	if c.closed || c.refs > 0 || c.gen != gen || p.conns[ck] != c {
+		p.mu.Unlock()
+		return
+	}
+	c.closed = true
+	delete(p.conns, ck)
+	p.mu.Unlock()
+	p.log.Debug("smb session idle; closed", slog.String("addr", ck.addr))
+	c.mu.Lock()
+	p.dropLocked(c)
+	c.mu.Unlock()
+}
+
+// Close logs off every SMB session of a davgate session key (call it when
+// the session ends; Manager.OnEnd(pool.Close)). Uses in flight fail.
+func (p *Pool) Close(key string) {
+	p.closeMatching(func(ck connKey) bool { return ck.key == key })
+}
+
+// CloseAll logs off every SMB session, e.g. at shutdown. The pool stays
+// usable.
+func (p *Pool) CloseAll() {
+	p.closeMatching(func(connKey) bool { return true })
+}
+
+func (p *Pool) closeMatching(match func(connKey) bool) {
+	var cs []*conn
+	p.mu.Lock()
+	for ck, c := range p.conns {
+		if match(ck) {
+			c.closed = true
+			if c.timer != nil {
+				c.timer.Stop()
+				c.timer = nil
+			}
+			delete(p.conns, ck)
+			cs = append(cs, c)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range cs {
+		c.mu.Lock()
+		p.dropLocked(c)
+		c.mu.Unlock()
+	}
+}
