@@ -3,8 +3,15 @@
 # Samba (file server, and AD DC for later tests), redis-server, litmus,
 # rclone, cadaver, fuse3. Daemons are not started: the tests start their own
 # on 127.0.0.1. Runs as root (or with sudo available).
+#
+#   install-deps.sh          everything the tests need
+#   install-deps.sh demo     only what the demo needs
 set -euo pipefail
-pkgs=(samba smbclient redis-server litmus rclone cadaver fuse3 curl ca-certificates)
+if [ "${1:-}" = demo ]; then
+	pkgs=(samba curl ca-certificates)
+else
+	pkgs=(samba smbclient redis-server litmus rclone cadaver fuse3 curl ca-certificates)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,269 @@
+package authn
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/davgate/davgate/session"
+)
+
+// maxLogonBody bounds a log-on request body.
+const maxLogonBody = 16 << 10
+
+// Logon holds what log-on needs; the API and the log-on page share it.
+type Logon struct {
+	// Auth checks passwords. Required.
+	Auth Authenticator
+	// Sessions mints sessions. Required.
+	Sessions *session.Manager
+	// Limiter slows password guessing. Required.
+	Limiter *Limiter
+	// Log receives failures with their cause. Required.
+	Log *slog.Logger
+	// SecureCookie marks the session cookie Secure (set when serving TLS).
+	SecureCookie bool
+}
+
+// logonRequest is the body of POST /api/v1/sessions (JSON or form).
+type logonRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Label    string `json:"label"`
+	Kind     string `json:"kind"`
+}
+
+// sessionJSON is one session as the API shows it.
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	Token      string    `json:"token,omitempty"`
+	Kind       string    `json:"kind"`
+	Label      string    `json:"label"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Current    *bool     `json:"current,omitempty"`
+}
+
+func toJSON(i session.Info) sessionJSON {
+	return sessionJSON{ID: i.ID, Kind: string(i.Kind), Label: i.Label, CreatedAt: i.Created.UTC(),
+		LastUsedAt: i.LastUsed.UTC(), ExpiresAt: i.Expires.UTC()}
+}
+
+// HandleCreate serves POST /api/v1/sessions.
+func (l *Logon) HandleCreate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := readLogonRequest(w, r)
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		kind := session.KindDevice
+		switch req.Kind {
+		case "", "device":
+		case "browser":
+			kind = session.KindBrowser
+		default:
+			writeJSONError(w, http.StatusBadRequest, `kind must be "device" or "browser"`)
+			return
+		}
+		token, info, status := l.logOn(w, r, req.Username, req.Password, kind, req.Label)
+		if status != 0 {
+			writeJSONError(w, status, statusMessage(status))
+			return
+		}
+		if kind == session.KindBrowser {
+			l.setCookie(w, token, info.Expires)
+		}
+		out := toJSON(info)
+		out.Token = token
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusCreated, out)
+	})
+}
+
+// logOn checks the rate limits and the password and mints a session. On
+// failure it returns the status to answer (and has set Retry-After for 429).
+func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
+	ctx := r.Context()
+	client := clientAddr(r)
+	if wait := l.Limiter.Wait(user, client); wait > 0 {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		l.Log.WarnContext(ctx, "log-on rate limited", "logon_user", user, "retry_after_s", retryAfter(wait))
+		return "", session.Info{}, http.StatusTooManyRequests
+	}
+	id, err := l.Auth.Authenticate(ctx, user, password)
+	if err != nil {
+		if errors.Is(err, ErrBadCredentials) {
+			l.Limiter.Fail(user, client)
+			l.Log.InfoContext(ctx, "log-on refused", "logon_user", user, "err", err)
+			return "", session.Info{}, http.StatusUnauthorized
+		}
+		l.Log.ErrorContext(ctx, "log-on failed", "logon_user", user, "err", err)
+		return "", session.Info{}, http.StatusServiceUnavailable
+	}
+	l.Limiter.Succeed(user, client)
+	attrs := map[string]string{"domain": id.Domain}
+	for k, v := range id.Attrs {
+		attrs[k] = v
+	}
+	token, info, err := l.Sessions.Create(ctx, id.User, password, kind, label, attrs)
+	if err != nil {
+		l.Log.ErrorContext(ctx, "create session", "logon_user", id.User, "err", err)
+		return "", session.Info{}, http.StatusServiceUnavailable
+	}
+	l.Log.InfoContext(ctx, "logged on", "logon_user", id.User, "kind", string(kind), "session", info.ID)
+	return token, info, 0
+}
+
+func statusMessage(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "invalid user name or password"
+	case http.StatusTooManyRequests:
+		return "too many failed log-on attempts, try again later"
+	default:
+		return "log-on service unavailable, try again shortly"
+	}
+}
+
+// readLogonRequest reads a JSON or form body and checks its fields.
+func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
+	var req logonRequest
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/json":
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return req, errors.New("body must be a JSON object with username and password")
+		}
+	case "application/x-www-form-urlencoded", "multipart/form-data":
+		if err := r.ParseForm(); err != nil {
+			return req, errors.New("malformed form body")
+		}
+		req = logonRequest{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"),
+			Label: r.PostForm.Get("label"), Kind: r.PostForm.Get("kind")}
+	default:
+		return req, errors.New("Content-Type must be application/json or a form")
+	}
+	switch {
+	case req.Username == "" || req.Password == "":
+		return req, errors.New("username and password are required")
+	case len(req.Username) > 256 || !printable(req.Username):
+		return req, errors.New("username is malformed")
+	case len(req.Password) > 1024:
+		return req, errors.New("password is too long")
+	case len(req.Label) > 200 || !printable(req.Label):
+		return req, errors.New("label must be at most 200 printable characters")
+	}
+	return req, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// HandleList serves GET /api/v1/sessions: the caller's sessions.
+func (l *Logon) HandleList() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := SessionFrom(r.Context())
+		infos, err := l.Sessions.List(r.Context(), s.User)
+		if err != nil {
+			l.Log.ErrorContext(r.Context(), "list sessions", "err", err)
+			writeJSONError(w, http.StatusServiceUnavailable, statusMessage(http.StatusServiceUnavailable))
+			return
+		}
+		out := make([]sessionJSON, 0, len(infos))
+		for _, i := range infos {
+			j := toJSON(i)
+			cur := i.ID == s.ID
+			j.Current = &cur
+			out = append(out, j)
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// HandleRevoke serves DELETE /api/v1/sessions/{id}; "current" names the
+// calling session.
+func (l *Logon) HandleRevoke() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := SessionFrom(r.Context())
+		id := r.PathValue("id")
+		if id == "current" {
+			id = s.ID
+		}
+		err := l.Sessions.Revoke(r.Context(), s.User, id)
+		switch {
+		case err == nil:
+		case errors.Is(err, session.ErrNotFound):
+			writeJSONError(w, http.StatusNotFound, "no such session")
+			return
+		default:
+			l.Log.ErrorContext(r.Context(), "revoke session", "err", err)
+			writeJSONError(w, http.StatusServiceUnavailable, statusMessage(http.StatusServiceUnavailable))
+			return
+		}
+		if id == s.ID {
+			l.clearCookie(w)
+		}
+		l.Log.InfoContext(r.Context(), "session revoked", "session", id)
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// HandleRevokeAll serves DELETE /api/v1/sessions: every session of the caller.
+func (l *Logon) HandleRevokeAll() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := SessionFrom(r.Context())
+		if err := l.Sessions.RevokeAll(r.Context(), s.User); err != nil {
+			l.Log.ErrorContext(r.Context(), "revoke all sessions", "err", err)
+			writeJSONError(w, http.StatusServiceUnavailable, statusMessage(http.StatusServiceUnavailable))
+			return
+		}
+		l.clearCookie(w)
+		l.Log.InfoContext(r.Context(), "all sessions revoked")
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (l *Logon) setCookie(w http.ResponseWriter, token string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: token, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: l.SecureCookie, SameSite: http.SameSiteLaxMode})
+}
+
+func (l *Logon) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: l.SecureCookie, SameSite: http.SameSiteLaxMode})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func clientAddr(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}

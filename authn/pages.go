@@ -1,0 +1,117 @@
+package authn
+
+import (
+	"html/template"
+	"net/http"
+	"net/url"
+
+	"github.com/davgate/davgate/session"
+)
+
+// The browser pages are deliberately plain: a log-on form, then a page that
+// lists the user's shares (links to the DAV tree, which answers GET on a
+// collection with an HTML listing) and a log-out button. They prove the
+// cookie path; a fuller UI is separate work.
+
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>davgate{{with .Title}} – {{.}}{{end}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
+label{display:block;margin:.6rem 0}input{font-size:1rem;padding:.3rem}.err{color:#b00}</style></head>
+<body>{{if .Shares}}<h1>davgate</h1>
+<p>Logged on as <b>{{.User}}</b>.</p>
+<h2>Shares</h2><ul>{{range .Shares}}<li><a href="{{.Href}}">{{.Name}}</a></li>{{end}}</ul>
+<p>To mount a share, use the WebDAV address of this server and a device token
+(<code>POST /api/v1/sessions</code> with <code>"kind":"device"</code>) as the password.</p>
+<form method="post" action="/logout"><button type="submit">Log out</button></form>
+{{else}}<h1>Log on to davgate</h1>
+{{with .Error}}<p class="err" role="alert">{{.}}</p>{{end}}
+<form method="post" action="/login">
+<label>User name <input name="username" autocomplete="username" required autofocus value="{{.User}}"></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
+<button type="submit">Log on</button></form>{{end}}
+</body></html>
+`))
+
+type shareLink struct{ Name, Href string }
+
+type pageData struct {
+	Title, User, Error string
+	Shares             []shareLink
+}
+
+func render(w http.ResponseWriter, status int, d pageData) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
+	pageTmpl.Execute(w, d)
+}
+
+// HandleLoginPage serves GET /login.
+func (l *Logon) HandleLoginPage() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		render(w, http.StatusOK, pageData{Title: "log on"})
+	})
+}
+
+// HandleLoginForm serves POST /login: a browser session in a cookie, then a
+// redirect to the home page.
+func (l *Logon) HandleLoginForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
+		if err := r.ParseForm(); err != nil {
+			render(w, http.StatusBadRequest, pageData{Title: "log on", Error: "The form could not be read."})
+			return
+		}
+		user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
+		if user == "" || pass == "" || len(user) > 256 || len(pass) > 1024 || !printable(user) {
+			render(w, http.StatusBadRequest, pageData{Title: "log on", User: user, Error: "Enter your user name and password."})
+			return
+		}
+		token, info, status := l.logOn(w, r, user, pass, session.KindBrowser, "browser")
+		if status != 0 {
+			render(w, status, pageData{Title: "log on", User: user, Error: statusMessage(status) + "."})
+			return
+		}
+		l.setCookie(w, token, info.Expires)
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+}
+
+// HandleHome serves GET / for a logged-on browser: the user's shares.
+// shares lists the share names, each served under davPrefix.
+func (l *Logon) HandleHome(davPrefix string, shares func() []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := SessionFrom(r.Context())
+		d := pageData{User: s.User}
+		for _, n := range shares() {
+			d.Shares = append(d.Shares, shareLink{Name: n, Href: davPrefix + "/" + url.PathEscape(n) + "/"})
+		}
+		render(w, http.StatusOK, d)
+	})
+}
+
+// HandleLogout serves POST /logout: ends the calling session.
+func (l *Logon) HandleLogout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s, ok := SessionFrom(r.Context()); ok {
+			if err := l.Sessions.RevokeSession(r.Context(), s); err != nil {
+				l.Log.ErrorContext(r.Context(), "log out", "err", err)
+			}
+		}
+		l.clearCookie(w)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+	})
+}
+
+// RedirectToLogin answers an unauthenticated browser GET with the log-on
+// page; other requests get the Basic challenge.
+func RedirectToLogin(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	fail(w, r, http.StatusUnauthorized)
+}

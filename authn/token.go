@@ -1,0 +1,117 @@
+package authn
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/davgate/davgate/internal/httplog"
+	"github.com/davgate/davgate/session"
+)
+
+// CookieName is the browser session cookie.
+const CookieName = "davgate_session"
+
+// Challenge is the WWW-Authenticate value of every 401: DAV clients (Finder,
+// Explorer, mobile apps) then ask for a user name and a password, where the
+// user pastes a device token.
+const Challenge = `Basic realm="davgate", charset="UTF-8"`
+
+// tokenFrom finds the token a request presents and the Basic user name, if
+// any. Authorization wins over the cookie.
+func tokenFrom(r *http.Request) (token, basicUser string, ok bool) {
+	if user, pass, isBasic := r.BasicAuth(); isBasic {
+		return pass, user, pass != ""
+	}
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		t := strings.TrimSpace(h[7:])
+		return t, "", t != ""
+	}
+	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
+		return c.Value, "", true
+	}
+	return "", "", false
+}
+
+// Middleware resolves the request's token into a session and hands the
+// request on with the session in its context; without a valid token it
+// answers 401 with the Basic challenge.
+type Middleware struct {
+	// Sessions opens tokens. Required.
+	Sessions *session.Manager
+	// Log receives store failures. Required.
+	Log *slog.Logger
+	// OnFail, if set, answers instead of the plain 401 (e.g. a redirect to
+	// the log-on page for browsers).
+	OnFail func(w http.ResponseWriter, r *http.Request)
+}
+
+// Require returns next guarded by a valid session.
+func (m *Middleware) Require(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, status := m.open(r)
+		if s == nil {
+			if status == http.StatusUnauthorized && m.OnFail != nil {
+				m.OnFail(w, r)
+				return
+			}
+			fail(w, r, status)
+			return
+		}
+		httplog.SetUser(r.Context(), s.User)
+		next.ServeHTTP(w, r.WithContext(WithSession(r.Context(), s)))
+	})
+}
+
+// open returns the request's session, or nil and the status to answer.
+func (m *Middleware) open(r *http.Request) (*session.Session, int) {
+	token, basicUser, ok := tokenFrom(r)
+	if !ok {
+		return nil, http.StatusUnauthorized
+	}
+	s, err := m.Sessions.Open(r.Context(), token)
+	switch {
+	case err == nil:
+	case errors.Is(err, session.ErrInvalidToken), errors.Is(err, session.ErrRevoked):
+		m.Log.InfoContext(r.Context(), "token refused", "reason", err.Error(), "basic_user", basicUser)
+		return nil, http.StatusUnauthorized
+	default:
+		m.Log.ErrorContext(r.Context(), "open session", "err", err)
+		return nil, http.StatusServiceUnavailable
+	}
+	// A token works only for its own user: Basic auth names the user too.
+	if basicUser != "" && !sameUser(basicUser, s.User) {
+		m.Log.InfoContext(r.Context(), "token refused", "reason", "basic user name is not the token's user", "basic_user", basicUser)
+		return nil, http.StatusUnauthorized
+	}
+	return s, 0
+}
+
+// sameUser compares user names as directories do: case-insensitively, with
+// an optional DOMAIN\ or @domain part ignored.
+func sameUser(given, user string) bool {
+	if _, u, ok := strings.Cut(given, `\`); ok {
+		given = u
+	}
+	if u, _, ok := strings.Cut(given, "@"); ok && !strings.Contains(user, "@") {
+		given = u
+	}
+	return strings.EqualFold(given, user)
+}
+
+// fail answers an authentication failure with a short safe message.
+func fail(w http.ResponseWriter, r *http.Request, status int) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", Challenge)
+	}
+	msg := map[int]string{
+		http.StatusUnauthorized:       "authentication required: log on and use your token",
+		http.StatusServiceUnavailable: "session service unavailable, try again shortly",
+	}[status]
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		writeJSONError(w, status, msg)
+		return
+	}
+	http.Error(w, msg, status)
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/davgate/davgate/authn"
+	"github.com/davgate/davgate/davfs"
+	"github.com/davgate/davgate/session"
+)
+
+// app is davgate wired from a config: the parts and the HTTP handler.
+type app struct {
+	cfg      Config
+	log      *slog.Logger
+	store    session.Store
+	sessions *session.Manager
+	pool     *session.Pool
+	handler  http.Handler
+
+	stopWatch context.CancelFunc
+}
+
+// newApp builds every part from cfg. Close releases them.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
+	shares, err := parseShares(cfg.Shares)
+	if err != nil {
+		return nil, err
+	}
+	authAddr, err := smbAuthAddr(cfg, shares)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := session.LoadKeyring(cfg.MasterKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("master_key_file: %w", err)
+	}
+	store, err := session.OpenStore(ctx, cfg.Store)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	a := &app{cfg: cfg, log: log, store: store}
+	a.sessions = session.NewManager(session.ManagerOptions{
+		Keyring: kr,
+		Store:   store,
+		Limits: session.Limits{
+			BrowserIdle: time.Duration(cfg.Sessions.BrowserIdle), BrowserLifetime: time.Duration(cfg.Sessions.BrowserLifetime),
+			DeviceIdle: time.Duration(cfg.Sessions.DeviceIdle), DeviceLifetime: time.Duration(cfg.Sessions.DeviceLifetime),
+		},
+		Logger: log,
+	})
+	a.pool = session.NewPool(session.PoolOptions{
+		IdleTimeout: time.Duration(cfg.SMB.IdleTimeout),
+		DialTimeout: time.Duration(cfg.SMB.DialTimeout),
+		Logger:      log,
+	})
+	// A session that ends anywhere closes its SMB connections here.
+	a.sessions.OnEnd(a.pool.Close)
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopWatch = stopWatch
+	go func() {
+		if err := a.sessions.Watch(wctx); err != nil && wctx.Err() == nil {
+			log.Error("watch session revocations", "err", err)
+		}
+	}()
+
+	logon := &authn.Logon{
+		Auth:         &authn.SMB{Addr: authAddr, Domain: cfg.Auth.SMB.Domain, Checker: smbLogon{a.pool}},
+		Sessions:     a.sessions,
+		Limiter:      authn.NewLimiter(),
+		Log:          log,
+		SecureCookie: cfg.TLS.Cert != "",
+	}
+	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
+	a.handler = newServer(serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.names})
+	return a, nil
+}
+
+func (a *app) reloadKeyring() error {
+	kr, err := session.LoadKeyring(a.cfg.MasterKeyFile)
+	if err != nil {
+		return err
+	}
+	a.sessions.SetKeyring(kr)
+	return nil
+}
+
+// Close ends SMB connections and the store's connections.
+func (a *app) Close() {
+	a.stopWatch()
+	a.pool.CloseAll()
+	if c, ok := a.store.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// smbLogon checks a password with one SMB session setup.
+type smbLogon struct{ pool *session.Pool }
+
+func (l smbLogon) CheckLogon(ctx context.Context, addr string, c session.Creds) error {
+	s, err := l.pool.Dial(ctx, addr, c)
+	if err != nil {
+		return err
+	}
+	s.Logoff()
+	return nil
+}
+
+// smbAuthAddr is the server that checks passwords: auth.smb.url, or the
+// first share's server.
+func smbAuthAddr(cfg Config, shares []shareDef) (string, error) {
+	if cfg.Auth.SMB.URL == "" {
+		return shares[0].url.Addr(), nil
+	}
+	u, err := session.ParseShareURL(cfg.Auth.SMB.URL)
+	if err != nil {
+		// A bare server URL (smb://host[:port]/) has no share part.
+		if host, port, ok := parseServerURL(cfg.Auth.SMB.URL); ok {
+			return net.JoinHostPort(host, strconv.Itoa(port)), nil
+		}
+		return "", fmt.Errorf("auth.smb.url: %w", err)
+	}
+	return u.Addr(), nil
+}
+
+// newDavHandler builds the WebDAV handler for /dav/.
+func newDavHandler(d serverDeps) http.Handler {
+	return davfs.NewHandler(davfs.HandlerOptions{
+		Prefix: davPrefix,
+		Source: d.source,
+		Logger: d.log,
+		User: func(ctx context.Context) string {
+			if s, ok := authn.SessionFrom(ctx); ok {
+				return s.User
+			}
+			return ""
+		},
+	})
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is davgate's configuration file. Unknown keys are errors.
+type Config struct {
+	Listen        string         `yaml:"listen"`
+	TLS           TLSConfig      `yaml:"tls"`
+	MasterKeyFile string         `yaml:"master_key_file"`
+	Store         string         `yaml:"store"`
+	Auth          AuthConfig     `yaml:"auth"`
+	Shares        []ShareConfig  `yaml:"shares"`
+	Sessions      SessionsConfig `yaml:"sessions"`
+	SMB           SMBConfig      `yaml:"smb"`
+	LogLevel      string         `yaml:"log_level"`
+}
+
+// TLSConfig names a certificate and key; both empty means plain HTTP.
+type TLSConfig struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// AuthConfig selects how passwords are checked at log-on.
+type AuthConfig struct {
+	Backend string        `yaml:"backend"`
+	SMB     SMBAuthConfig `yaml:"smb"`
+	// AllowPasswordBasic lets DAV clients send the real directory password in
+	// Basic auth instead of a token. Off by default: it breaks goal 3.
+	AllowPasswordBasic bool `yaml:"allow_password_basic"`
+}
+
+// SMBAuthConfig checks passwords by an SMB session setup.
+type SMBAuthConfig struct {
+	URL    string `yaml:"url"`
+	Domain string `yaml:"domain"`
+}
+
+// ShareConfig is one share shown as /dav/<name>/.
+type ShareConfig struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+}
+
+// SessionsConfig holds the idle and absolute limits of both session kinds.
+type SessionsConfig struct {
+	BrowserIdle     Duration `yaml:"browser_idle"`
+	BrowserLifetime Duration `yaml:"browser_lifetime"`
+	DeviceIdle      Duration `yaml:"device_idle"`
+	DeviceLifetime  Duration `yaml:"device_lifetime"`
+}
+
+// SMBConfig tunes davgate's SMB connections to the file servers.
+type SMBConfig struct {
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	DialTimeout Duration `yaml:"dial_timeout"`
+}
+
+// Duration reads Go duration strings such as "30m" or "720h".
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 30m, 12h)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func defaultConfig() Config {
+	return Config{
+		Listen:        "127.0.0.1:8080",
+		MasterKeyFile: "/var/lib/davgate/master.keys",
+		Store:         "memory",
+		Auth:          AuthConfig{Backend: "smb"},
+		Sessions: SessionsConfig{
+			BrowserIdle:     Duration(30 * time.Minute),
+			BrowserLifetime: Duration(12 * time.Hour),
+			DeviceIdle:      Duration(720 * time.Hour),
+			DeviceLifetime:  Duration(2160 * time.Hour),
+		},
+		SMB:      SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second)},
+		LogLevel: "info",
+	}
+}
+
+// loadConfig reads and checks a config file.
+func loadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	c, err := parseConfig(b)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+func parseConfig(b []byte) (Config, error) {
+	c := defaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, cleanYAMLError(err)
+	}
+	if err := c.check(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+var fieldNotFound = regexp.MustCompile(`line (\d+): field (\S+) not found in type main\.(\w+)`)
+
+// cleanYAMLError turns yaml.v3's Go type names into config key language.
+func cleanYAMLError(err error) error {
+	msg := fieldNotFound.ReplaceAllString(err.Error(), "line $1: unknown key $2")
+	msg = strings.ReplaceAll(msg, "yaml: ", "")
+	return errors.New(msg)
+}
+
+var shareName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func (c *Config) check() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("tls: cert and key must be set together")
+	}
+	if c.MasterKeyFile == "" {
+		return errors.New("master_key_file: must be set")
+	}
+	if c.Store != "memory" && !strings.HasPrefix(c.Store, "redis://") && !strings.HasPrefix(c.Store, "rediss://") {
+		return fmt.Errorf("store: %q must be memory or a redis:// URL", c.Store)
+	}
+	switch c.Auth.Backend {
+	case "smb":
+	default:
+		return fmt.Errorf("auth.backend: %q is not supported (supported: smb)", c.Auth.Backend)
+	}
+	if len(c.Shares) == 0 {
+		return errors.New("shares: at least one share is needed")
+	}
+	seen := map[string]bool{}
+	for i, s := range c.Shares {
+		if !shareName.MatchString(s.Name) {
+			return fmt.Errorf("shares[%d].name: %q must be letters, digits, '.', '_' or '-'", i, s.Name)
+		}
+		if seen[strings.ToLower(s.Name)] {
+			return fmt.Errorf("shares[%d].name: %q appears twice", i, s.Name)
+		}
+		seen[strings.ToLower(s.Name)] = true
+		if s.URL == "" {
+			return fmt.Errorf("shares[%d].url: must be set", i)
+		}
+	}
+	for key, d := range map[string]Duration{
+		"sessions.browser_idle": c.Sessions.BrowserIdle, "sessions.browser_lifetime": c.Sessions.BrowserLifetime,
+		"sessions.device_idle": c.Sessions.DeviceIdle, "sessions.device_lifetime": c.Sessions.DeviceLifetime,
+		"smb.idle_timeout": c.SMB.IdleTimeout, "smb.dial_timeout": c.SMB.DialTimeout,
+	} {
+		if d <= 0 {
+			return fmt.Errorf("%s: must be positive", key)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: %q must be debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const goodConfig = `
+listen: 127.0.0.1:8080
+tls: {cert: "", key: ""}
+master_key_file: /var/lib/davgate/master.keys
+store: memory
+auth:
+  backend: smb
+  smb: {url: "smb://fileserver.example.com:445/", domain: EXAMPLE}
+shares:
+  - {name: data, url: "smb://fileserver.example.com/data"}
+  - {name: home, url: "smb://fileserver.example.com:445/homes/{user}"}
+sessions: {browser_idle: 30m, browser_lifetime: 12h, device_idle: 720h, device_lifetime: 2160h}
+`
+
+func TestParseConfig(t *testing.T) {
+	c, err := parseConfig([]byte(goodConfig))
+	if err != nil {
+		t.Fatalf("good config refused: %v", err)
+	}
+	if got := time.Duration(c.Sessions.DeviceLifetime); got != 2160*time.Hour {
+		t.Errorf("device_lifetime = %v, want 2160h", got)
+	}
+	if len(c.Shares) != 2 || c.Shares[1].URL != "smb://fileserver.example.com:445/homes/{user}" {
+		t.Errorf("shares = %+v", c.Shares)
+	}
+	if c.Auth.SMB.Domain != "EXAMPLE" {
+		t.Errorf("auth.smb.domain = %q", c.Auth.SMB.Domain)
+	}
+}
+
+func TestParseConfigErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name, edit, want string
+	}{
+		{"unknown top-level key", "listen: 127.0.0.1:8080\nlisten_port: 9", "unknown key listen_port"},
+		{"unknown nested key", "sessions: {browser_idle: 30m, browser_idel: 1h}", "unknown key browser_idel"},
+		{"bad duration", "sessions: {browser_idle: soon}", `"soon" is not a duration`},
+		{"bad listen", "listen: localhost", "listen:"},
+		{"bad store", "store: postgres://x", "store:"},
+		{"bad backend", "auth: {backend: ntlm}", "auth.backend"},
+		{"tls half set", `tls: {cert: "/c.pem"}`, "tls: cert and key"},
+		{"no shares", "shares: []", "shares: at least one"},
+		{"bad share name", `shares: [{name: "a/b", url: "smb://h/s"}]`, "shares[0].name"},
+		{"duplicate share", `shares: [{name: a, url: "smb://h/s"}, {name: A, url: "smb://h/t"}]`, "shares[1].name"},
+		{"share without url", `shares: [{name: a}]`, "shares[0].url"},
+		{"negative duration", "smb: {idle_timeout: -1m}", "smb.idle_timeout"},
+		{"bad log level", "log_level: loud", "log_level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig([]byte(overrideConfig(goodConfig, tt.edit)))
+			if err == nil {
+				t.Fatalf("config accepted, want error containing %q", tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// overrideConfig replaces the top-level keys that edit sets.
+func overrideConfig(base, edit string) string {
+	keys := map[string]bool{}
+	for _, l := range strings.Split(edit, "\n") {
+		if k, _, ok := strings.Cut(l, ":"); ok && !strings.HasPrefix(l, " ") {
+			keys[k] = true
+		}
+	}
+	var out []string
+	skipping := false
+	for _, l := range strings.Split(base, "\n") {
+		if l != "" && !strings.HasPrefix(l, " ") {
+			k, _, _ := strings.Cut(l, ":")
+			skipping = keys[k]
+		}
+		if !skipping {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n") + "\n" + edit + "\n"
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/davgate/davgate/internal/testenv"
+)
+
+// syncBuffer collects a writer's output for several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// instance is a davgate started through run, as the binary would be.
+type instance struct {
+	URL    string
+	Log    *syncBuffer
+	stop   func()
+	exited chan error
+}
+
+var listening = regexp.MustCompile(`davgate listening on (http://\S+)/`)
+
+// startDavgate runs `davgate serve --config cfgPath` until Stop or the end
+// of the test, and waits for /healthz.
+func startDavgate(t *testing.T, cfgPath string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	in := &instance{Log: stderr, exited: make(chan error, 1)}
+	go func() {
+		in.exited <- run(ctx, []string{"davgate", "serve", "--config", cfgPath}, func(string) string { return "" }, stdout, stderr)
+	}()
+	in.stop = func() {
+		cancel()
+		select {
+		case <-in.exited:
+		case <-time.After(15 * time.Second):
+			t.Errorf("davgate did not stop")
+		}
+	}
+	t.Cleanup(in.Stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for in.URL == "" {
+		if m := listening.FindStringSubmatch(stdout.String()); m != nil {
+			in.URL = m[1]
+			break
+		}
+		select {
+		case err := <-in.exited:
+			t.Fatalf("davgate exited: %v\n%s", err, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("davgate did not start; log:\n%s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Get(in.URL + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	return in
+}
+
+// Stop ends the instance; a second call does nothing.
+func (in *instance) Stop() {
+	if in.stop != nil {
+		in.stop()
+		in.stop = nil
+	}
+}
+
+// fixture is a smbd with two users and the config davgate runs with.
+type fixture struct {
+	smbd    *testenv.Smbd
+	dir     string
+	cfgPath string
+}
+
+const (
+	alicePass = "Alice-pass-7x!"
+	bobPass   = "Bob-pass-9y?"
+)
+
+func newFixture(t *testing.T, store string) *fixture {
+	t.Helper()
+	smbd := testenv.StartSmbd(t, testenv.SmbdConfig{
+		Users:  map[string]string{"dgalice": alicePass, "dgbob": bobPass},
+		Shares: []testenv.Share{{Name: "data"}, {Name: "users"}},
+	})
+	for _, u := range []string{"dgalice", "dgbob"} {
+		p := filepath.Join(smbd.SharePath("users"), u)
+		if err := os.MkdirAll(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, 0o777)
+	}
+	f := &fixture{smbd: smbd, dir: t.TempDir()}
+	keys := filepath.Join(f.dir, "master.keys")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"davgate", "keygen", "--out", keys}, nil, &out, io.Discard); err != nil {
+		t.Fatalf("keygen: %v", err)
+	}
+	if st, err := os.Stat(keys); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("keyring mode = %v, %v; want 0600", st.Mode().Perm(), err)
+	}
+	f.cfgPath = filepath.Join(f.dir, "davgate.yaml")
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
+master_key_file: %s
+store: %s
+auth:
+  backend: smb
+  smb: {url: "smb://%s/"}
+shares:
+  - {name: data, url: "%s"}
+  - {name: home, url: "%s/{user}"}
+`, keys, store, smbd.Addr(), smbd.URL("data"), smbd.URL("users"))
+	if err := os.WriteFile(f.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+// do sends a request; auth is applied by the caller's func.
+func (c client) do(method, path string, body io.Reader, auth func(*http.Request), hdr ...string) (*http.Response, string) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	if auth != nil {
+		auth(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
+
+func basic(user, pass string) func(*http.Request) {
+	return func(r *http.Request) { r.SetBasicAuth(user, pass) }
+}
+
+func bearer(token string) func(*http.Request) {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
+}
+
+type created struct {
+	ID, Token, Kind, Label string
+	ExpiresAt              time.Time `json:"expires_at"`
+}
+
+func (c client) logon(user, pass string, status int) created {
+	c.t.Helper()
+	body := fmt.Sprintf(`{"username":%q,"password":%q,"label":"test device"}`, user, pass)
+	resp, b := c.do("POST", "/api/v1/sessions", strings.NewReader(body), nil, "Content-Type", "application/json")
+	if resp.StatusCode != status {
+		c.t.Fatalf("log-on %s: status %d, want %d: %s", user, resp.StatusCode, status, b)
+	}
+	var cr created
+	if status == http.StatusCreated {
+		if err := json.Unmarshal([]byte(b), &cr); err != nil || cr.Token == "" || cr.ID == "" {
+			c.t.Fatalf("log-on answer %q: %v", b, err)
+		}
+	}
+	return cr
+}
+
+func TestEndToEndMemoryStore(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+
+	c.logon("dgalice", "wrong password", http.StatusUnauthorized)
+	alice := c.logon("dgalice", alicePass, http.StatusCreated)
+	bob := c.logon("dgbob", bobPass, http.StatusCreated)
+	if alice.Kind != "device" || alice.Label != "test device" || !alice.ExpiresAt.After(time.Now()) {
+		t.Errorf("session = %+v", alice)
+	}
+	asAlice := basic("dgalice", alice.Token)
+
+	content := strings.Repeat("0123456789abcdef", 4096) // 64 KiB
+	steps := []struct {
+		name, method, path string
+		body               string
+		auth               func(*http.Request)
+		hdr                []string
+		status             int
+		want               string // substring of the response body
+	}{
+		{"put basic", "PUT", "/dav/data/hello.txt", content, asAlice, nil, 201, ""},
+		{"get basic", "GET", "/dav/data/hello.txt", "", asAlice, nil, 200, content},
+		{"get range", "GET", "/dav/data/hello.txt", "", asAlice, []string{"Range", "bytes=16-31"}, 206, "0123456789abcdef"},
+		{"propfind share", "PROPFIND", "/dav/data/", "", asAlice, []string{"Depth", "1"}, 207, "hello.txt"},
+		{"propfind root lists shares", "PROPFIND", "/dav/", "", asAlice, []string{"Depth", "1"}, 207, "/dav/home/"},
+		{"mkcol bearer", "MKCOL", "/dav/data/dir", "", bearer(alice.Token), nil, 201, ""},
+		{"move bearer", "MOVE", "/dav/data/hello.txt", "", bearer(alice.Token), []string{"Destination", in.URL + "/dav/data/dir/moved.txt"}, 201, ""},
+		{"get moved", "GET", "/dav/data/dir/moved.txt", "", bearer(alice.Token), nil, 200, content},
+		{"home share is the user's folder", "PUT", "/dav/home/mine.txt", "alice's", asAlice, nil, 201, ""},
+		{"delete", "DELETE", "/dav/data/dir", "", asAlice, nil, 204, ""},
+		{"deleted is gone", "GET", "/dav/data/dir/moved.txt", "", asAlice, nil, 404, ""},
+		{"no token", "PROPFIND", "/dav/data/", "", nil, []string{"Depth", "1"}, 401, ""},
+		{"real password in basic refused", "PROPFIND", "/dav/data/", "", basic("dgalice", alicePass), []string{"Depth", "0"}, 401, ""},
+		{"token with another user's name", "GET", "/dav/data/", "", basic("dgbob", alice.Token), nil, 401, ""},
+		{"token with one byte changed", "PROPFIND", "/dav/data/", "", bearer(flipByte(alice.Token)), []string{"Depth", "0"}, 401, ""},
+		{"bob's token with bob's name", "PROPFIND", "/dav/data/", "", basic("dgbob", bob.Token), []string{"Depth", "0"}, 207, ""},
+	}
+	for _, s := range steps {
+		resp, b := c.do(s.method, s.path, strings.NewReader(s.body), s.auth, s.hdr...)
+		if resp.StatusCode != s.status {
+			t.Fatalf("%s: %s %s = %d, want %d: %.300s", s.name, s.method, s.path, resp.StatusCode, s.status, b)
+		}
+		if s.want != "" && !strings.Contains(b, s.want) {
+			t.Errorf("%s: body %.200q does not contain %.100q", s.name, b, s.want)
+		}
+		if s.status == 401 && resp.Header.Get("WWW-Authenticate") != `Basic realm="davgate", charset="UTF-8"` {
+			t.Errorf("%s: WWW-Authenticate = %q", s.name, resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(f.smbd.SharePath("users"), "dgalice", "mine.txt")); err != nil || string(b) != "alice's" {
+		t.Errorf("home share file = %q, %v; want it in users/dgalice", b, err)
+	}
+
+	// The caller's sessions, then revoking the current one.
+	resp, b := c.do("GET", "/api/v1/sessions", nil, bearer(alice.Token))
+	var list []struct {
+		ID      string
+		Current bool
+	}
+	if err := json.Unmarshal([]byte(b), &list); resp.StatusCode != 200 || err != nil || len(list) != 1 || !list[0].Current || list[0].ID != alice.ID {
+		t.Fatalf("list sessions = %d %s (%v)", resp.StatusCode, b, err)
+	}
+	if resp, b := c.do("DELETE", "/api/v1/sessions/current", nil, bearer(alice.Token)); resp.StatusCode != 204 {
+		t.Fatalf("revoke current = %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := c.do("PROPFIND", "/dav/data/", nil, asAlice, "Depth", "0"); resp.StatusCode != 401 {
+		t.Errorf("revoked token: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := c.do("DELETE", "/api/v1/sessions/"+bob.ID, nil, bearer(bob.Token)); resp.StatusCode != 204 {
+		t.Errorf("revoke own by id: %d", resp.StatusCode)
+	}
+
+	in.Stop()
+	assertNoSecrets(t, in.Log.String(), alicePass, bobPass, alice.Token, bob.Token)
+	if !strings.Contains(in.Log.String(), `"msg":"request"`) {
+		t.Errorf("no access log lines")
+	}
+}
+
+// flipByte changes one character of a token.
+func flipByte(tok string) string {
+	b := []byte(tok)
+	i := len(b) / 2
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
+}
+
+func assertNoSecrets(t *testing.T, text string, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if s != "" && strings.Contains(text, s) {
+			t.Errorf("a secret (%d chars) appears in the log", len(s))
+		}
+	}
+}

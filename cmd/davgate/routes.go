@@ -1,0 +1,87 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/davgate/davgate/authn"
+	"github.com/davgate/davgate/davfs"
+	"github.com/davgate/davgate/internal/httplog"
+	"github.com/davgate/davgate/session"
+)
+
+// davPrefix is where the shares are served.
+const davPrefix = "/dav"
+
+// serverDeps are what the HTTP surface needs.
+type serverDeps struct {
+	log        *slog.Logger
+	logon      *authn.Logon
+	sessions   *session.Manager
+	source     davfs.ShareSource
+	shareNames func() []string
+}
+
+// newServer returns davgate's HTTP handler: every route is listed here.
+func newServer(d serverDeps) http.Handler {
+	api := &authn.Middleware{Sessions: d.sessions, Log: d.log}
+	browser := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin}
+	dav := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: davAuthFail}
+	davHandler := dav.Require(newDavHandler(d))
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	}))
+
+	mux.Handle("POST /api/v1/sessions", d.logon.HandleCreate())
+	mux.Handle("GET /api/v1/sessions", api.Require(d.logon.HandleList()))
+	mux.Handle("DELETE /api/v1/sessions", api.Require(d.logon.HandleRevokeAll()))
+	mux.Handle("DELETE /api/v1/sessions/{id}", api.Require(d.logon.HandleRevoke()))
+
+	mux.Handle("GET /login", d.logon.HandleLoginPage())
+	mux.Handle("POST /login", d.logon.HandleLoginForm())
+	mux.Handle("POST /logout", browser.Require(d.logon.HandleLogout()))
+	mux.Handle("GET /{$}", browser.Require(d.logon.HandleHome(davPrefix, d.shareNames)))
+
+	// WebDAV: /dav and everything under it, every method.
+	mux.Handle(davPrefix+"/", davHandler)
+	mux.Handle(davPrefix, davHandler)
+	return httplog.Middleware(d.log, securityHeaders(optionsOutsideDav(mux)))
+}
+
+// optionsOutsideDav answers OPTIONS on paths outside /dav with the DAV
+// headers: DAV clients probe the server root (the Windows client sends
+// OPTIONS /) and mount read-only without class 2.
+func optionsOutsideDav(next http.Handler) http.Handler {
+	opts := davfs.OptionsHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions && r.URL.Path != davPrefix && !strings.HasPrefix(r.URL.Path, davPrefix+"/") {
+			opts.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// davAuthFail sends browsers to the log-on page and gives DAV clients the
+// Basic challenge.
+func davAuthFail(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		authn.RedirectToLogin(w, r)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", authn.Challenge)
+	http.Error(w, "authentication required: log on and use your token", http.StatusUnauthorized)
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}

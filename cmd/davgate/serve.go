@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/davgate/davgate/internal/httplog"
+	"github.com/davgate/davgate/session"
+)
+
+var addKey = session.AddKey
+
+// runServe loads the config and serves until ctx ends.
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	cfgPath := fl.String("config", getenv("DAVGATE_CONFIG"), "config file (default $DAVGATE_CONFIG)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *cfgPath == "" {
+		return errors.New("serve: --config FILE or DAVGATE_CONFIG is required")
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+
+	app, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	// SIGHUP reloads the master keyring: new keys start sealing, removed
+	// keys stop opening; requests in flight are not disturbed.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := app.reloadKeyring(); err != nil {
+				log.Error("reload master keyring", "err", err)
+				continue
+			}
+			log.Info("master keyring reloaded", "file", cfg.MasterKeyFile)
+		}
+	}()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           app.handler,
+		ReadHeaderTimeout: 20 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cfg.TLS.Cert != "" {
+		scheme = "https"
+	}
+	log.Info("davgate serving", "url", fmt.Sprintf("%s://%s/", scheme, ln.Addr()), "version", versionString(), "store", storeKind(cfg.Store))
+	fmt.Fprintf(stdout, "davgate listening on %s://%s/\n", scheme, ln.Addr())
+
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLS.Cert != "" {
+			errc <- srv.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	return nil
+}
+
+// storeKind names the store without its URL, which may hold a password.
+func storeKind(spec string) string {
+	if spec == "memory" {
+		return "memory"
+	}
+	return "redis"
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level))
+	return slog.New(httplog.NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# davgate demo: a throwaway Samba file server on loopback with a demo user
+# and share, davgate in front of it (memory store, no Redis), a fresh device
+# token, and example curl commands. Ctrl-C stops both and removes the state.
+#
+# Run as root on Debian (it installs samba with apt-get if missing and
+# creates a Unix account for the demo user). Environment:
+#   DEMO_PORT  davgate's port on 127.0.0.1 (default 8080)
+#   SMB_PORT   the demo smbd's port on 127.0.0.1 (default 4450)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+DEMO_PORT="${DEMO_PORT:-8080}"
+SMB_PORT="${SMB_PORT:-4450}"
+DEMO_USER=davdemo
+DEMO_PASS="demo-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "run the demo as root (sudo $0): it starts a private smbd and adds a Unix account" >&2
+	exit 1
+fi
+deploy/test/install-deps.sh demo
+
+state=$(mktemp -d /tmp/davgate-demo.XXXXXX)
+chmod 755 "$state"
+pids=()
+cleanup() {
+	trap - INT TERM EXIT
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	# smbd's helpers (samba-dcerpcd) outlive it; they carry our config path.
+	pkill -f "$state/smb.conf" 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$state"
+	echo "demo stopped"
+}
+trap cleanup INT TERM EXIT
+
+echo "building davgate..."
+go build -o "$state/davgate" ./cmd/davgate
+
+mkdir -p "$state"/{private,lock,state,cache,pid,ncalrpc,log,share}
+chmod 777 "$state/share"
+echo "Welcome to davgate. This file lives on the demo Samba share." >"$state/share/README.txt"
+chmod 666 "$state/share/README.txt"
+cat >"$state/smb.conf" <<CONF
+[global]
+	workgroup = WORKGROUP
+	server role = standalone server
+	smb ports = $SMB_PORT
+	interfaces = 127.0.0.1/8
+	bind interfaces only = yes
+	disable netbios = yes
+	server min protocol = SMB2_02
+	private dir = $state/private
+	lock directory = $state/lock
+	state directory = $state/state
+	cache directory = $state/cache
+	pid directory = $state/pid
+	ncalrpc dir = $state/ncalrpc
+	passdb backend = tdbsam:$state/private/passdb.tdb
+	log file = $state/log/smbd.log
+	log level = 1 auth_audit:3
+	load printers = no
+	printing = bsd
+	printcap name = /dev/null
+	disable spoolss = yes
+	map to guest = never
+[demo]
+	path = $state/share
+	read only = no
+	create mask = 0666
+	directory mask = 0777
+	vfs objects = streams_xattr
+CONF
+id -u "$DEMO_USER" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$DEMO_USER"
+printf '%s\n%s\n' "$DEMO_PASS" "$DEMO_PASS" | smbpasswd -c "$state/smb.conf" -a -s "$DEMO_USER" >/dev/null
+smbd --foreground --no-process-group --configfile="$state/smb.conf" >"$state/log/smbd.out" 2>&1 &
+pids+=($!)
+
+"$state/davgate" keygen --out "$state/master.keys" >/dev/null
+cat >"$state/davgate.yaml" <<CONF
+listen: 127.0.0.1:$DEMO_PORT
+master_key_file: $state/master.keys
+store: memory
+auth:
+  backend: smb
+shares:
+  - {name: demo, url: "smb://127.0.0.1:$SMB_PORT/demo"}
+CONF
+for _ in $(seq 100); do
+	(exec 3<>/dev/tcp/127.0.0.1/"$SMB_PORT") 2>/dev/null && break
+	sleep 0.1
+done
+"$state/davgate" serve --config "$state/davgate.yaml" 2>"$state/log/davgate.log" &
+pids+=($!)
+for _ in $(seq 100); do
+	curl -fsS "http://127.0.0.1:$DEMO_PORT/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+
+resp=$(curl -fsS -H 'Content-Type: application/json' \
+	-d "{\"username\":\"$DEMO_USER\",\"password\":\"$DEMO_PASS\",\"kind\":\"device\",\"label\":\"demo\"}" \
+	"http://127.0.0.1:$DEMO_PORT/api/v1/sessions")
+TOKEN=$(printf '%s' "$resp" | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+if [ -z "$TOKEN" ]; then
+	echo "log-on failed: $resp" >&2
+	tail -n 20 "$state/log/davgate.log" >&2
+	exit 1
+fi
+URL="http://127.0.0.1:$DEMO_PORT"
+cat <<TXT
+
+davgate demo is running (Ctrl-C stops it)
+  WebDAV:        $URL/dav/demo/
+  browser:       $URL/login   user: $DEMO_USER   password: $DEMO_PASS
+  device token:  $TOKEN
+  logs:          $state/log/davgate.log
+
+Try:
+  TOKEN=$TOKEN
+  curl -u $DEMO_USER:\$TOKEN $URL/dav/demo/README.txt
+  curl -u $DEMO_USER:\$TOKEN -T /etc/os-release $URL/dav/demo/os-release.txt
+  curl -H "Authorization: Bearer \$TOKEN" -X PROPFIND -H 'Depth: 1' $URL/dav/demo/
+  curl -H "Authorization: Bearer \$TOKEN" -X MKCOL $URL/dav/demo/folder/
+  curl -H "Authorization: Bearer \$TOKEN" $URL/api/v1/sessions
+  curl -H "Authorization: Bearer \$TOKEN" -X DELETE $URL/api/v1/sessions/current
+  rclone lsf :webdav: --webdav-url $URL/dav/demo/ --webdav-user $DEMO_USER --webdav-pass \$(rclone obscure \$TOKEN)
+TXT
+wait "${pids[1]}"

@@ -1,0 +1,187 @@
+// Package httplog gives every request an id and a log context, writes one
+// access line per request, and recovers panics. It is internal and shared by
+// cmd/davgate, which installs it outermost, and authn, which names the user
+// once a token is opened.
+//
+// Packages log with their injected *slog.Logger and the request's ctx
+// (logger.ErrorContext(ctx, ...)); the Handler returned by NewHandler adds
+// the request's id, method, path, client address, user agent and user to
+// every such line, so no package below needs to know about requests.
+//
+// It protects against secrets in logs in one way: it logs only the URL path,
+// never the query string or headers, so a token in Authorization or a
+// cookie cannot reach the access log.
+package httplog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+type ctxKey struct{}
+
+// Info is what the log knows about a request.
+type Info struct {
+	ID, Method, Path, Client, UserAgent string
+
+	mu   sync.Mutex
+	user string
+}
+
+// User returns the request's user, if one is known yet.
+func (i *Info) User() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.user
+}
+
+// FromContext returns the request's Info, or nil outside a request.
+func FromContext(ctx context.Context) *Info {
+	i, _ := ctx.Value(ctxKey{}).(*Info)
+	return i
+}
+
+// SetUser records the request's user for every later log line.
+func SetUser(ctx context.Context, user string) {
+	if i := FromContext(ctx); i != nil {
+		i.mu.Lock()
+		i.user = user
+		i.mu.Unlock()
+	}
+}
+
+// RequestID returns the request's id, or "" outside a request.
+func RequestID(ctx context.Context) string {
+	if i := FromContext(ctx); i != nil {
+		return i.ID
+	}
+	return ""
+}
+
+// NewHandler wraps h so that records logged with a request's ctx carry the
+// request's context.
+func NewHandler(h slog.Handler) slog.Handler { return ctxHandler{h} }
+
+type ctxHandler struct{ slog.Handler }
+
+func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
+	if i := FromContext(ctx); i != nil {
+		attrs := []slog.Attr{
+			slog.String("request_id", i.ID), slog.String("method", i.Method), slog.String("path", i.Path),
+			slog.String("client", i.Client), slog.String("user_agent", i.UserAgent),
+		}
+		if u := i.User(); u != "" {
+			attrs = append(attrs, slog.String("user", u))
+		}
+		r.AddAttrs(slog.Attr{Key: "req", Value: slog.GroupValue(attrs...)})
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h ctxHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return ctxHandler{h.Handler.WithAttrs(as)}
+}
+func (h ctxHandler) WithGroup(n string) slog.Handler { return ctxHandler{h.Handler.WithGroup(n)} }
+
+// Middleware gives each request an Info, logs one access line when it ends
+// and turns a panic into a logged 500.
+func Middleware(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		client, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			client = r.RemoteAddr
+		}
+		info := &Info{ID: newID(), Method: r.Method, Path: r.URL.Path, Client: client, UserAgent: r.UserAgent()}
+		ctx := context.WithValue(r.Context(), ctxKey{}, info)
+		rec := &recorder{ResponseWriter: w}
+		rec.Header().Set("X-Request-Id", info.ID)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				// The panic value may hold request data; log its type and
+				// the stack, which holds code locations only.
+				log.ErrorContext(ctx, "panic serving request", "panic_type", typeName(p), "stack", string(debug.Stack()))
+				if !rec.wrote {
+					http.Error(rec, "internal error", http.StatusInternalServerError)
+				}
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			attrs := []any{
+				"request_id", info.ID, "method", info.Method, "path", info.Path, "status", status,
+				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000, "client", client,
+			}
+			if u := info.User(); u != "" {
+				attrs = append(attrs, "user", u)
+			}
+			log.Info("request", attrs...)
+		}()
+		next.ServeHTTP(rec, r.WithContext(ctx))
+	})
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case error:
+		return "error"
+	case string:
+		return "string"
+	default:
+		return "other"
+	}
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// recorder notes the status and the body size.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		// 1xx (100-continue) are not the final status.
+		if code >= 200 {
+			r.status, r.wrote = code, true
+		}
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if !r.wrote {
+		r.status, r.wrote = http.StatusOK, true
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Flush passes flushes through for streaming responses.
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
