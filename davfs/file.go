@@ -30,6 +30,7 @@ type file struct {
 	path string // SMB path
 	f    *smb2.File
 	fi   *fileInfo
+	flag int // for a lazy open; 0 means read-only
 
 	off     int64 // read position
 	buf     []byte
@@ -55,7 +56,7 @@ func (f *file) open() error {
 	if f.f != nil {
 		return nil
 	}
-	sf, err := f.fsys.share.Open(f.path)
+	sf, err := f.fsys.share.OpenFile(f.path, f.flag, 0)
 	if err != nil {
 		return f.fsys.fail("open", f.name, err)
 	}
@@ -210,6 +211,11 @@ func (f *file) Seek(offset int64, whence int) (int64, error) {
 }
 
 func (f *file) Write(p []byte) (int, error) {
+	if f.f == nil && f.flag != 0 {
+		if err := f.open(); err != nil {
+			return 0, err
+		}
+	}
 	if f.f == nil {
 		return 0, &os.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
 	}

@@ -196,6 +196,15 @@ func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMo
 		if fi := f.cached(name); fi != nil {
 			return &file{fsys: f, name: name, path: p, fi: fi}, nil
 		}
+	} else if flag&(os.O_CREATE|os.O_TRUNC|os.O_APPEND|os.O_EXCL) == 0 {
+		// PROPPATCH opens O_RDWR to reach the dead properties, which need
+		// no handle; a directory cannot be opened for writing anyway.
+		fi, err := f.Stat(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		f.forget()
+		return &file{fsys: f, name: name, path: p, fi: fi.(*fileInfo), flag: flag}, nil
 	} else {
 		f.forget()
 	}
@@ -386,8 +395,3 @@ func contentType(name string) string {
 func (f *FS) smbPathOf(name string) (string, error) {
 	return f.smbPath(clean(name))
 }
-
-// copyProps copies the dead properties of the file at from (SMB path) to
-// the file at to, when it has any. Errors are ignored: properties are
-// worth less than the content they describe.
-func (f *FS) copyProps(from, to string) {}

@@ -33,6 +33,9 @@ type HandlerOptions struct {
 	// MaxBodyBytes limits XML request bodies (PROPFIND, PROPPATCH, LOCK).
 	// Optional, default 1 MiB.
 	MaxBodyBytes int64
+	// LockTimeout is granted to a LOCK without a Timeout header, and
+	// MaxLockTimeout caps any timeout asked for. Optional: 1 h and 24 h.
+	LockTimeout, MaxLockTimeout time.Duration
 }
 
 // Handler serves the share list at the prefix and WebDAV on each share
@@ -44,6 +47,8 @@ type Handler struct {
 	log     *slog.Logger
 	user    func(ctx context.Context) string
 	maxBody int64
+
+	lockTimeoutDefault, maxLockTimeout time.Duration
 }
 
 // NewHandler returns the WebDAV handler. Mount it for both Prefix and
@@ -68,6 +73,13 @@ func NewHandler(o HandlerOptions) *Handler {
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = 1 << 20
+	}
+	h.lockTimeoutDefault, h.maxLockTimeout = o.LockTimeout, o.MaxLockTimeout
+	if h.maxLockTimeout <= 0 {
+		h.maxLockTimeout = defaultMaxTimeout
+	}
+	if h.lockTimeoutDefault <= 0 {
+		h.lockTimeoutDefault = min(defaultLockTimeout, h.maxLockTimeout)
 	}
 	return h
 }
@@ -259,8 +271,13 @@ func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share strin
 	s := &shareRequest{
 		h:      h,
 		fsys:   fsys,
+		share:  share,
+		scope:  m.ID,
 		prefix: h.prefix + "/" + share,
 		user:   h.user(ctx),
+	}
+	if s.scope == "" {
+		s.scope = share
 	}
 	s.serve(w, r)
 }
@@ -269,6 +286,8 @@ func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share strin
 type shareRequest struct {
 	h      *Handler
 	fsys   *FS
+	share  string // share name in the URL
+	scope  string // Mount.ID or the share name: the locks' name space
 	prefix string // e.g. /dav/data
 	user   string
 }
@@ -291,34 +310,53 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodOptions:
 		s.options(w, r, name)
-		return
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+		s.delegate(w, r)
 	case http.MethodPut:
 		s.put(w, r, name)
-		return
 	case "PROPFIND":
-		if _, ok := s.h.propfindDepth(w, r); !ok {
-			return
+		if depth, ok := s.h.propfindDepth(w, r); ok {
+			s.propfind(w, r, name, depth)
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, s.h.maxBody)
-	case "PROPPATCH", "LOCK":
-		r.Body = http.MaxBytesReader(w, r.Body, s.h.maxBody)
+	case "PROPPATCH":
+		if s.checkLocks(w, r, target{name: name}) {
+			r.Body = http.MaxBytesReader(w, r.Body, s.h.maxBody)
+			s.delegate(w, r)
+		}
+	case "MKCOL":
+		if s.checkLocks(w, r, target{name: name}) {
+			s.delegate(w, r)
+		}
+	case http.MethodDelete:
+		if s.checkLocks(w, r, target{name, true}) {
+			if st := s.delegate(w, r); st >= 200 && st < 300 {
+				s.releaseLocks(r, name)
+			}
+		}
+	case "COPY":
+		if dst, ok := s.destination(w, r); ok && s.checkLocks(w, r, target{dst, true}) {
+			s.delegate(w, r)
+		}
 	case "MOVE":
-		// RFC 4918 section 10.6: a missing Overwrite header means "T".
-		if r.Header.Get("Overwrite") == "" {
-			r.Header.Set("Overwrite", "T")
-		}
+		s.move(w, r, name)
+	case "LOCK":
+		s.lock(w, r, name)
+	case "UNLOCK":
+		s.unlock(w, r, name)
+	default:
+		w.Header().Set("Allow", allowAny)
+		s.h.fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s", r.Method))
 	}
-	s.delegate(w, r)
 }
 
 // delegate hands the request to x/net/webdav, with davgate's error
 // statuses in place of the ones it picks for SMB failures.
-func (s *shareRequest) delegate(w http.ResponseWriter, r *http.Request) {
+func (s *shareRequest) delegate(w http.ResponseWriter, r *http.Request) (status int) {
 	ew := &errorWriter{ResponseWriter: w, fsys: s.fsys}
 	wh := &webdav.Handler{
 		Prefix:     s.prefix,
 		FileSystem: s.fsys,
-		LockSystem: webdav.NewMemLS(),
+		LockSystem: passLocks{},
 		Logger: func(r *http.Request, err error) {
 			if ew.status >= 400 {
 				if ew.cause != nil {
@@ -329,6 +367,10 @@ func (s *shareRequest) delegate(w http.ResponseWriter, r *http.Request) {
 		},
 	}
 	wh.ServeHTTP(ew, r)
+	if ew.status == 0 {
+		return http.StatusOK
+	}
+	return ew.status
 }
 
 // errorWriter replaces the status x/net/webdav writes for a failed file
@@ -402,11 +444,4 @@ func (s *shareRequest) href(name string, dir bool) string {
 		p += "/"
 	}
 	return (&url.URL{Path: p}).EscapedPath()
-}
-
-// checkLocks enforces the WebDAV locks on name (and dst, if set) before a
-// write. It writes the failure response and returns false when the
-// request may not go on.
-func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, name, dst string, deep bool) bool {
-	return true
 }

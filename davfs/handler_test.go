@@ -169,6 +169,7 @@ func TestSMBErrorStatuses(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(e.dir, "closed"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	e.expect(t, 403, "PROPFIND", "/dav/data/closed/", nil, "Depth", "1")
 	e.expect(t, 403, "PUT", "/dav/data/closed/x", strings.NewReader("x"))
 	// names that could reach an alternate data stream are refused
 	e.expect(t, 400, "PUT", "/dav/data/a.txt:stream", strings.NewReader("x"))

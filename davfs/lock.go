@@ -1,7 +1,166 @@
 package davfs
 
-// LockSystem stores WebDAV locks (RFC 4918 section 6). placeholder
-type LockSystem interface{}
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+)
 
-// NewMemoryLocks returns an in-memory lock system.
-func NewMemoryLocks() LockSystem { return struct{}{} }
+// Lock is a WebDAV write lock (RFC 4918 section 6 and 7).
+type Lock struct {
+	// Token is the lock token, a "urn:uuid:" URI (RFC 4918 section 6.5).
+	Token string
+	// Root is the locked resource: "/" + the mount's lock scope + the
+	// resource's path, slash separated, no trailing slash.
+	Root string
+	// User is the logged-on user who took the lock; only they may use,
+	// refresh or remove it.
+	User string
+	// Shared is true for a shared lock, false for an exclusive one.
+	Shared bool
+	// ZeroDepth is true for a lock on Root alone; otherwise the lock
+	// covers everything below Root too.
+	ZeroDepth bool
+	// OwnerXML is the verbatim <owner> content of the LOCK request.
+	OwnerXML string
+	// Timeout is the granted timeout; Expires is when the lock ends.
+	Timeout time.Duration
+	Expires time.Time
+}
+
+// covers reports whether the lock applies to name.
+func (l *Lock) covers(name string) bool {
+	if l.Root == name {
+		return true
+	}
+	return !l.ZeroDepth && isBelow(name, l.Root)
+}
+
+// isBelow reports whether name lies strictly below dir.
+func isBelow(name, dir string) bool {
+	if dir == "/" {
+		return name != "/"
+	}
+	return strings.HasPrefix(name, dir+"/")
+}
+
+// conflicts reports whether two locks may not both be held (RFC 4918
+// section 6.1 and 6.2): their scopes overlap and one is exclusive.
+func (l *Lock) conflicts(o *Lock) bool {
+	if l.Shared && o.Shared {
+		return false
+	}
+	return l.covers(o.Root) || o.covers(l.Root)
+}
+
+// Errors of a LockSystem.
+var (
+	ErrLockConflict = errors.New("conflicting lock")
+	ErrNoSuchLock   = errors.New("no such lock")
+)
+
+// LockSystem stores WebDAV locks. It is an interface so that several
+// davgate instances can share locks through Redis; NewMemoryLocks keeps
+// them in one process. Expired locks are never returned.
+type LockSystem interface {
+	// Create stores l unless an unexpired lock conflicts with it
+	// (ErrLockConflict). The check and the store are one atomic step.
+	Create(ctx context.Context, l Lock) error
+	// Get returns the lock with token, or ErrNoSuchLock.
+	Get(ctx context.Context, token string) (Lock, error)
+	// Refresh sets the timeout and expiry of the lock with token, or
+	// returns ErrNoSuchLock.
+	Refresh(ctx context.Context, token string, timeout time.Duration, expires time.Time) (Lock, error)
+	// Unlock removes the lock with token, or returns ErrNoSuchLock.
+	Unlock(ctx context.Context, token string) error
+	// Find returns the locks that cover name and, when below is true, the
+	// locks on resources below name as well.
+	Find(ctx context.Context, name string, below bool) ([]Lock, error)
+}
+
+// MemoryLocks is a LockSystem in one process's memory.
+type MemoryLocks struct {
+	now func() time.Time
+
+	mu    sync.Mutex
+	locks map[string]*Lock // by token
+}
+
+var _ LockSystem = (*MemoryLocks)(nil)
+
+// NewMemoryLocks returns an empty in-memory lock system.
+func NewMemoryLocks() *MemoryLocks {
+	return &MemoryLocks{now: time.Now, locks: make(map[string]*Lock)}
+}
+
+// expire drops expired locks; the caller holds m.mu.
+func (m *MemoryLocks) expire() {
+	now := m.now()
+	for t, l := range m.locks {
+		if !now.Before(l.Expires) {
+			delete(m.locks, t)
+		}
+	}
+}
+
+func (m *MemoryLocks) Create(ctx context.Context, l Lock) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire()
+	for _, o := range m.locks {
+		if l.conflicts(o) {
+			return ErrLockConflict
+		}
+	}
+	m.locks[l.Token] = &l
+	return nil
+}
+
+func (m *MemoryLocks) Get(ctx context.Context, token string) (Lock, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire()
+	l, ok := m.locks[token]
+	if !ok {
+		return Lock{}, ErrNoSuchLock
+	}
+	return *l, nil
+}
+
+func (m *MemoryLocks) Refresh(ctx context.Context, token string, timeout time.Duration, expires time.Time) (Lock, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire()
+	l, ok := m.locks[token]
+	if !ok {
+		return Lock{}, ErrNoSuchLock
+	}
+	l.Timeout, l.Expires = timeout, expires
+	return *l, nil
+}
+
+func (m *MemoryLocks) Unlock(ctx context.Context, token string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire()
+	if _, ok := m.locks[token]; !ok {
+		return ErrNoSuchLock
+	}
+	delete(m.locks, token)
+	return nil
+}
+
+func (m *MemoryLocks) Find(ctx context.Context, name string, below bool) ([]Lock, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire()
+	var out []Lock
+	for _, l := range m.locks {
+		if l.covers(name) || (below && isBelow(l.Root, name)) {
+			out = append(out, *l)
+		}
+	}
+	return out, nil
+}

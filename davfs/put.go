@@ -43,7 +43,7 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 		h.fail(w, r, st, errors.New("put precondition failed"))
 		return
 	}
-	if !s.checkLocks(w, r, name, "", false) {
+	if !s.checkLocks(w, r, target{name: name}) {
 		return
 	}
 

@@ -23,6 +23,11 @@ type Mount struct {
 	// Root is the directory inside the share that the WebDAV tree starts
 	// at: slash separated, no leading slash, "" for the share's root.
 	Root string
+	// ID names the mounted directory across users and davgate instances,
+	// e.g. the expanded smb:// URL; locks are keyed by it, so two users'
+	// home shares of the same name do not share locks. Optional: the
+	// share's name in the URL is used when empty.
+	ID string
 	// Release is called once when the request is done, with the last SMB
 	// failure the request saw (nil if none); it may be nil.
 	Release func(error)

@@ -1,0 +1,456 @@
+package davfs
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Lock timeouts used when HandlerOptions leave them zero.
+const (
+	defaultLockTimeout = time.Hour
+	defaultMaxTimeout  = 24 * time.Hour
+)
+
+// lockName is the name a resource of this mount has in the lock system.
+func (s *shareRequest) lockName(name string) string {
+	if name == "/" {
+		return "/" + s.scope
+	}
+	return "/" + s.scope + name
+}
+
+// resourceName maps a lock root back to the resource's name in the share.
+func (s *shareRequest) resourceName(root string) string {
+	n := strings.TrimPrefix(root, "/"+s.scope)
+	if n == "" {
+		return "/"
+	}
+	return n
+}
+
+// target is a resource a write touches; deep writes (DELETE, MOVE, COPY
+// of a collection) touch everything below it too.
+type target struct {
+	name string
+	deep bool
+}
+
+// checkLocks applies the WebDAV locks and the If header (RFC 4918 section
+// 7 and 10.4) before a write to the targets. The If header, if any, must
+// evaluate true (else 412), and every lock on a target must have one of
+// its tokens submitted by the user who holds it (else 423 Locked). It
+// writes the failure response and returns false when the request may not
+// go on.
+func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, targets ...target) bool {
+	ctx := r.Context()
+	var lists []ifList
+	if hdr := r.Header.Get("If"); hdr != "" {
+		var err error
+		if lists, err = parseIf(hdr); err != nil {
+			s.h.fail(w, r, http.StatusBadRequest, err)
+			return false
+		}
+	}
+	submitted := map[string]bool{}
+	for _, t := range ifTokens(lists) {
+		if l, err := s.h.locks.Get(ctx, t); err == nil && l.User == s.user {
+			submitted[t] = true
+		}
+	}
+	// RFC 4918 section 10.4.1: an If header that evaluates false fails
+	// the request with 412, before locks are looked at.
+	if lists != nil {
+		ok := false
+		for _, l := range lists {
+			var err error
+			if ok, err = s.evalIfList(r, l, targets[0].name); err != nil {
+				s.h.fail(w, r, http.StatusServiceUnavailable, err)
+				return false
+			}
+			if ok {
+				break
+			}
+		}
+		if !ok {
+			s.h.fail(w, r, http.StatusPreconditionFailed, errors.New("If header evaluated false"))
+			return false
+		}
+	}
+	for _, t := range targets {
+		locks, err := s.h.locks.Find(ctx, s.lockName(t.name), t.deep)
+		if err != nil {
+			s.h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
+			return false
+		}
+		held := map[string]bool{} // lock roots with a submitted token
+		for _, l := range locks {
+			if submitted[l.Token] {
+				held[l.Root] = true
+			}
+		}
+		for _, l := range locks {
+			if !held[l.Root] {
+				s.writeLocked(w, r, l.Root)
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// writeLocked answers 423 with the lock-token-submitted precondition
+// (RFC 4918 section 16) naming the locked resource.
+func (s *shareRequest) writeLocked(w http.ResponseWriter, r *http.Request, root string) {
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(http.StatusLocked)
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
+		`<D:error xmlns:D="DAV:"><D:lock-token-submitted><D:href>%s</D:href></D:lock-token-submitted></D:error>`+"\n",
+		xmlEscape(s.href(s.resourceName(root), false)))
+	s.h.logFailure(r, http.StatusLocked, errors.New("resource locked, no lock token submitted"))
+}
+
+// evalIfList evaluates one list of an If header: all its conditions must
+// hold for its resource (the tagged one, else the request's).
+func (s *shareRequest) evalIfList(r *http.Request, l ifList, name string) (bool, error) {
+	if l.resource != "" {
+		u, err := url.Parse(l.resource)
+		if err != nil {
+			return false, nil
+		}
+		n, ok := s.name(u.Path)
+		if !ok {
+			return false, nil
+		}
+		name = n
+	}
+	var etag string
+	etagRead := false
+	for _, c := range l.conditions {
+		var ok bool
+		if c.token != "" {
+			lk, err := s.h.locks.Get(r.Context(), c.token)
+			ok = err == nil && lk.covers(s.lockName(name))
+		} else {
+			if !etagRead {
+				etagRead = true
+				if fi, err := s.fsys.Stat(r.Context(), name); err == nil {
+					etag = fi.(*fileInfo).etag()
+				}
+			}
+			ok = etag != "" && strings.TrimPrefix(c.etag, "W/") == etag
+		}
+		if ok == c.not {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// releaseLocks removes the locks on name and below after it was deleted
+// or moved away (RFC 4918 section 9.6.1 and 9.9.1).
+func (s *shareRequest) releaseLocks(r *http.Request, name string) {
+	ctx := r.Context()
+	root := s.lockName(name)
+	locks, err := s.h.locks.Find(ctx, root, true)
+	if err != nil {
+		s.h.log.WarnContext(ctx, "find locks to release", "error", err.Error())
+		return
+	}
+	for _, l := range locks {
+		if l.Root == root || isBelow(l.Root, root) {
+			s.h.locks.Unlock(ctx, l.Token)
+		}
+	}
+}
+
+// lockInfo is the body of a LOCK request (RFC 4918 section 14.11).
+type lockInfo struct {
+	shared bool
+	owner  string
+}
+
+// parseLockInfo reads a lockinfo body. The owner is re-serialised with
+// its namespaces spelled out, so it stays well-formed wherever it is
+// written back.
+func parseLockInfo(body []byte) (lockInfo, error) {
+	var li lockInfo
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	var stack []xml.Name
+	var owner strings.Builder
+	inOwner := 0
+	sawLockinfo, sawScope, sawWrite := false, false, false
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return li, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if err := checkNamespaces(t); err != nil {
+				return li, err
+			}
+			if inOwner > 0 {
+				writeStart(&owner, t)
+				inOwner++
+				break
+			}
+			stack = append(stack, t.Name)
+			switch {
+			case len(stack) == 1:
+				if t.Name != (xml.Name{Space: "DAV:", Local: "lockinfo"}) {
+					return li, errors.New("not a lockinfo")
+				}
+				sawLockinfo = true
+			case len(stack) == 3 && stack[1].Space == "DAV:" && stack[1].Local == "lockscope" && t.Name.Space == "DAV:":
+				switch t.Name.Local {
+				case "exclusive":
+					sawScope = true
+				case "shared":
+					sawScope, li.shared = true, true
+				}
+			case len(stack) == 3 && stack[1].Space == "DAV:" && stack[1].Local == "locktype" && t.Name.Space == "DAV:" && t.Name.Local == "write":
+				sawWrite = true
+			case len(stack) == 2 && t.Name.Space == "DAV:" && t.Name.Local == "owner":
+				inOwner = 1
+			}
+		case xml.EndElement:
+			if inOwner > 1 {
+				fmt.Fprintf(&owner, "</%s>", t.Name.Local)
+				inOwner--
+				break
+			}
+			inOwner = 0
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case xml.CharData:
+			if inOwner > 0 {
+				xml.EscapeText(&owner, t)
+			}
+		}
+	}
+	if !sawLockinfo || !sawScope || !sawWrite {
+		return li, errors.New("lockinfo lacks lockscope or locktype write")
+	}
+	li.owner = owner.String()
+	return li, nil
+}
+
+// writeStart writes a start element with its namespace as the default
+// namespace, so it needs no prefix declared elsewhere.
+func writeStart(b *strings.Builder, t xml.StartElement) {
+	fmt.Fprintf(b, `<%s xmlns="%s"`, t.Name.Local, xmlEscape(t.Name.Space))
+	for _, a := range t.Attr {
+		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			continue
+		}
+		if a.Name.Space != "" {
+			continue // a namespaced attribute would need a prefix of its own
+		}
+		fmt.Fprintf(b, ` %s="%s"`, a.Name.Local, xmlEscape(a.Value))
+	}
+	b.WriteString(">")
+}
+
+// checkNamespaces refuses an empty namespace prefix declaration
+// (xmlns:p=""), which XML Namespaces 1.0 forbids (litmus propfind_invalid2).
+func checkNamespaces(t xml.StartElement) error {
+	for _, a := range t.Attr {
+		if a.Name.Space == "xmlns" && a.Value == "" {
+			return fmt.Errorf("empty namespace declaration for prefix %q", a.Name.Local)
+		}
+	}
+	return nil
+}
+
+// lockTimeout picks the timeout from a Timeout header (RFC 4918 section
+// 10.7): the first value understood, capped at the maximum.
+func (h *Handler) lockTimeout(hdr string) time.Duration {
+	for _, v := range strings.Split(hdr, ",") {
+		v = strings.TrimSpace(v)
+		if strings.EqualFold(v, "Infinite") {
+			return h.maxLockTimeout
+		}
+		if n, ok := strings.CutPrefix(v, "Second-"); ok {
+			if secs, err := strconv.ParseUint(n, 10, 32); err == nil && secs > 0 {
+				return min(time.Duration(secs)*time.Second, h.maxLockTimeout)
+			}
+		}
+	}
+	return h.lockTimeoutDefault
+}
+
+func newLockToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("urn:uuid:%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// lock serves LOCK: a new lock, or the refresh of one when the body is
+// empty (RFC 4918 section 9.10).
+func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request, name string) {
+	ctx := r.Context()
+	h := s.h
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		h.fail(w, r, http.StatusRequestEntityTooLarge, err)
+		return
+	}
+	timeout := h.lockTimeout(r.Header.Get("Timeout"))
+	now := time.Now()
+	if len(bytes.TrimSpace(body)) == 0 {
+		s.refreshLock(w, r, name, timeout, now)
+		return
+	}
+	li, err := parseLockInfo(body)
+	if err != nil {
+		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("lock body: %w", err))
+		return
+	}
+	zeroDepth := false
+	switch d := r.Header.Get("Depth"); d {
+	case "", "infinity":
+	case "0":
+		zeroDepth = true
+	default:
+		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("lock depth %q", d))
+		return
+	}
+	l := Lock{
+		Token:     newLockToken(),
+		Root:      s.lockName(name),
+		User:      s.user,
+		Shared:    li.shared,
+		ZeroDepth: zeroDepth,
+		OwnerXML:  li.owner,
+		Timeout:   timeout,
+		Expires:   now.Add(timeout),
+	}
+	if err := h.locks.Create(ctx, l); err != nil {
+		if errors.Is(err, ErrLockConflict) {
+			s.writeLocked(w, r, l.Root)
+			return
+		}
+		h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("create lock: %w", err))
+		return
+	}
+	created := false
+	if _, err := s.fsys.Stat(ctx, name); errors.Is(err, fs.ErrNotExist) {
+		// RFC 4918 section 7.3: a LOCK on an unmapped URL creates an empty
+		// resource.
+		f, err := s.fsys.OpenFile(ctx, name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		if err != nil {
+			h.locks.Unlock(ctx, l.Token)
+			st, _ := httpStatus(err)
+			if errors.Is(err, fs.ErrNotExist) {
+				st = http.StatusConflict
+			}
+			h.fail(w, r, st, s.fsys.Err())
+			return
+		}
+		f.Close()
+		created = true
+	} else if err != nil {
+		h.locks.Unlock(ctx, l.Token)
+		s.failFS(w, r, err)
+		return
+	}
+	w.Header().Set("Lock-Token", "<"+l.Token+">")
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	if created {
+		w.WriteHeader(http.StatusCreated)
+	}
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+`<D:prop xmlns:D="DAV:"><D:lockdiscovery>%s</D:lockdiscovery></D:prop>`+"\n",
+		s.activeLock(l, now))
+}
+
+// refreshLock extends the lock whose token the If header submits; the
+// lock must cover the request's resource (RFC 4918 section 9.10.2).
+func (s *shareRequest) refreshLock(w http.ResponseWriter, r *http.Request, name string, timeout time.Duration, now time.Time) {
+	ctx := r.Context()
+	lists, err := parseIf(r.Header.Get("If"))
+	if err != nil {
+		s.h.fail(w, r, http.StatusBadRequest, fmt.Errorf("lock refresh: %w", err))
+		return
+	}
+	for _, t := range ifTokens(lists) {
+		l, err := s.h.locks.Get(ctx, t)
+		if err != nil || !l.covers(s.lockName(name)) || l.User != s.user {
+			continue
+		}
+		l, err = s.h.locks.Refresh(ctx, t, timeout, now.Add(timeout))
+		if err != nil {
+			continue
+		}
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+`<D:prop xmlns:D="DAV:"><D:lockdiscovery>%s</D:lockdiscovery></D:prop>`+"\n",
+			s.activeLock(l, now))
+		return
+	}
+	s.h.fail(w, r, http.StatusPreconditionFailed, errors.New("lock refresh: no matching lock token"))
+}
+
+// unlock serves UNLOCK (RFC 4918 section 9.11).
+func (s *shareRequest) unlock(w http.ResponseWriter, r *http.Request, name string) {
+	ctx := r.Context()
+	t := r.Header.Get("Lock-Token")
+	if len(t) < 2 || t[0] != '<' || t[len(t)-1] != '>' {
+		s.h.fail(w, r, http.StatusBadRequest, errors.New("unlock without a Lock-Token"))
+		return
+	}
+	t = t[1 : len(t)-1]
+	l, err := s.h.locks.Get(ctx, t)
+	if err != nil || !l.covers(s.lockName(name)) {
+		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+		w.WriteHeader(http.StatusConflict)
+		fmt.Fprint(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
+			`<D:error xmlns:D="DAV:"><D:lock-token-matches-request-uri/></D:error>`+"\n")
+		s.h.logFailure(r, http.StatusConflict, errors.New("unlock: no such lock on this resource"))
+		return
+	}
+	if l.User != s.user {
+		s.h.fail(w, r, http.StatusForbidden, errors.New("unlock: lock belongs to another user"))
+		return
+	}
+	if err := s.h.locks.Unlock(ctx, t); err != nil && !errors.Is(err, ErrNoSuchLock) {
+		s.h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("unlock: %w", err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// activeLock renders a lock as a DAV:activelock element.
+func (s *shareRequest) activeLock(l Lock, now time.Time) string {
+	scope, depth := "exclusive", "infinity"
+	if l.Shared {
+		scope = "shared"
+	}
+	if l.ZeroDepth {
+		depth = "0"
+	}
+	secs := max(int64(l.Expires.Sub(now).Round(time.Second)/time.Second), 0)
+	owner := ""
+	if l.OwnerXML != "" {
+		owner = "<D:owner>" + l.OwnerXML + "</D:owner>"
+	}
+	return fmt.Sprintf(`<D:activelock><D:locktype><D:write/></D:locktype><D:lockscope><D:%s/></D:lockscope>`+
+		`<D:depth>%s</D:depth>%s<D:timeout>Second-%d</D:timeout>`+
+		`<D:locktoken><D:href>%s</D:href></D:locktoken><D:lockroot><D:href>%s</D:href></D:lockroot></D:activelock>`,
+		scope, depth, owner, secs, xmlEscape(l.Token), xmlEscape(s.href(s.resourceName(l.Root), false)))
+}

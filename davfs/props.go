@@ -1,0 +1,236 @@
+package davfs
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"time"
+
+	"golang.org/x/net/webdav"
+)
+
+// Dead properties (RFC 4918 section 4) live in an alternate data stream of
+// the resource they describe, so that an SMB rename (MOVE) carries them,
+// every davgate instance sees them, and no side store can drift from the
+// share. The share needs streams: Samba on Linux with
+// `vfs objects = streams_xattr` (Windows and macOS servers have them
+// natively). Without streams PROPPATCH answers 207 with 403 for each
+// property and the rest of WebDAV works.
+const propsStream = ":davgate.props"
+
+// storedProp is a dead property as stored, JSON encoded.
+type storedProp struct {
+	Space string `json:"ns"`
+	Local string `json:"name"`
+	Lang  string `json:"lang,omitempty"`
+	XML   string `json:"xml"`
+}
+
+const (
+	nsDAV = "DAV:"
+	nsMS  = "urn:schemas-microsoft-com:"
+)
+
+// protectedProps are computed by davgate and cannot be set (RFC 4331
+// section 3 and 4 for the quota properties).
+var protectedProps = map[xml.Name]bool{
+	{Space: nsDAV, Local: "quota-available-bytes"}: true,
+	{Space: nsDAV, Local: "quota-used-bytes"}:      true,
+}
+
+// win32Props are the Windows client's properties: they set SMB metadata
+// and are answered from it, never stored.
+var win32Props = map[xml.Name]bool{
+	{Space: nsMS, Local: "Win32CreationTime"}:     true,
+	{Space: nsMS, Local: "Win32LastAccessTime"}:   true,
+	{Space: nsMS, Local: "Win32LastModifiedTime"}: true,
+	{Space: nsMS, Local: "Win32FileAttributes"}:   true,
+}
+
+// maxPropsSize bounds the stored properties of one resource.
+const maxPropsSize = 64 << 10
+
+// readProps returns the dead properties stored for the SMB path p.
+func (f *FS) readProps(p string) (map[xml.Name]webdav.Property, error) {
+	raw, err := f.readPropsRaw(p)
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var list []storedProp
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, nil // unreadable properties are no properties
+	}
+	m := make(map[xml.Name]webdav.Property, len(list))
+	for _, sp := range list {
+		n := xml.Name{Space: sp.Space, Local: sp.Local}
+		m[n] = webdav.Property{XMLName: n, Lang: sp.Lang, InnerXML: []byte(sp.XML)}
+	}
+	return m, nil
+}
+
+func (f *FS) readPropsRaw(p string) ([]byte, error) {
+	sf, err := f.share.Open(p + propsStream)
+	if err != nil {
+		if kind, _ := classify(err); kind == fs.ErrNotExist || kind == ErrBadName || kind == ErrNotSupported {
+			return nil, nil
+		}
+		return nil, f.fail("read properties", p, err)
+	}
+	defer sf.Close()
+	raw, err := io.ReadAll(io.LimitReader(sf, maxPropsSize+1))
+	if err != nil {
+		return nil, f.fail("read properties", p, err)
+	}
+	return raw, nil
+}
+
+// writeProps replaces the stored dead properties of p; an empty map
+// removes the stream.
+func (f *FS) writeProps(p string, m map[xml.Name]webdav.Property) error {
+	if len(m) == 0 {
+		err := f.share.Remove(p + propsStream)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return f.fail("write properties", p, err)
+		}
+		return nil
+	}
+	list := make([]storedProp, 0, len(m))
+	for n, pr := range m {
+		list = append(list, storedProp{Space: n.Space, Local: n.Local, Lang: pr.Lang, XML: string(pr.InnerXML)})
+	}
+	raw, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	if len(raw) > maxPropsSize {
+		return &os.PathError{Op: "write properties", Path: p, Err: ErrNoSpace}
+	}
+	return f.writePropsRaw(p, raw)
+}
+
+func (f *FS) writePropsRaw(p string, raw []byte) error {
+	sf, err := f.share.OpenFile(p+propsStream, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	if err != nil {
+		return f.fail("write properties", p, err)
+	}
+	_, err = sf.Write(raw)
+	if cerr := sf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return f.fail("write properties", p, err)
+	}
+	return nil
+}
+
+// copyProps copies the dead properties of the file at from (SMB path) to
+// the file at to. A failure is recorded, not returned: the content the
+// properties describe matters more.
+func (f *FS) copyProps(from, to string) {
+	raw, err := f.readPropsRaw(from)
+	if err != nil || raw == nil {
+		return
+	}
+	f.writePropsRaw(to, raw)
+}
+
+// DeadProps returns the resource's stored dead properties.
+func (f *file) DeadProps() (map[xml.Name]webdav.Property, error) {
+	m, err := f.fsys.readProps(f.path)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = map[xml.Name]webdav.Property{}
+	}
+	return m, nil
+}
+
+// Patch applies a PROPPATCH atomically: all changes or none (RFC 4918
+// section 9.2). Win32LastModifiedTime and Win32LastAccessTime set the SMB
+// timestamps; the other Win32 properties are accepted and not stored.
+func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	var all, forbidden []webdav.Property
+	for _, p := range patches {
+		for _, pr := range p.Props {
+			all = append(all, webdav.Property{XMLName: pr.XMLName})
+			if protectedProps[pr.XMLName] {
+				forbidden = append(forbidden, webdav.Property{XMLName: pr.XMLName})
+			}
+		}
+	}
+	if len(forbidden) > 0 {
+		var dep []webdav.Property
+		for _, pr := range all {
+			if !protectedProps[pr.XMLName] {
+				dep = append(dep, pr)
+			}
+		}
+		out := []webdav.Propstat{{Status: http.StatusForbidden, Props: forbidden,
+			XMLError: `<D:cannot-modify-protected-property xmlns:D="DAV:"/>`}}
+		if len(dep) > 0 {
+			out = append(out, webdav.Propstat{Status: http.StatusFailedDependency, Props: dep})
+		}
+		return out, nil
+	}
+	m, err := f.fsys.readProps(f.path)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		m = map[xml.Name]webdav.Property{}
+	}
+	changed := false
+	var mtime, atime time.Time
+	for _, p := range patches {
+		for _, pr := range p.Props {
+			if win32Props[pr.XMLName] {
+				if !p.Remove {
+					t, err := http.ParseTime(string(pr.InnerXML))
+					switch {
+					case err != nil:
+					case pr.XMLName.Local == "Win32LastModifiedTime":
+						mtime = t
+					case pr.XMLName.Local == "Win32LastAccessTime":
+						atime = t
+					}
+				}
+				continue
+			}
+			changed = true
+			if p.Remove {
+				delete(m, pr.XMLName)
+			} else {
+				m[pr.XMLName] = pr
+			}
+		}
+	}
+	if changed {
+		if err := f.fsys.writeProps(f.path, m); err != nil {
+			if errors.Is(err, ErrNoSpace) {
+				return []webdav.Propstat{{Status: http.StatusInsufficientStorage, Props: all}}, nil
+			}
+			return nil, err
+		}
+	}
+	if !mtime.IsZero() || !atime.IsZero() {
+		fi, err := f.Stat()
+		if err == nil {
+			if mtime.IsZero() {
+				mtime = fi.ModTime()
+			}
+			if atime.IsZero() {
+				atime = mtime
+			}
+			if err := f.fsys.share.Chtimes(f.path, atime, mtime); err != nil {
+				f.fsys.fail("set times", f.name, err)
+			}
+			f.fi = nil
+		}
+	}
+	return []webdav.Propstat{{Status: http.StatusOK, Props: all}}, nil
+}
