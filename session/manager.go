@@ -84,9 +84,17 @@ func (s *Session) Password() (string, error) {
 }
 
 // LogValue keeps secrets out of logs that print a Session.
-func (s *Session) LogValue() slog.Value {
+func (s Session) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", s.ID), slog.String("user", s.User), slog.String("kind", string(s.Kind)))
 }
+
+// String keeps the session key K out of fmt's %v and %+v.
+func (s Session) String() string {
+	return fmt.Sprintf("session %s of %s (%s)", s.ID, s.User, s.Kind)
+}
+
+// GoString keeps the session key K out of fmt's %#v.
+func (s Session) GoString() string { return s.String() }
 
 // ManagerOptions configure a Manager. Keyring and Store are required.
 type ManagerOptions struct {
@@ -345,13 +353,32 @@ func (m *Manager) ended(key string) {
 }
 
 // Watch runs the OnEnd callbacks for sessions ended on other instances
-// sharing the store, until ctx is done. With a store that is not a Watcher
-// (MemoryStore) there is nothing to watch and it returns nil at once.
-// Otherwise it returns ctx's error, or an error if it cannot watch.
+// sharing the store, until ctx is done; run it in its own goroutine. With a
+// store that is not a Watcher (MemoryStore) there is nothing to watch and
+// it returns nil at once. Otherwise it keeps retrying while the store is
+// unreachable (logging each failure) and returns ctx's error.
+//
+// Watch only speeds up closing other instances' SMB connections: Open
+// checks the store on every call, so a revoked token is refused everywhere
+// even if a notification is lost.
 func (m *Manager) Watch(ctx context.Context) error {
 	w, ok := m.store.(Watcher)
 	if !ok {
 		return nil
 	}
-	return w.Watch(ctx, m.ended)
+	backoff := 500 * time.Millisecond
+	for {
+		err := w.Watch(ctx, m.ended)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		m.log.LogAttrs(ctx, slog.LevelWarn, "cannot watch for ended sessions; retrying",
+			slog.Any("err", err), slog.Duration("retry_in", backoff))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -412,5 +413,33 @@ func TestPasswordBinding(t *testing.T) {
 				t.Errorf("error %q quotes the password", err)
 			}
 		})
+	}
+}
+
+func TestSecretsNotFormatted(t *testing.T) {
+	ctx := context.Background()
+	e := newTestManager(t)
+	tok, _, err := e.m.Create(ctx, "alice", "s3cret-pw", KindBrowser, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.m.Open(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, _ := openToken(e.m.keyring.Load(), tok)
+	creds := Creds{User: "alice", Domain: "LAB", Password: "s3cret-pw"}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "session", s, "creds", creds)
+	for _, out := range []string{
+		fmt.Sprintf("%v %+v %#v %s", s, s, s, s),
+		fmt.Sprintf("%v %+v %#v %s", *s, *s, *s, *s),
+		fmt.Sprintf("%v %+v %#v %s", creds, creds, creds, creds),
+		logged.String(),
+	} {
+		if strings.Contains(out, "s3cret-pw") || strings.Contains(out, fmt.Sprint(td.key[:])) ||
+			strings.Contains(out, fmt.Sprintf("%x", td.key[:])) || strings.Contains(out, fmt.Sprintf("%#v", td.key[:])) {
+			t.Errorf("formatted output shows a secret: %s", out)
+		}
 	}
 }

@@ -24,8 +24,11 @@ func (c Creds) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("user", c.User), slog.String("domain", c.Domain))
 }
 
-// String keeps the password out of %v.
+// String keeps the password out of %v and %+v.
 func (c Creds) String() string { return c.Domain + `\` + c.User }
+
+// GoString keeps the password out of %#v.
+func (c Creds) GoString() string { return c.String() }
 
 // PoolOptions configure a Pool. All fields are optional.
 type PoolOptions struct {

@@ -169,19 +169,7 @@ func TestPoolIdleTimeout(t *testing.T) {
 	creds, _ := credsFunc(poolUser, poolPass)
 	s := testSession("key-idle")
 	use(t, p, s, creds, shareURL(t, srv, "data"), "x.txt")
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		p.mu.Lock()
-		n := len(p.conns)
-		p.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("connection not closed 5s after a 200ms idle timeout")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitIdleClosed(t, p)
 	use(t, p, s, creds, shareURL(t, srv, "data"), "y.txt")
 	if got := p.dials.Load(); got != 2 {
 		t.Errorf("dials = %d, want 2 (one before, one after the idle close)", got)
@@ -330,7 +318,7 @@ func TestStalePasswordLogsOnOnce(t *testing.T) {
 
 	srv.SetPassword(t, poolUser, "Changed-pass-2")
 	// Let the idle timeout close the connection, as between two requests.
-	time.Sleep(500 * time.Millisecond)
+	waitIdleClosed(t, p)
 
 	// The session's stale password is now used at most once, however many
 	// requests (and pool Mounts for the same session) race.
@@ -401,4 +389,22 @@ func grepAuth(log string) string {
 		}
 	}
 	return b.String()
+}
+
+// waitIdleClosed waits until the pool holds no connection.
+func waitIdleClosed(t *testing.T, p *Pool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		p.mu.Lock()
+		n := len(p.conns)
+		p.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open 5s after their idle timeout", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -238,12 +240,77 @@ func TestRevocationBroadcast(t *testing.T) {
 // waitSubscribers waits until channel has n subscribers.
 func waitSubscribers(t *testing.T, c *redis.Client, channel string, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitSubscribersFor(t, c, channel, n, 5*time.Second)
+}
+
+func waitSubscribersFor(t *testing.T, c *redis.Client, channel string, n int64, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if c.PubSubNumSub(context.Background(), channel).Val()[channel] >= n {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("no subscriber on %s after 5s", channel)
+	t.Fatalf("no subscriber on %s after %v", channel, d)
+}
+
+// TestRedisOutage: while Redis is down, Open reports store trouble (not a
+// token or revocation error, so callers answer 503), Watch keeps trying,
+// and both work again once Redis is back.
+func TestRedisOutage(t *testing.T) {
+	ctx := context.Background()
+	r, c := startRedis(t)
+	kr := newKeyring(t)
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	m1 := NewManager(ManagerOptions{Keyring: kr, Store: newRedisStore(t, r.URL)})
+	m2 := NewManager(ManagerOptions{Keyring: kr, Store: newRedisStore(t, r.URL),
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))})
+	ended := make(chan string, 10)
+	m2.OnEnd(func(key string) { ended <- key })
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- m2.Watch(wctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Watch = %v, want context.Canceled", err)
+		}
+	})
+	waitSubscribers(t, c, DefaultRedisPrefix+"ended", 1)
+	tok, _, err := m1.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r.Stop(t)
+	octx, ocancel := context.WithTimeout(ctx, 3*time.Second)
+	_, err = m1.Open(octx, tok)
+	ocancel()
+	if err == nil || errors.Is(err, ErrRevoked) || errors.Is(err, ErrInvalidToken) {
+		t.Errorf("Open with Redis down = %v, want a store error", err)
+	}
+	if err != nil && strings.Contains(err.Error(), tok) {
+		t.Errorf("error contains the token")
+	}
+	r.Start(t) // empty: the old session is gone
+
+	// The watcher resubscribes by itself.
+	waitSubscribersFor(t, c, DefaultRedisPrefix+"ended", 1, 15*time.Second)
+	tok, info, err := m1.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	if err != nil {
+		t.Fatalf("Create after Redis came back: %v", err)
+	}
+	if _, err := m2.Open(ctx, tok); err != nil {
+		t.Fatalf("Open after Redis came back: %v", err)
+	}
+	if err := m1.Revoke(ctx, "alice", info.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ended:
+	case <-time.After(time.Second):
+		t.Fatal("instance 2 did not see a revocation after Redis came back")
+	}
 }
