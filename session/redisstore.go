@@ -131,15 +131,17 @@ func (s *RedisStore) Put(ctx context.Context, r *Record) error {
 		return fmt.Errorf("redis put: %w", err)
 	}
 	idxTTL := max(r.Expires.Sub(now), ttl)
+	// The index goes first: a stored record is always in its user's
+	// index, so RevokeAll can find it. (A failure between the commands
+	// leaves at most a stale index member, which List removes.)
+	userKey := s.userKey(r.User)
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, userKey, r.Key)
+		extendTTL.Eval(ctx, p, []string{userKey}, idxTTL.Milliseconds())
 		p.Set(ctx, s.recKey(r.Key), v, ttl)
-		p.SAdd(ctx, s.userKey(r.User), r.Key)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("redis put: %w", err)
-	}
-	if err := extendTTL.Run(ctx, s.c, []string{s.userKey(r.User)}, idxTTL.Milliseconds()).Err(); err != nil {
 		return fmt.Errorf("redis put: %w", err)
 	}
 	return nil
