@@ -314,3 +314,33 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal("instance 2 did not see a revocation after Redis came back")
 	}
 }
+
+func TestRedisClientKinds(t *testing.T) {
+	for _, tc := range []struct {
+		url, want string
+	}{
+		{"redis://127.0.0.1:6379/0", "*redis.Client"},
+		{"rediss://:pw@redis.example.com:6380/2", "*redis.Client"},
+		{"redis://127.0.0.1:26379/0?master_name=mymaster&addr=127.0.0.2:26379", "*redis.Client"}, // sentinel-backed failover client
+		{"redis://127.0.0.1:7000?addr=127.0.0.1:7001&addr=127.0.0.1:7002", "*redis.ClusterClient"},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			c, err := newRedisClient(tc.url)
+			if err != nil {
+				t.Fatalf("newRedisClient: %v", err)
+			}
+			defer c.Close()
+			if got := fmt.Sprintf("%T", c); got != tc.want {
+				t.Errorf("client type = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"redis://:pw@[::1", "redis://h:1/0?no_such_option=1", "redis://h:1/x/y"} {
+		if c, err := newRedisClient(bad); err == nil {
+			c.Close()
+			t.Errorf("newRedisClient(%q) succeeded, want error", bad)
+		} else if strings.Contains(err.Error(), "pw") {
+			t.Errorf("error %q repeats the password", err)
+		}
+	}
+}

@@ -35,7 +35,7 @@ const DefaultSMBPort = 445
 func ParseShareURL(s string) (ShareURL, error) {
 	u, err := parseShareURL(s)
 	if err != nil {
-		return ShareURL{}, fmt.Errorf("share URL %q: %w", s, err)
+		return ShareURL{}, fmt.Errorf("share URL %q: %w", redactURL(s), err)
 	}
 	return u, nil
 }

@@ -75,8 +75,12 @@ func TestParseShareURLErrors(t *testing.T) {
 		{"not ipv6", "smb://[1.2.3.4]/data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if u, err := ParseShareURL(tc.in); err == nil {
-				t.Errorf("ParseShareURL(%q) = %+v, want error", tc.in, u)
+			u, err := ParseShareURL(tc.in)
+			if err == nil {
+				t.Fatalf("ParseShareURL(%q) = %+v, want error", tc.in, u)
+			}
+			if strings.Contains(err.Error(), ":pw@") {
+				t.Errorf("error %q repeats the password", err)
 			}
 		})
 	}
