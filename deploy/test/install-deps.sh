@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what davgate's tests and demo need on Debian, if it is missing:
-# Samba (file server, and AD DC for later tests), redis-server, litmus,
-# rclone, cadaver, fuse3. Daemons are not started: the tests start their own
-# on 127.0.0.1. Runs as root (or with sudo available).
+# Samba (file server and AD DC, with winbind), the Kerberos and LDAP
+# client tools, OpenLDAP's slapd, iproute2 (the AD DC runs in a network
+# namespace), redis-server, litmus, rclone, cadaver, fuse3. Daemons are not
+# started: the tests start their own on 127.0.0.1 or in a namespace. Runs as
+# root (or with sudo available).
 #
 #   install-deps.sh          everything the tests need
 #   install-deps.sh demo     only what the demo needs
@@ -10,7 +12,8 @@ set -euo pipefail
 if [ "${1:-}" = demo ]; then
 	pkgs=(samba curl ca-certificates)
 else
-	pkgs=(samba smbclient redis-server litmus rclone cadaver fuse3 curl ca-certificates)
+	pkgs=(samba winbind smbclient krb5-user ldap-utils slapd iproute2
+		redis-server litmus rclone cadaver fuse3 curl ca-certificates)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -21,7 +24,19 @@ if ((${#missing[@]})); then
 	[ "$(id -u)" -eq 0 ] || SUDO=sudo
 	echo "installing: ${missing[*]}" >&2
 	$SUDO apt-get update -qq
+	# slapd: configure no system directory. The tests run their own slapd.
+	echo "slapd slapd/no_configuration boolean true" | $SUDO debconf-set-selections
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Where no policy-rc.d holds them back, packages start their daemons on
+# install. A system slapd would listen on port 389 of every interface: stop
+# and disable it (the tests start their own).
+if [[ " ${missing[*]:-} " == *" slapd "* ]]; then
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		$SUDO systemctl disable --now slapd >/dev/null 2>&1 || true
+	elif [ -x /etc/init.d/slapd ]; then
+		$SUDO /etc/init.d/slapd stop >/dev/null 2>&1 || true
+	fi
 fi
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 	echo "note: add /usr/local/go/bin to PATH" >&2
