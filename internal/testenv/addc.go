@@ -576,7 +576,7 @@ func (d *ADDC) AddService(t testing.TB, account, spn string) (keytab string) {
 	rand.Read(pw[:])
 	d.AddUser(t, account, "Svc-"+hex.EncodeToString(pw[:]))
 	d.SetAttrs(t, account, map[string][]string{
-		"servicePrincipalName":           {spn},
+		"servicePrincipalName":          {spn},
 		"msDS-SupportedEncryptionTypes": {"24"}, // AES128, AES256
 	})
 	keytab = filepath.Join(d.Dir, account+".keytab")
