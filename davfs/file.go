@@ -314,3 +314,30 @@ func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 	f.dirents = f.dirents[n:]
 	return d, nil
 }
+
+// writeTo writes n bytes from the read position to w, handing w whole
+// read-ahead chunks instead of copying them through a small buffer.
+func (f *file) writeTo(w io.Writer, n int64) (int64, error) {
+	var written int64
+	for written < n {
+		if f.off < f.bufOff || f.off >= f.bufOff+int64(len(f.buf)) {
+			if err := f.fill(); err != nil {
+				if err == io.EOF {
+					return written, io.ErrUnexpectedEOF
+				}
+				return written, err
+			}
+		}
+		b := f.buf[f.off-f.bufOff:]
+		if int64(len(b)) > n-written {
+			b = b[:n-written]
+		}
+		m, err := w.Write(b)
+		f.off += int64(m)
+		written += int64(m)
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}

@@ -1,15 +1,19 @@
 package davfs
 
 import (
+	"bufio"
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -311,7 +315,7 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 	case http.MethodOptions:
 		s.options(w, r, name)
 	case http.MethodGet, http.MethodHead, http.MethodPost:
-		s.delegate(w, r)
+		s.get(w, r, name)
 	case http.MethodPut:
 		s.put(w, r, name)
 	case "PROPFIND":
@@ -444,4 +448,81 @@ func (s *shareRequest) href(name string, dir bool) string {
 		p += "/"
 	}
 	return (&url.URL{Path: p}).EscapedPath()
+}
+
+// get serves GET and HEAD: a file through http.ServeContent (Range and
+// conditional requests), whose copy is steered to hand the response whole
+// 1 MiB chunks; a collection as a plain HTML listing.
+func (s *shareRequest) get(w http.ResponseWriter, r *http.Request, name string) {
+	ctx := r.Context()
+	f, err := s.fsys.OpenFile(ctx, name, os.O_RDONLY, 0)
+	if err != nil {
+		s.failFS(w, r, err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		s.failFS(w, r, err)
+		return
+	}
+	fi := st.(*fileInfo)
+	if fi.IsDir() {
+		s.listing(w, r, name, f)
+		return
+	}
+	w.Header().Set("ETag", fi.etag())
+	w.Header().Set("Content-Type", contentType(fi.name))
+	http.ServeContent(chunkWriter{w, f.(*file)}, r, fi.name, fi.mtime, f)
+}
+
+// chunkWriter passes the response writer on, except that http.ServeContent's
+// io.CopyN from the file goes through file.writeTo.
+type chunkWriter struct {
+	http.ResponseWriter
+	f *file
+}
+
+func (w chunkWriter) ReadFrom(src io.Reader) (int64, error) {
+	if lr, ok := src.(*io.LimitedReader); ok && lr.R == io.Reader(w.f) {
+		n, err := w.f.writeTo(w.ResponseWriter, lr.N)
+		lr.N -= n
+		return n, err
+	}
+	return io.Copy(writerOnly{w.ResponseWriter}, src)
+}
+
+type writerOnly struct{ io.Writer }
+
+func (w chunkWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// listing writes a plain HTML list of a collection for browsers.
+func (s *shareRequest) listing(w http.ResponseWriter, r *http.Request, name string, f webdav.File) {
+	children, err := f.Readdir(0)
+	if err != nil {
+		s.failFS(w, r, err)
+		return
+	}
+	slices.SortFunc(children, func(a, b os.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'")
+	if r.Method == http.MethodHead {
+		return
+	}
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "<!doctype html>\n<meta charset=\"utf-8\"><title>%s</title>\n<h1>%s</h1>\n<ul>\n",
+		xmlEscape(path.Join(s.share, name)), xmlEscape(path.Join(s.share, name)))
+	if name != "/" {
+		fmt.Fprintf(bw, "<li><a href=\"%s\">../</a></li>\n", xmlEscape(s.href(path.Dir(name), true)))
+	}
+	for _, c := range children {
+		label := c.Name()
+		if c.IsDir() {
+			label += "/"
+		}
+		fmt.Fprintf(bw, "<li><a href=\"%s\">%s</a></li>\n", xmlEscape(s.href(path.Join(name, c.Name()), c.IsDir())), xmlEscape(label))
+	}
+	bw.WriteString("</ul>\n")
+	bw.Flush()
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/cloudsoda/go-smb2"
 )
@@ -176,7 +177,7 @@ func writeBody(f *smb2.File, body io.Reader) (int64, error) {
 		n   int
 		err error
 	}
-	const nbuf = 3
+	const nbuf = 4
 	free := make(chan []byte, nbuf)
 	full := make(chan chunk, nbuf)
 	stop := make(chan struct{})
@@ -200,24 +201,58 @@ func writeBody(f *smb2.File, body io.Reader) (int64, error) {
 			}
 		}
 	}()
-	var off int64
+	// Up to two writes are in flight: SMB servers take concurrent writes
+	// to one handle, and the link stays busy while one is acknowledged.
+	var (
+		off      int64
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		writeErr error
+		inflight = make(chan struct{}, 2)
+	)
+	failed := func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return writeErr
+	}
+	finish := func(err error) (int64, error) {
+		wg.Wait()
+		if werr := failed(); werr != nil {
+			return off, werr
+		}
+		return off, err
+	}
 	for c := range full {
 		if c.n > 0 {
-			m, err := f.WriteAt(c.b[:c.n], off)
-			off += int64(m)
-			if err != nil {
-				return off, err
+			inflight <- struct{}{}
+			if err := failed(); err != nil {
+				<-inflight
+				return finish(nil)
 			}
+			wg.Add(1)
+			go func(b []byte, at int64) {
+				defer wg.Done()
+				_, err := f.WriteAt(b, at)
+				mu.Lock()
+				if err != nil && writeErr == nil {
+					writeErr = err
+				}
+				mu.Unlock()
+				<-inflight
+				free <- b[:cap(b)]
+			}(c.b[:c.n], off)
+			off += int64(c.n)
+		} else {
+			free <- c.b
 		}
 		if c.err == io.EOF {
-			return off, nil
+			return finish(nil)
 		}
 		if c.err != nil {
-			return off, &bodyError{c.err}
+			return finish(&bodyError{c.err})
 		}
-		free <- c.b
 	}
-	return off, nil
+	return finish(nil)
 }
 
 // readChunk fills b from r. It returns io.EOF only for a body that ended
