@@ -102,6 +102,10 @@ func judge(err error) connVerdict {
 	if err == nil {
 		return connFine
 	}
+	var te *smb2.TransportError
+	if errors.As(err, &te) { // before io.EOF: it may wrap one
+		return connDead
+	}
 	var re *smb2.ResponseError
 	if errors.As(err, &re) {
 		switch re.Code {
@@ -111,16 +115,14 @@ func judge(err error) connVerdict {
 		return connFine
 	}
 	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// A request given up half way (a client went away) may leave the
+		// connection in any state.
+		return connCheck
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrExist),
 		errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrInvalid),
 		errors.Is(err, fs.ErrClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return connFine
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return connCheck
-	}
-	var te *smb2.TransportError
-	if errors.As(err, &te) {
-		return connDead
 	}
 	return connCheck
 }
