@@ -3,7 +3,7 @@
 // Redis), and the per-session pool of SMB connections opened with the
 // user's stored credentials.
 //
-// What it protects against (see ../shared/DESIGN.md, "The security model"):
+// What it protects against (the security model of davgate's design):
 //
 //   - A stolen store (memory dump, Redis dump): records are keyed by
 //     H(sid) = hex(SHA-256(sid)) and hold the password only as

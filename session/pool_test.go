@@ -408,3 +408,28 @@ func waitIdleClosed(t *testing.T, p *Pool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPoolServerSecurity: the pool works with servers that require
+// signing or encryption, as current Windows servers do.
+func TestPoolServerSecurity(t *testing.T) {
+	for _, tc := range []struct{ name, global string }{
+		{"signing mandatory", "server signing = mandatory"},
+		{"encryption required", "server smb encrypt = required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := testenv.StartSmbd(t, testenv.SmbdConfig{
+				Users:  map[string]string{poolUser: poolPass},
+				Shares: []testenv.Share{{Name: "data"}},
+				Global: tc.global,
+			})
+			p, _ := newTestPool(t, PoolOptions{})
+			creds, _ := credsFunc(poolUser, poolPass)
+			s := testSession("key-sec")
+			use(t, p, s, creds, shareURL(t, srv, "data"), "one.txt")
+			use(t, p, s, creds, shareURL(t, srv, "data"), "two.txt")
+			if got := p.dials.Load(); got != 1 {
+				t.Errorf("dials = %d, want 1", got)
+			}
+		})
+	}
+}
