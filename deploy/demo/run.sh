@@ -25,15 +25,22 @@ state=$(mktemp -d /tmp/davgate-demo.XXXXXX)
 chmod 755 "$state"
 pids=()
 cleanup() {
-	trap - INT TERM EXIT
+	# A second Ctrl-C must not cut the clean-up short.
+	trap '' INT TERM
+	trap - EXIT
+	set +e
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	# smbd's helpers (samba-dcerpcd) outlive it; they carry our config path.
-	pkill -f "$state/smb.conf" 2>/dev/null || true
-	wait 2>/dev/null || true
+	for d in /proc/[0-9]*; do
+		[ "${d#/proc/}" = "$$" ] && continue
+		grep -qsF "$state/smb.conf" "$d/cmdline" && kill "${d#/proc/}" 2>/dev/null
+	done
+	sleep 0.5
 	rm -rf "$state"
 	echo "demo stopped"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 echo "building davgate..."
 go build -o "$state/davgate" ./cmd/davgate
