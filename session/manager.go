@@ -83,7 +83,9 @@ func (s *Session) Password() (string, error) {
 	return p, nil
 }
 
-// LogValue keeps secrets out of logs that print a Session.
+// LogValue keeps secrets out of logs that print a Session. (LogValue,
+// String and GoString have value receivers so that a Session value is
+// covered as well as a pointer.)
 func (s Session) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("id", s.ID), slog.String("user", s.User), slog.String("kind", string(s.Kind)))
 }

@@ -13,17 +13,17 @@ import (
 // opens anything by itself: the password only as ciphertext under K, which
 // the store never sees.
 type Record struct {
-	Key      string            `json:"-"`     // H(sid) = hex(SHA-256(sid)); the store key
-	ID       string            `json:"id"`    // public id, random, not derived from sid
-	User     string            `json:"user"`  //
-	Kind     Kind              `json:"kind"`  //
-	Label    string            `json:"label"` //
+	Key      string            `json:"-"`  // H(sid) = hex(SHA-256(sid)); the store key
+	ID       string            `json:"id"` // public id, random, not derived from sid
+	User     string            `json:"user"`
+	Kind     Kind              `json:"kind"`
+	Label    string            `json:"label"`
 	Attrs    map[string]string `json:"attrs,omitempty"`
-	Sealed   []byte            `json:"ct"`        // nonce | AES-256-GCM(K, password, aad = "pw"|sid|user)
-	Created  time.Time         `json:"created"`   //
-	LastUsed time.Time         `json:"last_used"` //
-	Expires  time.Time         `json:"expires"`   // absolute end
-	Idle     time.Duration     `json:"idle"`      // idle limit after LastUsed
+	Sealed   []byte            `json:"ct"` // nonce | AES-256-GCM(K, password, aad = "pw"|sid|user)
+	Created  time.Time         `json:"created"`
+	LastUsed time.Time         `json:"last_used"`
+	Expires  time.Time         `json:"expires"` // absolute end
+	Idle     time.Duration     `json:"idle"`    // idle limit after LastUsed
 }
 
 // Deadline is when the record ends unless touched: the earlier of its

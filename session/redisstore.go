@@ -265,8 +265,9 @@ func (s *RedisStore) Delete(ctx context.Context, user string, keys ...string) er
 
 // Watch implements Watcher with Redis pub/sub. It returns once it could
 // not subscribe, or when ctx is done; go-redis resubscribes by itself after
-// a lost connection (deletions published meanwhile are missed, which the
-// callers' idle timeouts cover).
+// a lost connection. Deletions published meanwhile are missed: their
+// tokens are refused anyway (Open reads the store), and their SMB
+// connections close at the pool's idle timeout.
 func (s *RedisStore) Watch(ctx context.Context, ended func(key string)) error {
 	sub := s.c.Subscribe(ctx, s.channel())
 	defer sub.Close()
