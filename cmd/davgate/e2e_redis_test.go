@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/davgate/davgate/internal/testenv"
+)
+
+// With the Redis store a token outlives the davgate process, and nothing
+// in Redis holds the password or the token.
+func TestEndToEndRedisStoreSurvivesRestart(t *testing.T) {
+	r := testenv.StartRedis(t)
+	f := newFixture(t, r.URL)
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	alice := c.logon("dgalice", alicePass, http.StatusCreated)
+	if resp, b := c.do("PUT", "/dav/data/r.txt", strings.NewReader("before restart"), bearer(alice.Token)); resp.StatusCode != 201 {
+		t.Fatalf("PUT = %d %s", resp.StatusCode, b)
+	}
+	in.Stop()
+
+	in2 := startDavgate(t, f.cfgPath)
+	c2 := client{t: t, base: in2.URL}
+	resp, b := c2.do("GET", "/dav/data/r.txt", nil, basic("dgalice", alice.Token))
+	if resp.StatusCode != 200 || b != "before restart" {
+		t.Fatalf("GET after restart = %d %q", resp.StatusCode, b)
+	}
+
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer rc.Close()
+	dump := dumpRedis(t, rc)
+	if dump == "" {
+		t.Fatal("redis is empty: the session is not stored there")
+	}
+	for name, secret := range map[string]string{"password": alicePass, "token": alice.Token} {
+		if strings.Contains(dump, secret) {
+			t.Errorf("redis holds the %s", name)
+		}
+	}
+
+	if resp, _ := c2.do("DELETE", "/api/v1/sessions/current", nil, bearer(alice.Token)); resp.StatusCode != 204 {
+		t.Fatalf("revoke = %d", resp.StatusCode)
+	}
+	if resp, _ := c2.do("GET", "/dav/data/r.txt", nil, bearer(alice.Token)); resp.StatusCode != 401 {
+		t.Errorf("revoked token after restart: %d, want 401", resp.StatusCode)
+	}
+	in2.Stop()
+	assertNoSecrets(t, in.Log.String()+in2.Log.String(), alicePass, alice.Token)
+}
+
+// dumpRedis returns every key and value (strings, hashes, sets, lists) as
+// text.
+func dumpRedis(t *testing.T, rc *redis.Client) string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rc.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k + "\n")
+		switch typ, _ := rc.Type(ctx, k).Result(); typ {
+		case "string":
+			v, _ := rc.Get(ctx, k).Result()
+			b.WriteString(v)
+		case "hash":
+			for f, v := range rc.HGetAll(ctx, k).Val() {
+				b.WriteString(f + "=" + v + "\n")
+			}
+		case "set":
+			b.WriteString(strings.Join(rc.SMembers(ctx, k).Val(), "\n"))
+		case "zset":
+			b.WriteString(strings.Join(rc.ZRange(ctx, k, 0, -1).Val(), "\n"))
+		case "list":
+			b.WriteString(strings.Join(rc.LRange(ctx, k, 0, -1).Val(), "\n"))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// When the file server refuses the stored password (changed behind
+// davgate's back), the session ends at once: the client gets 401, and smbd
+// sees exactly one failed session setup however often the client retries.
+func TestEndToEndStalePasswordEndsSession(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	alice := c.logon("dgalice", alicePass, http.StatusCreated)
+	if resp, _ := c.do("PROPFIND", "/dav/data/", nil, bearer(alice.Token), "Depth", "0"); resp.StatusCode != 207 {
+		t.Fatalf("PROPFIND = %d", resp.StatusCode)
+	}
+	f.smbd.SetPassword(t, "dgalice", "Changed-pass-3z")
+	// Drop the open SMB connection so the next request must log on again.
+	f.smbd.Stop(t)
+	f.smbd.Start(t)
+	before := countFailedSetups(f.smbd.Log(t), "dgalice")
+	for i := 0; i < 5; i++ {
+		resp, _ := c.do("PROPFIND", "/dav/data/", nil, bearer(alice.Token), "Depth", "0")
+		if i == 0 && resp.StatusCode != 401 && resp.StatusCode != 503 {
+			t.Fatalf("request with stale password = %d, want 401", resp.StatusCode)
+		}
+		if i > 0 && resp.StatusCode != 401 {
+			t.Fatalf("request %d after the refusal = %d, want 401", i, resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := countFailedSetups(f.smbd.Log(t), "dgalice") - before; got != 1 {
+		t.Errorf("smbd saw %d failed session setups for dgalice, want exactly 1", got)
+	}
+	if !strings.Contains(in.Log.String(), "refused stored credentials") {
+		t.Errorf("davgate's log does not say why the session ended")
+	}
+}
+
+var failedSetup = regexp.MustCompile(`(?m)^.*Auth:.*\[(\S+)\]\\\[(\S+)\].*status \[NT_STATUS_(WRONG_PASSWORD|LOGON_FAILURE|NO_SUCH_USER)\].*$`)
+
+func countFailedSetups(log, user string) int {
+	n := 0
+	for _, m := range failedSetup.FindAllStringSubmatch(log, -1) {
+		if strings.EqualFold(m[2], user) {
+			n++
+		}
+	}
+	return n
+}
