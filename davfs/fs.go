@@ -44,6 +44,7 @@ type FS struct {
 	listing   map[string]*fileInfo // webdav name -> info, from the last Readdir
 	lastErr   *Error
 	quotaInfo *quotaInfo
+	stored    map[string]string // clean name -> SMB path of a name stored in another normal form
 }
 
 var _ webdav.FileSystem = (*FS)(nil)
@@ -123,6 +124,9 @@ func (f *FS) smbPath(name string) (string, error) {
 	if strings.ContainsAny(name, "\\:\x00") {
 		return "", ErrBadName
 	}
+	if p, ok := f.storedPath(name); ok {
+		return p, nil
+	}
 	rel := strings.TrimPrefix(name, "/")
 	if rel == "" {
 		return f.root, nil
@@ -132,6 +136,66 @@ func (f *FS) smbPath(name string) (string, error) {
 		return rel, nil
 	}
 	return f.root + `\` + rel, nil
+}
+
+// storedPath finds name or its nearest ancestor among the names found
+// stored in another Unicode normal form.
+func (f *FS) storedPath(name string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.stored) == 0 {
+		return "", false
+	}
+	for n := name; n != "/"; n = path.Dir(n) {
+		if p, ok := f.stored[n]; ok {
+			rest := strings.TrimPrefix(name, n)
+			return p + strings.ReplaceAll(rest, "/", `\`), true
+		}
+	}
+	return "", false
+}
+
+// findStored looks for name in its parent directory under another Unicode
+// normal form (a file stored in NFD by a client that wrote to the share
+// directly) and remembers its SMB path. It costs one directory listing and
+// is only tried for a non-ASCII name that was not found.
+func (f *FS) findStored(name string) bool {
+	if isASCII(name) || name == "/" {
+		return false
+	}
+	dir, base := path.Dir(name), path.Base(name)
+	if _, known := f.storedPath(dir); !known && !isASCII(dir) {
+		f.findStored(dir) // the parent may be stored differently too
+	}
+	dp, err := f.smbPath(dir)
+	if err != nil {
+		return false
+	}
+	d, err := f.share.Open(dp)
+	if err != nil {
+		return false
+	}
+	list, err := d.Readdir(-1)
+	d.Close()
+	if err != nil {
+		return false
+	}
+	for _, e := range list {
+		if e.Name() != base && norm.NFC.String(e.Name()) == base {
+			p := e.Name()
+			if dp != "" {
+				p = dp + `\` + p
+			}
+			f.mu.Lock()
+			if f.stored == nil {
+				f.stored = map[string]string{}
+			}
+			f.stored[name] = p
+			f.mu.Unlock()
+			return true
+		}
+	}
+	return false
 }
 
 func (f *FS) resolve(op, name string) (clean_, smb string, err error) {
@@ -209,6 +273,10 @@ func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMo
 		f.forget()
 	}
 	sf, err := f.share.OpenFile(p, flag, perm)
+	if err != nil && errors.Is(err, fs.ErrNotExist) && f.findStored(name) {
+		p, _ = f.smbPath(name)
+		sf, err = f.share.OpenFile(p, flag, perm)
+	}
 	if err != nil {
 		return nil, f.fail("open", name, err)
 	}
@@ -294,6 +362,10 @@ func (f *FS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 		return fi, nil
 	}
 	st, err := f.share.Stat(p)
+	if err != nil && errors.Is(err, fs.ErrNotExist) && f.findStored(name) {
+		p, _ = f.smbPath(name)
+		st, err = f.share.Stat(p)
+	}
 	if err != nil {
 		return nil, f.fail("stat", name, err)
 	}

@@ -1,0 +1,225 @@
+package davfs
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// RFC 9110 section 13.1.1 and 13.1.2: PUT honours If-Match and
+// If-None-Match.
+func TestPutPreconditions(t *testing.T) {
+	e := newTestEnv(t)
+	resp, _ := e.do(t, "PUT", "/dav/data/p.txt", strings.NewReader("one"))
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != 201 || etag == "" {
+		t.Fatalf("PUT: %d, ETag %q", resp.StatusCode, etag)
+	}
+	e.expect(t, 412, "PUT", "/dav/data/p.txt", strings.NewReader("x"), "If-None-Match", "*")
+	e.expect(t, 412, "PUT", "/dav/data/p.txt", strings.NewReader("x"), "If-Match", `"other"`)
+	e.expect(t, 412, "PUT", "/dav/data/new.txt", strings.NewReader("x"), "If-Match", "*")
+	e.expect(t, 204, "PUT", "/dav/data/p.txt", strings.NewReader("two"), "If-Match", etag)
+	e.expect(t, 201, "PUT", "/dav/data/new.txt", strings.NewReader("x"), "If-None-Match", "*")
+	if got := e.expect(t, 200, "GET", "/dav/data/p.txt", nil); got != "two" {
+		t.Fatalf("content %q", got)
+	}
+}
+
+const propfindAll = `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`
+
+// RFC 4918 section 15 live properties, getetag on collections too, and
+// RFC 4331 quota properties from the SMB server's figures.
+func TestLiveProperties(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "MKCOL", "/dav/data/c", nil)
+	e.expect(t, 201, "PUT", "/dav/data/c/f.html", strings.NewReader("<p>x</p>"))
+	body := e.expect(t, 207, "PROPFIND", "/dav/data/c", strings.NewReader(propfindAll), "Depth", "1")
+	for _, re := range []string{
+		`<D:href>/dav/data/c/</D:href><D:propstat><D:prop>[^\n]*<D:getetag>&#34;[0-9a-f]+-0&#34;</D:getetag>`,
+		`<D:getcontenttype>text/html; charset=utf-8</D:getcontenttype>`,
+		`<D:creationdate>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ</D:creationdate>`,
+		`<D:getlastmodified>[A-Z][a-z][a-z], \d\d [A-Z][a-z][a-z] \d{4} \d\d:\d\d:\d\d GMT</D:getlastmodified>`,
+		`<D:getcontentlength>8</D:getcontentlength>`,
+		`<D:supportedlock><D:lockentry><D:lockscope><D:exclusive/>`,
+	} {
+		if !regexp.MustCompile(re).MatchString(body) {
+			t.Errorf("PROPFIND lacks %s:\n%s", re, body)
+		}
+	}
+	if strings.Contains(body, "quota") {
+		t.Errorf("allprop reports quota (RFC 4331 section 3 says it should not)")
+	}
+	q := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-available-bytes/><D:quota-used-bytes/><D:nothing/></D:prop></D:propfind>`
+	body = e.expect(t, 207, "PROPFIND", "/dav/data/", strings.NewReader(q), "Depth", "0")
+	for _, re := range []string{`<D:quota-available-bytes>[1-9]\d*</D:quota-available-bytes>`, `<D:quota-used-bytes>\d+</D:quota-used-bytes>`,
+		`<D:nothing></D:nothing></D:prop><D:status>HTTP/1.1 404 Not Found`} {
+		if !regexp.MustCompile(re).MatchString(body) {
+			t.Errorf("PROPFIND lacks %s:\n%s", re, body)
+		}
+	}
+	// bodies are size-limited
+	big := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>` + strings.Repeat("<D:getetag/>", 200000) + `</D:prop></D:propfind>`
+	e.expect(t, 413, "PROPFIND", "/dav/data/", strings.NewReader(big), "Depth", "0")
+}
+
+func proppatch(set string) *strings.Reader {
+	return strings.NewReader(`<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:" xmlns:X="http://example.com/x"><D:set><D:prop>` +
+		set + `</D:prop></D:set></D:propertyupdate>`)
+}
+
+// Dead properties (RFC 4918 section 4) live in an SMB stream: they
+// survive MOVE (section 9.9) and COPY (section 9.8.2) and a PUT that
+// replaces the file.
+func TestDeadPropertiesSurviveMoveCopyPut(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/a", strings.NewReader("x"))
+	body := e.expect(t, 207, "PROPPATCH", "/dav/data/a", proppatch(`<X:colour>blue</X:colour>`))
+	if !strings.Contains(body, "200 OK") {
+		t.Fatalf("PROPPATCH: %s", body)
+	}
+	e.expect(t, 201, "MOVE", "/dav/data/a", nil, "Destination", e.srv.URL+"/dav/data/b")
+	e.expect(t, 201, "COPY", "/dav/data/b", nil, "Destination", e.srv.URL+"/dav/data/c")
+	e.expect(t, 204, "PUT", "/dav/data/c", strings.NewReader("new content"))
+	q := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><X:colour xmlns:X="http://example.com/x"/></D:prop></D:propfind>`
+	for _, p := range []string{"/dav/data/b", "/dav/data/c"} {
+		body := e.expect(t, 207, "PROPFIND", p, strings.NewReader(q), "Depth", "0")
+		if !strings.Contains(body, `<colour xmlns="http://example.com/x">blue</colour>`) {
+			t.Errorf("%s lost its property:\n%s", p, body)
+		}
+	}
+	// and a listing asking for them reads them
+	body = e.expect(t, 207, "PROPFIND", "/dav/data/", strings.NewReader(q), "Depth", "1")
+	if n := strings.Count(body, ">blue<"); n != 2 {
+		t.Errorf("listing shows the property %d times:\n%s", n, body)
+	}
+}
+
+// PROPPATCH always answers 207 (RFC 4918 section 9.2); protected
+// properties fail with 403 and the rest with 424.
+func TestProppatchProtected(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/a", strings.NewReader("x"))
+	body := e.expect(t, 207, "PROPPATCH", "/dav/data/a", proppatch(`<D:quota-used-bytes>1</D:quota-used-bytes><X:y>1</X:y>`))
+	if !strings.Contains(body, "403 Forbidden") || !strings.Contains(body, "424 Failed Dependency") {
+		t.Fatalf("PROPPATCH: %s", body)
+	}
+}
+
+// Windows Explorer sets Win32LastModifiedTime after an upload; it sets the
+// SMB timestamp. Win32FileAttributes and davfs2's executable are accepted.
+func TestWin32Properties(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/w.txt", strings.NewReader("x"))
+	when := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	body := e.expect(t, 207, "PROPPATCH", "/dav/data/w.txt", proppatch(
+		`<Z:Win32LastModifiedTime>`+when.Format(http.TimeFormat)+`</Z:Win32LastModifiedTime>`+
+			`<Z:Win32FileAttributes>00000020</Z:Win32FileAttributes>`+
+			`<E:executable xmlns:E="http://apache.org/dav/props/">F</E:executable>`))
+	if strings.Contains(body, "HTTP/1.1 4") {
+		t.Fatalf("PROPPATCH: %s", body)
+	}
+	st, err := os.Stat(filepath.Join(e.dir, "w.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.ModTime().Equal(when) {
+		t.Fatalf("mtime %v, want %v", st.ModTime(), when)
+	}
+}
+
+// RFC 4918 section 9.9: MOVE over an existing collection replaces it; the
+// replaced one is never left half gone.
+func TestMoveReplacesCollection(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "MKCOL", "/dav/data/src", nil)
+	e.expect(t, 201, "PUT", "/dav/data/src/new", strings.NewReader("new"))
+	e.expect(t, 201, "MKCOL", "/dav/data/dst", nil)
+	e.expect(t, 201, "PUT", "/dav/data/dst/old", strings.NewReader("old"))
+	e.expect(t, 412, "MOVE", "/dav/data/src", nil, "Destination", e.srv.URL+"/dav/data/dst", "Overwrite", "F")
+	e.expect(t, 204, "MOVE", "/dav/data/src", nil, "Destination", e.srv.URL+"/dav/data/dst")
+	e.expect(t, 200, "GET", "/dav/data/dst/new", nil)
+	e.expect(t, 404, "GET", "/dav/data/dst/old", nil)
+	ents, _ := os.ReadDir(e.dir)
+	if len(ents) != 1 || ents[0].Name() != "dst" {
+		t.Fatalf("share holds %v", ents)
+	}
+}
+
+// COPY of files below and above the server-side copy limit.
+func TestCopyFiles(t *testing.T) {
+	e := newTestEnv(t)
+	for _, size := range []int{0, 5, 3<<20 + 7, copyChunkLimit + 3<<20 + 11} {
+		data := bytes.Repeat([]byte{byte(size)}, size)
+		for i := 0; i < size; i += 4096 {
+			data[i] = byte(i >> 12)
+		}
+		os.WriteFile(filepath.Join(e.dir, "src"), data, 0o666)
+		e.expect(t, 201, "COPY", "/dav/data/src", nil, "Destination", e.srv.URL+"/dav/data/dst")
+		got, err := os.ReadFile(filepath.Join(e.dir, "dst"))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("copy of %d bytes: got %d bytes, %v", size, len(got), err)
+		}
+		os.Remove(filepath.Join(e.dir, "dst"))
+	}
+}
+
+const lockBody = `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>me</D:href></D:owner></D:lockinfo>`
+
+type userKey struct{}
+
+// Locks are bound to the user who took them (issue 3): another user who
+// presents the token still gets 423, and cannot UNLOCK (403).
+func TestLockBoundToUser(t *testing.T) {
+	e := newTestEnv(t, func(o *HandlerOptions) {
+		o.User = func(ctx context.Context) string { s, _ := ctx.Value(userKey{}).(string); return s }
+	})
+	// wrap the server's handler to take the user from a header, as authn
+	// does from the token
+	inner := e.srv.Config.Handler
+	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, r.Header.Get("X-User"))))
+	})
+	e.expect(t, 201, "PUT", "/dav/data/l.txt", strings.NewReader("x"), "X-User", "alice")
+	resp, _ := e.do(t, "LOCK", "/dav/data/l.txt", strings.NewReader(lockBody), "X-User", "alice", "Timeout", "Second-100000000")
+	tok := resp.Header.Get("Lock-Token")
+	if resp.StatusCode != 200 || !strings.HasPrefix(tok, "<urn:uuid:") {
+		t.Fatalf("LOCK: %d, token %q", resp.StatusCode, tok)
+	}
+	// the timeout is capped at the maximum (24 h by default)
+	body := e.expect(t, 207, "PROPFIND", "/dav/data/l.txt", nil, "Depth", "0", "X-User", "alice")
+	if !strings.Contains(body, "<D:timeout>Second-86400</D:timeout>") || !strings.Contains(body, tok[1:len(tok)-1]) {
+		t.Errorf("lockdiscovery:\n%s", body)
+	}
+	e.expect(t, 423, "PUT", "/dav/data/l.txt", strings.NewReader("bob"), "X-User", "bob", "If", "("+tok+")")
+	e.expect(t, 423, "PUT", "/dav/data/l.txt", strings.NewReader("anon"), "X-User", "alice")
+	e.expect(t, 403, "UNLOCK", "/dav/data/l.txt", nil, "X-User", "bob", "Lock-Token", tok)
+	e.expect(t, 204, "PUT", "/dav/data/l.txt", strings.NewReader("alice"), "X-User", "alice", "If", "("+tok+")")
+	// DELETE releases the lock (RFC 4918 section 9.6.1)
+	e.expect(t, 204, "DELETE", "/dav/data/l.txt", nil, "X-User", "alice", "If", "("+tok+")")
+	e.expect(t, 201, "PUT", "/dav/data/l.txt", strings.NewReader("bob"), "X-User", "bob")
+}
+
+// The Office save pattern: with a lock on the document, the editor moves
+// a temporary file over it; MOVE checks the source's locks, and a MOVE
+// releases the locks of what it moved away.
+func TestMoveOverLockedDocument(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/doc.docx", strings.NewReader("v1"))
+	resp, _ := e.do(t, "LOCK", "/dav/data/doc.docx", strings.NewReader(lockBody))
+	tok := resp.Header.Get("Lock-Token")
+	e.expect(t, 201, "PUT", "/dav/data/~tmp1", strings.NewReader("v2"))
+	e.expect(t, 204, "MOVE", "/dav/data/~tmp1", nil, "Destination", e.srv.URL+"/dav/data/doc.docx")
+	if got := e.expect(t, 200, "GET", "/dav/data/doc.docx", nil); got != "v2" {
+		t.Fatalf("doc = %q", got)
+	}
+	// the document is still locked
+	e.expect(t, 423, "DELETE", "/dav/data/doc.docx", nil)
+	e.expect(t, 201, "MOVE", "/dav/data/doc.docx", nil, "Destination", e.srv.URL+"/dav/data/moved.docx", "If", "("+tok+")")
+	e.expect(t, 204, "DELETE", "/dav/data/moved.docx", nil)
+}

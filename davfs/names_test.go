@@ -1,0 +1,55 @@
+package davfs
+
+import (
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// macOS sends decomposed names (NFD), Windows and browsers composed ones
+// (NFC). davgate stores NFC and finds a name in either form.
+func TestUnicodeNormalisation(t *testing.T) {
+	e := newTestEnv(t)
+	nfc := "café résumé.txt"
+	nfd := norm.NFD.String(nfc)
+	if nfc == nfd {
+		t.Fatal("test names are equal")
+	}
+	esc := func(s string) string { return (&url.URL{Path: "/dav/data/" + s}).EscapedPath() }
+
+	t.Run("created from Finder (NFD), found from Windows (NFC)", func(t *testing.T) {
+		e.expect(t, 201, "PUT", esc(nfd), strings.NewReader("from mac"))
+		if _, err := os.Stat(filepath.Join(e.dir, nfc)); err != nil {
+			t.Fatalf("not stored as NFC: %v", err)
+		}
+		if got := e.expect(t, 200, "GET", esc(nfc), nil); got != "from mac" {
+			t.Fatalf("GET NFC = %q", got)
+		}
+		e.expect(t, 204, "DELETE", esc(nfc), nil)
+	})
+	t.Run("created from Windows (NFC), found from Finder (NFD)", func(t *testing.T) {
+		e.expect(t, 201, "PUT", esc(nfc), strings.NewReader("from windows"))
+		if got := e.expect(t, 200, "GET", esc(nfd), nil); got != "from windows" {
+			t.Fatalf("GET NFD = %q", got)
+		}
+		e.expect(t, 204, "DELETE", esc(nfd), nil)
+	})
+	t.Run("stored as NFD by another client, found in both forms", func(t *testing.T) {
+		if err := os.WriteFile(filepath.Join(e.dir, nfd), []byte("stored nfd"), 0o666); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{nfc, nfd} {
+			if got := e.expect(t, 200, "GET", esc(n), nil); got != "stored nfd" {
+				t.Fatalf("GET %+q = %q", n, got)
+			}
+		}
+		e.expect(t, 204, "PUT", esc(nfc), strings.NewReader("replaced"))
+		if b, err := os.ReadFile(filepath.Join(e.dir, nfd)); err != nil || string(b) != "replaced" {
+			t.Fatalf("NFD file = %q, %v", b, err)
+		}
+	})
+}
