@@ -79,9 +79,21 @@ func (f *FS) fail(op, name string, err error) error {
 	}
 	detail, pe := mapError(op, name, err)
 	f.mu.Lock()
-	f.lastErr = detail
+	if f.lastErr == nil || !severe(f.lastErr.Kind) || severe(detail.Kind) {
+		f.lastErr = detail
+	}
 	f.mu.Unlock()
 	return pe
+}
+
+// severe reports whether an error kind may say something about the SMB
+// connection; a later benign error does not hide it from Err.
+func severe(kind error) bool {
+	switch kind {
+	case fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, ErrBadName, ErrIsDir, ErrNotEmpty:
+		return false
+	}
+	return true
 }
 
 func isKind(err error) bool {
@@ -466,4 +478,50 @@ func contentType(name string) string {
 // smbPathOf maps a clean webdav name to its SMB path.
 func (f *FS) smbPathOf(name string) (string, error) {
 	return f.smbPath(clean(name))
+}
+
+// copyFile copies the file src to dst through a temporary file next to
+// dst, renamed over dst once the data and the dead properties are there.
+func (f *FS) copyFile(ctx context.Context, src, dst string) (err error) {
+	src, sp, err := f.resolve("copy", src)
+	if err != nil {
+		return err
+	}
+	dst, dp, err := f.resolve("copy", dst)
+	if err != nil {
+		return err
+	}
+	tmp := path.Join(path.Dir(dst), tempPrefix+randomHex(8))
+	tp, err := f.smbPath(tmp)
+	if err != nil {
+		return err
+	}
+	f.forget()
+	in := &file{fsys: f, name: src, path: sp}
+	defer in.Close()
+	if err := in.open(); err != nil {
+		return err
+	}
+	sf, err := f.share.OpenFile(tp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return f.fail("copy", dst, err)
+	}
+	out := &file{fsys: f, name: dst, path: tp, f: sf}
+	defer func() {
+		if err != nil {
+			out.Close()
+			f.share.Remove(tp)
+		}
+	}()
+	if _, err := out.ReadFrom(in); err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	f.copyProps(sp, tp)
+	if err := f.share.Rename(tp, dp); err != nil {
+		return f.fail("copy", dst, err)
+	}
+	return nil
 }

@@ -338,9 +338,7 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	case "COPY":
-		if dst, ok := s.destination(w, r); ok && s.checkLocks(w, r, target{dst, true}) {
-			s.delegate(w, r)
-		}
+		s.copy(w, r, name)
 	case "MOVE":
 		s.move(w, r, name)
 	case "LOCK":

@@ -3,6 +3,7 @@ package davfs
 import (
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -173,4 +174,27 @@ func TestSMBErrorStatuses(t *testing.T) {
 	e.expect(t, 403, "PUT", "/dav/data/closed/x", strings.NewReader("x"))
 	// names that could reach an alternate data stream are refused
 	e.expect(t, 400, "PUT", "/dav/data/a.txt:stream", strings.NewReader("x"))
+}
+
+// Chunked bodies (no Content-Length) and Expect: 100-continue work on PUT
+// (RFC 9112 section 7.1, RFC 9110 section 10.1.1).
+func TestPutChunkedAndExpectContinue(t *testing.T) {
+	e := newTestEnv(t)
+	body := strings.Repeat("chunked ", 300000)
+	req, _ := http.NewRequest("PUT", e.srv.URL+"/dav/data/c.txt", io.MultiReader(strings.NewReader(body)))
+	req.ContentLength = -1
+	req.Header.Set("Expect", "100-continue")
+	tr := &http.Transport{ExpectContinueTimeout: 5 * time.Second}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.dir, "c.txt")); string(b) != body {
+		t.Fatalf("stored %d bytes, want %d", len(b), len(body))
+	}
 }

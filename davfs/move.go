@@ -139,3 +139,58 @@ func (passLocks) Refresh(time.Time, string, time.Duration) (webdav.LockDetails, 
 	return webdav.LockDetails{}, webdav.ErrNoSuchLock
 }
 func (passLocks) Unlock(time.Time, string) error { return nil }
+
+// copy serves COPY (RFC 4918 section 9.8). A file is copied by the server
+// (FSCTL_SRV_COPYCHUNK, see file.ReadFrom) into a temporary file next to
+// the destination, with its dead properties, and renamed over the
+// destination only when complete; a failed copy leaves the destination as
+// it was. Collections are copied by x/net/webdav through the same FS.
+func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string) {
+	ctx := r.Context()
+	h := s.h
+	dst, ok := s.destination(w, r)
+	if !ok {
+		return
+	}
+	if dst == name || isBelow(dst, name) {
+		h.fail(w, r, http.StatusForbidden, errors.New("copy onto or into itself"))
+		return
+	}
+	if !s.checkLocks(w, r, target{dst, true}) {
+		return
+	}
+	src, err := s.fsys.Stat(ctx, name)
+	if err != nil {
+		s.failFS(w, r, err)
+		return
+	}
+	old, err := s.fsys.Stat(ctx, dst)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.failFS(w, r, err)
+		return
+	}
+	exists := err == nil
+	if src.IsDir() || (exists && old.IsDir()) {
+		s.delegate(w, r)
+		return
+	}
+	if exists && r.Header.Get("Overwrite") == "F" {
+		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
+		return
+	}
+	if err := s.fsys.copyFile(ctx, name, dst); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			// section 9.8.5: the destination's parent is missing (the
+			// source was there a moment ago)
+			h.fail(w, r, http.StatusConflict, s.fsys.Err())
+			return
+		}
+		s.failFS(w, r, err)
+		return
+	}
+	if exists {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
