@@ -45,12 +45,15 @@ type Middleware struct {
 	// OnFail, if set, answers instead of the plain 401 (e.g. a redirect to
 	// the log-on page for browsers).
 	OnFail func(w http.ResponseWriter, r *http.Request)
+	// PasswordBasic, if set, accepts the real directory password in Basic
+	// auth where the password is not a token. Nil refuses it (the default).
+	PasswordBasic *PasswordBasic
 }
 
 // Require returns next guarded by a valid session.
 func (m *Middleware) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, status := m.open(r)
+		s, status := m.open(w, r)
 		if s == nil {
 			if status == http.StatusUnauthorized && m.OnFail != nil {
 				m.OnFail(w, r)
@@ -65,7 +68,7 @@ func (m *Middleware) Require(next http.Handler) http.Handler {
 }
 
 // open returns the request's session, or nil and the status to answer.
-func (m *Middleware) open(r *http.Request) (*session.Session, int) {
+func (m *Middleware) open(w http.ResponseWriter, r *http.Request) (*session.Session, int) {
 	token, basicUser, ok := tokenFrom(r)
 	if !ok {
 		return nil, http.StatusUnauthorized
@@ -73,6 +76,9 @@ func (m *Middleware) open(r *http.Request) (*session.Session, int) {
 	s, err := m.Sessions.Open(r.Context(), token)
 	switch {
 	case err == nil:
+	case errors.Is(err, session.ErrInvalidToken) && basicUser != "" && m.PasswordBasic != nil:
+		// Not a token: with password Basic allowed, it may be the password.
+		return m.PasswordBasic.session(w, r, basicUser, token)
 	case errors.Is(err, session.ErrInvalidToken), errors.Is(err, session.ErrRevoked):
 		m.Log.InfoContext(r.Context(), "token refused", "reason", err.Error(), "basic_user", basicUser)
 		return nil, http.StatusUnauthorized
@@ -107,6 +113,7 @@ func fail(w http.ResponseWriter, r *http.Request, status int) {
 	}
 	msg := map[int]string{
 		http.StatusUnauthorized:       "authentication required: log on and use your token",
+		http.StatusTooManyRequests:    statusMessage(http.StatusTooManyRequests),
 		http.StatusServiceUnavailable: "session service unavailable, try again shortly",
 	}[status]
 	if strings.HasPrefix(r.URL.Path, "/api/") {

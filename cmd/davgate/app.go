@@ -78,7 +78,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		SecureCookie: cfg.TLS.Cert != "",
 	}
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
-	a.handler = newServer(serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.names})
+	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.names}
+	if cfg.Auth.AllowPasswordBasic {
+		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")
+		deps.passwordBasic = authn.NewPasswordBasic(logon, 5*time.Minute)
+	}
+	a.handler = newServer(deps)
 	return a, nil
 }
 

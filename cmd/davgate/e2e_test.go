@@ -305,3 +305,37 @@ func assertNoSecrets(t *testing.T, text string, secrets ...string) {
 		}
 	}
 }
+
+// With auth.allow_password_basic the real password works in Basic auth;
+// the credentials are checked once and the session reused, so smbd sees no
+// new log-on for later requests.
+func TestEndToEndPasswordBasicWhenAllowed(t *testing.T) {
+	f := newFixture(t, "memory")
+	b, err := os.ReadFile(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "  backend: smb\n", "  backend: smb\n  allow_password_basic: true\n", 1)
+	if err := os.WriteFile(f.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	if resp, _ := c.do("PROPFIND", "/dav/data/", nil, basic("dgalice", "wrong"), "Depth", "0"); resp.StatusCode != 401 {
+		t.Fatalf("wrong password = %d, want 401", resp.StatusCode)
+	}
+	if resp, b := c.do("PUT", "/dav/data/pw.txt", strings.NewReader("x"), basic("dgalice", alicePass)); resp.StatusCode != 201 {
+		t.Fatalf("PUT with the password = %d %s", resp.StatusCode, b)
+	}
+	logons := strings.Count(f.smbd.Log(t), `[dgalice]`)
+	for i := 0; i < 3; i++ {
+		if resp, _ := c.do("GET", "/dav/data/pw.txt", nil, basic("dgalice", alicePass)); resp.StatusCode != 200 {
+			t.Fatalf("GET %d = %d", i, resp.StatusCode)
+		}
+	}
+	if got := strings.Count(f.smbd.Log(t), `[dgalice]`); got != logons {
+		t.Errorf("smbd saw %d new log-ons for repeated requests, want 0", got-logons)
+	}
+	in.Stop()
+	assertNoSecrets(t, in.Log.String(), alicePass)
+}

@@ -21,13 +21,15 @@ type serverDeps struct {
 	sessions   *session.Manager
 	source     davfs.ShareSource
 	shareNames func() []string
+	// passwordBasic is nil unless auth.allow_password_basic is set.
+	passwordBasic *authn.PasswordBasic
 }
 
 // newServer returns davgate's HTTP handler: every route is listed here.
 func newServer(d serverDeps) http.Handler {
 	api := &authn.Middleware{Sessions: d.sessions, Log: d.log}
 	browser := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin}
-	dav := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: davAuthFail}
+	dav := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: davAuthFail, PasswordBasic: d.passwordBasic}
 	davHandler := dav.Require(newDavHandler(d))
 
 	mux := http.NewServeMux()
