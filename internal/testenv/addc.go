@@ -189,8 +189,12 @@ func StartADDC(t testing.TB, o ADDCOptions) *ADDC {
 	for _, u := range users {
 		d.AddUser(t, u, o.Users[u])
 	}
+	// Groups first, members after: a group may be a member of another.
+	for g := range o.Groups {
+		d.AddGroup(t, g)
+	}
 	for g, members := range o.Groups {
-		d.AddGroup(t, g, members...)
+		d.AddMembers(t, g, members...)
 	}
 	return d
 }
@@ -506,7 +510,8 @@ func (d *ADDC) AddUser(t testing.TB, user, password string) {
 	}
 }
 
-// AddGroup creates a global security group with members (user names).
+// AddGroup creates a global security group with members (names of users
+// or groups made before).
 func (d *ADDC) AddGroup(t testing.TB, group string, members ...string) {
 	t.Helper()
 	c := d.admin(t)
@@ -523,6 +528,25 @@ func (d *ADDC) AddGroup(t testing.TB, group string, members ...string) {
 	}
 	if err := c.Add(r); err != nil {
 		t.Fatalf("AD DC: add group %s: %v", group, err)
+	}
+}
+
+// AddMembers adds users or groups (by name) to a group.
+func (d *ADDC) AddMembers(t testing.TB, group string, members ...string) {
+	t.Helper()
+	if len(members) == 0 {
+		return
+	}
+	c := d.admin(t)
+	defer c.Close()
+	r := ldap.NewModifyRequest(d.GroupDN(group), nil)
+	dns := make([]string, len(members))
+	for i, m := range members {
+		dns[i] = d.UserDN(m)
+	}
+	r.Add("member", dns)
+	if err := c.Modify(r); err != nil {
+		t.Fatalf("AD DC: add members to %s: %v", group, err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 )
 
@@ -92,4 +93,19 @@ func newPKI(dir string, hosts ...string) (pki, error) {
 		}
 	}
 	return p, nil
+}
+
+// TestPKI writes a fresh CA and a server certificate for hosts (DNS names
+// or IP addresses) into a new temporary directory and returns the PEM
+// files' paths: CA certificate, server certificate, server key.
+func TestPKI(t testing.TB, hosts ...string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	if len(hosts) == 0 {
+		hosts = []string{"localhost", "127.0.0.1"}
+	}
+	p, err := newPKI(t.TempDir(), hosts...)
+	if err != nil {
+		t.Fatalf("make test certificates: %v", err)
+	}
+	return p.CAFile, p.CertFile, p.KeyFile
 }
