@@ -2,11 +2,14 @@ package davfs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,25 +23,53 @@ const (
 )
 
 // fakeSource is a ShareSource that dials the test smbd directly with
-// go-smb2, one session for the whole test.
+// go-smb2: one session, dialled again after a request saw it fail.
 type fakeSource struct {
+	smbd *testenv.Smbd
+
+	mu     sync.Mutex
 	shares map[string]*smb2.Share
 }
 
 func (s *fakeSource) Names(ctx context.Context) ([]string, error) {
-	var names []string
-	for n := range s.shares {
-		names = append(names, n)
-	}
-	return names, nil
+	return []string{"data"}, nil
 }
 
 func (s *fakeSource) Open(ctx context.Context, name string) (*Mount, error) {
-	sh, ok := s.shares[name]
-	if !ok {
+	if name != "data" {
 		return nil, ErrNoShare
 	}
-	return &Mount{Share: sh, Release: func(error) {}}, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sh := s.shares[name]
+	if sh == nil {
+		var err error
+		if sh, err = mountShare(ctx, s.smbd, name); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		s.shares[name] = sh
+	}
+	release := func(err error) {
+		if errors.Is(err, ErrUnavailable) {
+			s.mu.Lock()
+			if s.shares[name] == sh {
+				delete(s.shares, name)
+			}
+			s.mu.Unlock()
+		}
+	}
+	return &Mount{Share: sh, Release: release}, nil
+}
+
+func mountShare(ctx context.Context, smbd *testenv.Smbd, name string) (*smb2.Share, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: testUser, Password: testPass}}
+	s, err := d.Dial(ctx, smbd.Addr())
+	if err != nil {
+		return nil, err
+	}
+	return s.WithContext(ctx).Mount(name)
 }
 
 // testEnv is a davfs handler over a real smbd.
@@ -75,7 +106,7 @@ func newTestEnv(t testing.TB, opts ...func(*HandlerOptions)) *testEnv {
 		Shares: []testenv.Share{{Name: "data"}},
 	})
 	share := dialShare(t, smbd, "data")
-	src := &fakeSource{shares: map[string]*smb2.Share{"data": dialShare(t, smbd, "data")}}
+	src := &fakeSource{smbd: smbd, shares: map[string]*smb2.Share{"data": dialShare(t, smbd, "data")}}
 	o := HandlerOptions{Prefix: "/dav", Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if testing.Verbose() {
 		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

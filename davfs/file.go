@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/cloudsoda/go-smb2"
 	"golang.org/x/net/webdav"
@@ -290,6 +291,9 @@ func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 		infos := make([]*fileInfo, 0, len(list))
 		for _, st := range list {
 			if strings.HasPrefix(st.Name(), tempPrefix) {
+				if time.Since(st.ModTime()) > staleTempAge {
+					f.fsys.share.Remove(joinSMB(f.path, st.Name()))
+				}
 				continue
 			}
 			infos = append(infos, newFileInfo(st.Name(), st))

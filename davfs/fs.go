@@ -194,10 +194,7 @@ func (f *FS) findStored(name string) bool {
 	}
 	for _, e := range list {
 		if e.Name() != base && norm.NFC.String(e.Name()) == base {
-			p := e.Name()
-			if dp != "" {
-				p = dp + `\` + p
-			}
+			p := joinSMB(dp, e.Name())
 			f.mu.Lock()
 			if f.stored == nil {
 				f.stored = map[string]string{}
@@ -332,7 +329,7 @@ func (f *FS) removeAll(name, p string) error {
 		return f.fail("remove", name, err)
 	}
 	for _, c := range children {
-		if err := f.removeAll(path.Join(name, c.Name()), p+`\`+c.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := f.removeAll(path.Join(name, c.Name()), joinSMB(p, c.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
@@ -524,4 +521,12 @@ func (f *FS) copyFile(ctx context.Context, src, dst string) (err error) {
 		return f.fail("copy", dst, err)
 	}
 	return nil
+}
+
+// joinSMB joins an SMB directory path ("" for the share root) and a name.
+func joinSMB(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + `\` + name
 }

@@ -37,6 +37,11 @@ type HandlerOptions struct {
 	// MaxBodyBytes limits XML request bodies (PROPFIND, PROPPATCH, LOCK).
 	// Optional, default 1 MiB.
 	MaxBodyBytes int64
+	// RefuseNames are path.Match patterns of file names that may not be
+	// created (PUT, MKCOL, COPY, MOVE, LOCK), e.g. "._*", ".DS_Store",
+	// "Thumbs.db", "desktop.ini". Optional: by default every name is
+	// stored.
+	RefuseNames []string
 	// LockTimeout is granted to a LOCK without a Timeout header, and
 	// MaxLockTimeout caps any timeout asked for. Optional: 1 h and 24 h.
 	LockTimeout, MaxLockTimeout time.Duration
@@ -53,6 +58,8 @@ type Handler struct {
 	maxBody int64
 
 	lockTimeoutDefault, maxLockTimeout time.Duration
+	refuse                             []string
+	leftovers                          leftovers
 }
 
 // NewHandler returns the WebDAV handler. Mount it for both Prefix and
@@ -78,6 +85,7 @@ func NewHandler(o HandlerOptions) *Handler {
 	if h.maxBody <= 0 {
 		h.maxBody = 1 << 20
 	}
+	h.refuse = o.RefuseNames
 	h.lockTimeoutDefault, h.maxLockTimeout = o.LockTimeout, o.MaxLockTimeout
 	if h.maxLockTimeout <= 0 {
 		h.maxLockTimeout = defaultMaxTimeout
@@ -283,6 +291,7 @@ func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share strin
 	if s.scope == "" {
 		s.scope = share
 	}
+	s.sweep(ctx)
 	s.serve(w, r)
 }
 
@@ -309,6 +318,9 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 	name, ok := s.name(r.URL.Path)
 	if !ok {
 		s.h.fail(w, r, http.StatusNotFound, errors.New("outside the share"))
+		return
+	}
+	if !s.allowedName(w, r, name) {
 		return
 	}
 	switch r.Method {
@@ -523,4 +535,32 @@ func (s *shareRequest) listing(w http.ResponseWriter, r *http.Request, name stri
 	}
 	bw.WriteString("</ul>\n")
 	bw.Flush()
+}
+
+// allowedName refuses to create a resource whose name matches one of
+// RefuseNames (403).
+func (s *shareRequest) allowedName(w http.ResponseWriter, r *http.Request, name string) bool {
+	if len(s.h.refuse) == 0 {
+		return true
+	}
+	check := ""
+	switch r.Method {
+	case http.MethodPut, "MKCOL", "LOCK":
+		check = name
+	case "COPY", "MOVE":
+		if u, err := url.Parse(r.Header.Get("Destination")); err == nil {
+			check = clean(u.Path)
+		}
+	}
+	if check == "" {
+		return true
+	}
+	base := path.Base(check)
+	for _, pat := range s.h.refuse {
+		if ok, _ := path.Match(pat, base); ok {
+			s.h.fail(w, r, http.StatusForbidden, fmt.Errorf("name %q refused by configuration", base))
+			return false
+		}
+	}
+	return true
 }

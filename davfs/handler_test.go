@@ -198,3 +198,72 @@ func TestPutChunkedAndExpectContinue(t *testing.T) {
 		t.Fatalf("stored %d bytes, want %d", len(b), len(body))
 	}
 }
+
+// smbd killed during a PUT: the original is intact; once smbd is back the
+// next request removes the upload's temporary file (issue 3, "Nothing
+// lost").
+func TestPutSmbdKilled(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/keep.txt", strings.NewReader("original"))
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() {
+		req, _ := http.NewRequest("PUT", e.srv.URL+"/dav/data/keep.txt", pr)
+		req.ContentLength = 64 << 20
+		resp, err := e.client.Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	chunk := make([]byte, 1<<20)
+	for range 4 {
+		pw.Write(chunk)
+	}
+	waitFor(t, func() bool { return len(tempFiles(t, e.dir)) == 1 })
+	e.smbd.Stop(t)
+	for range 8 {
+		if _, err := pw.Write(chunk); err != nil {
+			break
+		}
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	if st := <-done; st != 0 && st < 500 {
+		t.Errorf("PUT with smbd gone: %d", st)
+	}
+	e.smbd.Start(t)
+	if got := e.expect(t, 200, "GET", "/dav/data/keep.txt", nil); got != "original" {
+		t.Fatalf("keep.txt = %q", got)
+	}
+	if tf := tempFiles(t, e.dir); len(tf) != 0 {
+		t.Fatalf("temporary files left: %v", tf)
+	}
+}
+
+func tempFiles(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, d := range ents {
+		if strings.HasPrefix(d.Name(), tempPrefix) {
+			out = append(out, d.Name())
+		}
+	}
+	return out
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -53,3 +53,19 @@ func TestUnicodeNormalisation(t *testing.T) {
 		}
 	})
 }
+
+// macOS and Windows metadata files are stored like any other file unless
+// the configuration refuses them.
+func TestRefuseNames(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/.DS_Store", strings.NewReader("x"))
+	e.expect(t, 201, "PUT", "/dav/data/._a", strings.NewReader("x"))
+
+	e = newTestEnv(t, func(o *HandlerOptions) { o.RefuseNames = []string{"._*", ".DS_Store", "Thumbs.db", "desktop.ini"} })
+	e.expect(t, 403, "PUT", "/dav/data/.DS_Store", strings.NewReader("x"))
+	e.expect(t, 403, "PUT", "/dav/data/._a", strings.NewReader("x"))
+	e.expect(t, 403, "MKCOL", "/dav/data/Thumbs.db", nil)
+	e.expect(t, 201, "PUT", "/dav/data/a", strings.NewReader("x"))
+	e.expect(t, 403, "MOVE", "/dav/data/a", nil, "Destination", e.srv.URL+"/dav/data/desktop.ini")
+	e.expect(t, 201, "PUT", "/dav/data/b", strings.NewReader("x"))
+}

@@ -77,9 +77,7 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	closeErr := f.Close()
 	fail := func(status int, err error) {
-		if rerr := share.Remove(tmpPath); rerr != nil {
-			h.log.ErrorContext(ctx, "remove temporary file", "path", tmp, "error", rerr.Error())
-		}
+		s.removeTemp(ctx, tmpPath)
 		h.fail(w, r, status, err)
 	}
 	if copyErr != nil {
