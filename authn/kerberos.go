@@ -1,0 +1,224 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
+	"github.com/jcmturner/gokrb5/v8/keytab"
+	"github.com/jcmturner/gokrb5/v8/krberror"
+	"github.com/jcmturner/gokrb5/v8/types"
+)
+
+// ErrKDCNotVerified: the KDC accepted the password but could not prove it
+// is the realm's genuine KDC, by issuing a ticket for davgate's own
+// service principal that the service keytab decrypts. A spoofed KDC (or
+// a wrong or outdated keytab) looks like this; the log-on is refused.
+var ErrKDCNotVerified = fmt.Errorf("%w: KDC not verified with the service keytab", ErrUnavailable)
+
+// Kerberos checks passwords with a Kerberos AS exchange (kinit), then
+// verifies the KDC: it asks for a service ticket for ServicePrincipal and
+// decrypts it with that principal's keys from Keytab. Without that step
+// anyone who can answer for the KDC's address could approve any password
+// (CVE-2015-3206, the flaw in pam_krb5-style checks that Bargate's
+// documentation warns about).
+//
+// Required: Realm, KDCs, ServicePrincipal, Keytab. A configuration for
+// Active Directory, with a keytab from `ktpass` or `samba-tool domain
+// exportkeytab --principal=HTTP/davgate.example.com`:
+//
+//	Kerberos{
+//		Realm:            "EXAMPLE.COM",
+//		KDCs:             []string{"dc1.example.com:88", "dc2.example.com:88"},
+//		ServicePrincipal: "HTTP/davgate.example.com",
+//		Keytab:           "/etc/davgate/davgate.keytab",
+//		Domain:           "EXAMPLE",
+//	}
+//
+// Users may type alice, alice@EXAMPLE.COM or EXAMPLE\alice; the identity
+// is alice (as typed, without the realm) in Domain.
+type Kerberos struct {
+	// Realm is the Kerberos realm, upper case as AD has it: "EXAMPLE.COM".
+	Realm string
+	// KDCs are the realm's KDCs as host:port ("dc1.example.com:88"), tried
+	// in order over TCP. No DNS SRV lookup is made.
+	KDCs []string
+	// ServicePrincipal is davgate's own service principal, whose keys are
+	// in Keytab, e.g. "HTTP/davgate.example.com" (without the realm).
+	ServicePrincipal string
+	// Keytab is the path of a keytab holding ServicePrincipal's keys in
+	// Realm. It is read at each log-on, so a replaced file (after a key
+	// change) takes effect without a restart.
+	Keytab string
+	// Domain is returned as Identity.Domain, e.g. the NetBIOS domain that
+	// SMB log-ons to the file servers use; "" uses Realm. A user name
+	// typed as DOMAIN\user may name it or the realm.
+	Domain string
+	// Timeout bounds the whole check; default 15 s.
+	Timeout time.Duration
+}
+
+var _ Authenticator = (*Kerberos)(nil)
+
+// Check reports a configuration that cannot work.
+func (k *Kerberos) Check() error {
+	switch {
+	case k.Realm == "":
+		return errors.New("kerberos: realm is required")
+	case len(k.KDCs) == 0:
+		return errors.New("kerberos: kdcs is required (host:port, e.g. dc1.example.com:88)")
+	case k.ServicePrincipal == "" || strings.Contains(k.ServicePrincipal, "@"):
+		return errors.New("kerberos: service_principal is required, without the realm (e.g. HTTP/davgate.example.com)")
+	case k.Keytab == "":
+		return errors.New("kerberos: keytab is required: the KDC is verified with the service principal's keys")
+	}
+	for _, kdc := range k.KDCs {
+		if !strings.Contains(kdc, ":") {
+			return fmt.Errorf("kerberos: kdc %q: want host:port", kdc)
+		}
+	}
+	return nil
+}
+
+// Authenticate implements Authenticator. Refusals wrap ErrBadCredentials,
+// through ErrWrongPassword, ErrAccountRevoked (disabled, locked out or
+// expired: the KDC does not say which), ErrPasswordExpired (expired or
+// must be changed), ErrLogonNotPermitted or ErrEmptyPassword. A KDC that
+// cannot be reached or a configuration mistake wraps ErrUnavailable, and
+// a KDC that fails verification is ErrKDCNotVerified.
+func (k *Kerberos) Authenticate(ctx context.Context, user, password string) (Identity, error) {
+	if password == "" {
+		return Identity{}, ErrEmptyPassword
+	}
+	if err := checkUserName(user); err != nil {
+		return Identity{}, err
+	}
+	if err := k.Check(); err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	name, err := k.principal(user)
+	if err != nil {
+		return Identity{}, err
+	}
+	kt, err := keytab.Load(k.Keytab)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: kerberos: load keytab: %w", ErrUnavailable, err)
+	}
+	timeout := k.Timeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// gokrb5 takes no context; its dials and reads time out on their own
+	// (5 s per KDC), so the goroutine ends soon after an abandoned wait.
+	done := make(chan error, 1)
+	go func() { done <- k.logOn(name, password, kt) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return Identity{}, err
+		}
+	case <-ctx.Done():
+		return Identity{}, fmt.Errorf("%w: kerberos: %w", ErrUnavailable, ctx.Err())
+	}
+	domain := k.Domain
+	if domain == "" {
+		domain = k.Realm
+	}
+	return Identity{User: name, Domain: domain}, nil
+}
+
+// principal turns what the user typed into a principal name in Realm.
+func (k *Kerberos) principal(user string) (string, error) {
+	name, domain := splitDomainUser(user)
+	if domain != "" && !strings.EqualFold(domain, k.Realm) && !strings.EqualFold(domain, k.Domain) {
+		return "", fmt.Errorf("kerberos: user %q is not in realm %s: %w", user, k.Realm, errBadUserName)
+	}
+	// A "/" would name a service or admin instance, not a user.
+	if name == "" || strings.ContainsAny(name, `/@\`) {
+		return "", errBadUserName
+	}
+	return name, nil
+}
+
+func (k *Kerberos) config() *config.Config {
+	c := config.New()
+	c.LibDefaults.DefaultRealm = k.Realm
+	c.LibDefaults.DNSLookupKDC = false
+	c.LibDefaults.DNSLookupRealm = false
+	c.LibDefaults.UDPPreferenceLimit = 1 // TCP only
+	c.Realms = []config.Realm{{Realm: k.Realm, KDC: k.KDCs}}
+	return c
+}
+
+// logOn is the AS exchange with the password, then the KDC's proof.
+func (k *Kerberos) logOn(name, password string, kt *keytab.Keytab) error {
+	cl := client.NewWithPassword(name, k.Realm, password, k.config(), client.DisablePAFXFAST(true))
+	defer cl.Destroy()
+	if err := cl.Login(); err != nil {
+		return kdcError(name, err)
+	}
+	tkt, _, err := cl.GetServiceTicket(k.ServicePrincipal)
+	if err != nil {
+		return fmt.Errorf("%w: kerberos: ticket for %s: %v", ErrKDCNotVerified, k.ServicePrincipal, err)
+	}
+	spn := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, k.ServicePrincipal)
+	if !strings.EqualFold(tkt.Realm, k.Realm) {
+		return fmt.Errorf("%w: kerberos: ticket for %s is from realm %q", ErrKDCNotVerified, k.ServicePrincipal, tkt.Realm)
+	}
+	if err := tkt.DecryptEncPart(kt, &spn); err != nil {
+		return fmt.Errorf("%w: kerberos: ticket for %s (kvno %d) does not decrypt with keytab %s: %v",
+			ErrKDCNotVerified, k.ServicePrincipal, tkt.EncPart.KVNO, k.Keytab, err)
+	}
+	enc := tkt.DecryptedEncPart
+	if !strings.EqualFold(enc.CRealm, k.Realm) || !strings.EqualFold(enc.CName.PrincipalNameString(), name) {
+		return fmt.Errorf("%w: kerberos: ticket names %s@%s, not %s@%s",
+			ErrKDCNotVerified, enc.CName.PrincipalNameString(), enc.CRealm, name, k.Realm)
+	}
+	if now := time.Now(); now.After(enc.EndTime) || now.Add(5*time.Minute).Before(enc.StartTime) {
+		return fmt.Errorf("%w: kerberos: ticket for %s is not valid now", ErrKDCNotVerified, k.ServicePrincipal)
+	}
+	return nil
+}
+
+// krbErrorCode finds the KDC's error code in gokrb5's flattened error text
+// ("KRB Error: (24) KDC_ERR_PREAUTH_FAILED ..."): gokrb5 v8 does not keep
+// the KRBError value in the errors it returns.
+var krbErrorCode = regexp.MustCompile(`KRB Error: \((\d+)\)`)
+
+// kdcError classifies a failed AS exchange.
+func kdcError(name string, err error) error {
+	if m := krbErrorCode.FindStringSubmatch(err.Error()); m != nil {
+		code, _ := strconv.Atoi(m[1])
+		var reason error
+		switch int32(code) {
+		case errorcode.KDC_ERR_PREAUTH_FAILED, errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN:
+			reason = ErrWrongPassword
+		case errorcode.KDC_ERR_CLIENT_REVOKED:
+			reason = ErrAccountRevoked
+		case errorcode.KDC_ERR_KEY_EXPIRED:
+			reason = ErrPasswordExpired
+		case errorcode.KDC_ERR_POLICY:
+			reason = ErrLogonNotPermitted
+		}
+		if reason != nil {
+			return fmt.Errorf("kerberos: AS exchange for %s refused (%s): %w", name, errorcode.Lookup(int32(code)), reason)
+		}
+		return fmt.Errorf("%w: kerberos: AS exchange for %s: %s", ErrUnavailable, name, errorcode.Lookup(int32(code)))
+	}
+	var ke krberror.Krberror
+	if errors.As(err, &ke) && ke.RootCause == krberror.KRBMsgError && strings.Contains(err.Error(), "password/keytab incorrect") {
+		// No pre-authentication: the reply did not decrypt with the password.
+		return fmt.Errorf("kerberos: AS reply for %s does not decrypt: %w", name, ErrWrongPassword)
+	}
+	return fmt.Errorf("%w: kerberos: AS exchange for %s: %v", ErrUnavailable, name, err)
+}
