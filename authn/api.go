@@ -92,7 +92,12 @@ func (l *Logon) HandleCreate() http.Handler {
 func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
 	ctx := r.Context()
 	client := clientAddr(r)
-	if wait := l.Limiter.Wait(user, client); wait > 0 {
+	wait, err := l.Limiter.Wait(ctx, user, client)
+	if err != nil {
+		l.Log.ErrorContext(ctx, "log-on", "logon_user", user, "err", err)
+		return "", session.Info{}, http.StatusServiceUnavailable
+	}
+	if wait > 0 {
 		w.Header().Set("Retry-After", retryAfter(wait))
 		l.Log.WarnContext(ctx, "log-on rate limited", "logon_user", user, "retry_after_s", retryAfter(wait))
 		return "", session.Info{}, http.StatusTooManyRequests
@@ -100,14 +105,18 @@ func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password str
 	id, err := l.Auth.Authenticate(ctx, user, password)
 	if err != nil {
 		if errors.Is(err, ErrBadCredentials) {
-			l.Limiter.Fail(user, client)
+			if ferr := l.Limiter.Fail(ctx, user, client); ferr != nil {
+				l.Log.ErrorContext(ctx, "count failed log-on", "logon_user", user, "err", ferr)
+			}
 			l.Log.InfoContext(ctx, "log-on refused", "logon_user", user, "err", err)
 			return "", session.Info{}, http.StatusUnauthorized
 		}
 		l.Log.ErrorContext(ctx, "log-on failed", "logon_user", user, "err", err)
 		return "", session.Info{}, http.StatusServiceUnavailable
 	}
-	l.Limiter.Succeed(user, client)
+	if err := l.Limiter.Succeed(ctx, user); err != nil {
+		l.Log.ErrorContext(ctx, "clear failed log-ons", "logon_user", user, "err", err)
+	}
 	attrs := map[string]string{"domain": id.Domain}
 	for k, v := range id.Attrs {
 		attrs[k] = v

@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -59,56 +60,77 @@ func TestSameUser(t *testing.T) {
 	}
 }
 
+// LimiterConformance runs the Limiter's behaviour over a LimitStore; the
+// session package runs it over Redis too (see limitstore_test.go there).
 func TestLimiterGrowsDelaysPerUserAndAddress(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := NewLimiter()
-	l.Now = func() time.Time { return now }
-
-	for i := 0; i < l.Free; i++ {
-		if w := l.Wait("alice", "10.0.0.1"); w != 0 {
+	l := NewLimiter(&MemoryLimits{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	wait := func(user, addr string) time.Duration {
+		t.Helper()
+		d, err := l.Wait(ctx, user, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	fail := func(user, addr string) {
+		t.Helper()
+		if err := l.Fail(ctx, user, addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := int64(0); i < l.Free; i++ {
+		if w := wait("alice", "10.0.0.1"); w != 0 {
 			t.Fatalf("attempt %d: wait %v before the free failures are used", i, w)
 		}
-		l.Fail("alice", "10.0.0.1")
+		fail("alice", "10.0.0.1")
 	}
-	if w := l.Wait("alice", "10.0.0.1"); w != 0 {
+	if w := wait("alice", "10.0.0.1"); w != 0 {
 		t.Fatalf("wait after exactly Free failures = %v, want 0", w)
 	}
-	l.Fail("alice", "10.0.0.1")
-	first := l.Wait("alice", "10.0.0.1")
+	fail("alice", "10.0.0.1")
+	first := wait("alice", "10.0.0.1")
 	if first != time.Second {
 		t.Fatalf("first delay = %v, want 1s", first)
 	}
 	// The same user from another address waits too (many-address burst).
-	if w := l.Wait("alice", "10.9.9.9"); w != first {
+	if w := wait("alice", "10.9.9.9"); w != first {
 		t.Errorf("other address, same user: wait %v, want %v", w, first)
 	}
 	// Another user from the same address waits too (one client, many users).
-	if w := l.Wait("bob", "10.0.0.1"); w != first {
+	if w := wait("bob", "10.0.0.1"); w != first {
 		t.Errorf("same address, other user: wait %v, want %v", w, first)
 	}
-	if w := l.Wait("carol", "10.5.5.5"); w != 0 {
+	if w := wait("carol", "10.5.5.5"); w != 0 {
 		t.Errorf("unrelated user and address: wait %v", w)
 	}
 	now = now.Add(first)
-	l.Fail("alice", "10.0.0.1")
-	if w := l.Wait("alice", "10.0.0.1"); w != 2*time.Second {
+	fail("alice", "10.0.0.1")
+	if w := wait("alice", "10.0.0.1"); w != 2*time.Second {
 		t.Errorf("second delay = %v, want 2s (doubling)", w)
 	}
 	for i := 0; i < 40; i++ {
-		l.Fail("alice", "10.0.0.1")
+		fail("alice", "10.0.0.1")
 	}
-	if w := l.Wait("alice", "10.0.0.1"); w != l.Max {
+	if w := wait("alice", "10.0.0.1"); w != l.Max {
 		t.Errorf("delay after many failures = %v, want the cap %v", w, l.Max)
 	}
-	l.Succeed("alice", "10.0.0.1")
-	if w := l.Wait("alice", "10.9.9.9"); w != 0 {
+	if err := l.Succeed(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if w := wait("alice", "10.9.9.9"); w != 0 {
 		t.Errorf("after success, alice from elsewhere waits %v", w)
 	}
-	if w := l.Wait("bob", "10.0.0.1"); w == 0 {
+	if w := wait("bob", "10.0.0.1"); w == 0 {
 		t.Errorf("after alice's success the address is still slowed for others")
 	}
 	now = now.Add(2 * time.Hour)
-	if w := l.Wait("bob", "10.0.0.1"); w != 0 {
+	if w := wait("bob", "10.0.0.1"); w != 0 {
 		t.Errorf("delay outlived its time: %v", w)
+	}
+	fail("bob", "10.0.0.1")
+	if w := wait("bob", "10.0.0.1"); w != 0 {
+		t.Errorf("one failure after the count was forgotten: wait %v", w)
 	}
 }

@@ -73,7 +73,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	logon := &authn.Logon{
 		Auth:         &authn.SMB{Addr: authAddr, Domain: cfg.Auth.SMB.Domain, Checker: smbLogon{a.pool}},
 		Sessions:     a.sessions,
-		Limiter:      authn.NewLimiter(),
+		Limiter:      authn.NewLimiter(limitStore(store)),
 		Log:          log,
 		SecureCookie: cfg.TLS.Cert != "",
 	}
@@ -103,6 +103,15 @@ func (a *app) Close() {
 	if c, ok := a.store.(io.Closer); ok {
 		c.Close()
 	}
+}
+
+// limitStore counts failed log-ons in the session store when it can be
+// shared (Redis), so that every instance counts the same failures.
+func limitStore(s session.Store) authn.LimitStore {
+	if ls, ok := s.(authn.LimitStore); ok {
+		return ls
+	}
+	return &authn.MemoryLimits{}
 }
 
 // smbLogon checks a password with one SMB session setup.

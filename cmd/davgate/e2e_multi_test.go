@@ -66,3 +66,28 @@ func smbSessions(t *testing.T, s *testenv.Smbd, user string) int {
 	}
 	return n
 }
+
+// Failed log-ons are counted across instances: guessing on A slows B.
+func TestEndToEndRateLimitAcrossInstances(t *testing.T) {
+	r := testenv.StartRedis(t)
+	f := newFixture(t, r.URL)
+	a := startDavgate(t, f.cfgPath)
+	b := startDavgate(t, f.cfgPath)
+	ca, cb := client{t: t, base: a.URL}, client{t: t, base: b.URL}
+	for i := 0; i < 6; i++ {
+		c := ca
+		if i%2 == 1 {
+			c = cb
+		}
+		c.logon("dgbob", "guess", http.StatusUnauthorized)
+	}
+	body := strings.NewReader(`{"username":"dgbob","password":"` + bobPass + `"}`)
+	resp, msg := cb.do("POST", "/api/v1/sessions", body, nil, "Content-Type", "application/json")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("log-on after 6 failures over two instances = %d (Retry-After %q) %s; want 429",
+			resp.StatusCode, resp.Header.Get("Retry-After"), msg)
+	}
+	if strings.Contains(msg, bobPass) {
+		t.Errorf("the answer echoes the password")
+	}
+}
