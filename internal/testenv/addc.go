@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
+	krb5client "github.com/jcmturner/gokrb5/v8/client"
+	krb5config "github.com/jcmturner/gokrb5/v8/config"
 )
 
 // The throwaway Active Directory domain every ADDC serves.
@@ -778,4 +781,67 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	return os.WriteFile(dst, b, 0o644)
+}
+
+// CIFSSPN is the service principal name of the DC's file server, which
+// Kerberos clients of its shares ask a ticket for: cifs/dc1.lab.test.
+// Dial SMBAddr (the IP) and name this SPN: Kerberos wants names.
+func (d *ADDC) CIFSSPN() string { return "cifs/" + d.Hostname }
+
+// Krb5Config is a gokrb5 configuration for the realm with KDC as its only
+// KDC, over TCP.
+func (d *ADDC) Krb5Config() *krb5config.Config {
+	c := krb5config.New()
+	c.LibDefaults.DefaultRealm = d.Realm
+	c.LibDefaults.DNSLookupKDC = false
+	c.LibDefaults.UDPPreferenceLimit = 1
+	c.Realms = []krb5config.Realm{{Realm: d.Realm, KDC: []string{d.KDC}}}
+	c.DomainRealm = krb5config.DomainRealm{"." + ADDNSDomain: d.Realm, ADDNSDomain: d.Realm}
+	return c
+}
+
+// Krb5Client returns a gokrb5 client logged in as user (a TGT obtained
+// with password), destroyed when the test ends. With go-smb2 it makes a
+// Kerberos SMB log-on:
+//
+//	&smb2.Dialer{Initiator: &smb2.Krb5Initiator{Client: dc.Krb5Client(t, "alice", pw), TargetSPN: dc.CIFSSPN()}}
+func (d *ADDC) Krb5Client(t testing.TB, user, password string) *krb5client.Client {
+	t.Helper()
+	cl := krb5client.NewWithPassword(user, d.Realm, password, d.Krb5Config(), krb5client.DisablePAFXFAST(true))
+	if err := cl.Login(); err != nil {
+		t.Fatalf("kerberos log-on as %s: %v", user, err)
+	}
+	t.Cleanup(cl.Destroy)
+	return cl
+}
+
+// SMBLogon is one SMB session setup in the DC's audit log.
+type SMBLogon struct {
+	// Method is how the client authenticated: "krb5" or "NTLMSSP".
+	Method string
+	// Status is the NT status: "NT_STATUS_OK", "NT_STATUS_WRONG_PASSWORD",
+	// "NT_STATUS_ACCOUNT_LOCKED_OUT", ...
+	Status string
+}
+
+var (
+	smbAuthZLine = regexp.MustCompile(`^Successful AuthZ: \[SMB2,([^\]]+)\] user \[[^\]]*\]\\\[([^\]]*)\]`)
+	smbAuthLine  = regexp.MustCompile(`^Auth: \[SMB2,([^\]]+)\] user \[[^\]]*\]\\\[([^\]]*)\].* status \[([A-Z0-9_]+)\]`)
+)
+
+// SMBLogons returns user's SMB session setups that the DC audited, oldest
+// first: successful ones (any method) and refused ones (NTLM: a refused
+// Kerberos log-on fails at the KDC, before any SMB session setup). Use it
+// to prove which method a client used, or that a stale password was tried
+// exactly once.
+func (d *ADDC) SMBLogons(t testing.TB, user string) []SMBLogon {
+	var out []SMBLogon
+	for _, l := range strings.Split(d.Log(t), "\n") {
+		if m := smbAuthZLine.FindStringSubmatch(l); m != nil && strings.EqualFold(m[2], user) {
+			out = append(out, SMBLogon{Method: m[1], Status: "NT_STATUS_OK"})
+		} else if m := smbAuthLine.FindStringSubmatch(l); m != nil && strings.EqualFold(m[2], user) && m[3] != "NT_STATUS_OK" {
+			out = append(out, SMBLogon{Method: m[1], Status: m[3]})
+		}
+	}
+	return out
 }

@@ -1,12 +1,15 @@
 package testenv
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/cloudsoda/go-smb2"
 	"github.com/go-ldap/ldap/v3"
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestADDC(t *testing.T) {
@@ -64,6 +67,37 @@ func TestADDC(t *testing.T) {
 		}
 		if log := dc.Log(t); !strings.Contains(log, "[SMB2,krb5] user [LAB]\\[alice]") {
 			t.Errorf("audit log has no Kerberos SMB log-on for alice:\n%s", log)
+		}
+	})
+
+	t.Run("go-smb2 with kerberos and with NTLM, audited", func(t *testing.T) {
+		dc.AddUser(t, "bob", "Bob-Pass-1")
+		ctx := context.Background()
+		krb := &smb2.Dialer{Initiator: &smb2.Krb5Initiator{Client: dc.Krb5Client(t, "bob", "Bob-Pass-1"), TargetSPN: dc.CIFSSPN()}}
+		ntlm := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: "bob", Password: "Bob-Pass-1", Domain: dc.Domain}}
+		for _, d := range []*smb2.Dialer{krb, ntlm} {
+			s, err := d.Dial(ctx, dc.SMBAddr)
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			sh, err := s.Mount("secure")
+			if err != nil {
+				t.Fatalf("mount the encrypted share: %v", err)
+			}
+			if _, err := sh.ReadDir("."); err != nil {
+				t.Errorf("read dir: %v", err)
+			}
+			sh.Umount()
+			s.Logoff()
+		}
+		bad := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: "bob", Password: "stale", Domain: dc.Domain}}
+		if s, err := bad.Dial(ctx, dc.SMBAddr); err == nil {
+			s.Logoff()
+			t.Fatal("NTLM log-on with a wrong password worked")
+		}
+		want := []SMBLogon{{"krb5", "NT_STATUS_OK"}, {"NTLMSSP", "NT_STATUS_OK"}, {"NTLMSSP", "NT_STATUS_WRONG_PASSWORD"}}
+		if diff := cmp.Diff(want, dc.SMBLogons(t, "bob")); diff != "" {
+			t.Errorf("SMB log-ons (-want +got):\n%s\naudit log:\n%s", diff, dc.Log(t))
 		}
 	})
 
