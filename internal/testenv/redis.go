@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-// Redis is a private redis-server on 127.0.0.1 without persistence.
+// Redis is a private redis-server on 127.0.0.1. Its data lives in an
+// append-only file in its own directory, so it survives Stop and Start, as
+// a production Redis with persistence would.
 type Redis struct {
 	// Addr is host:port; URL is the redis:// URL davgate's config takes.
 	Addr, URL string
@@ -32,7 +34,7 @@ func StartRedis(t testing.TB) *Redis {
 	return r
 }
 
-// Start starts (or restarts) the server on its port, empty.
+// Start starts (or restarts) the server on its port with the data it had.
 func (r *Redis) Start(t testing.TB) {
 	t.Helper()
 	r.mu.Lock()
@@ -41,7 +43,7 @@ func (r *Redis) Start(t testing.TB) {
 		return
 	}
 	p, err := startProcess("redis-server", []string{
-		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--dir", r.dir, "--daemonize", "no", "--protected-mode", "yes",
 	}, filepath.Join(r.dir, "redis.log"))
 	if err != nil {
@@ -54,7 +56,7 @@ func (r *Redis) Start(t testing.TB) {
 	r.proc = p
 }
 
-// Stop ends the server; its data is lost.
+// Stop ends the server; Start brings it back with its data.
 func (r *Redis) Stop(t testing.TB) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
