@@ -101,9 +101,16 @@ func dialShare(t testing.TB, smbd *testenv.Smbd, name string) *smb2.Share {
 
 func newTestEnv(t testing.TB, opts ...func(*HandlerOptions)) *testEnv {
 	t.Helper()
+	return newTestEnvShare(t, "", opts...)
+}
+
+// newTestEnvShare is newTestEnv with extra lines for the share's section
+// of smb.conf.
+func newTestEnvShare(t testing.TB, extra string, opts ...func(*HandlerOptions)) *testEnv {
+	t.Helper()
 	smbd := testenv.StartSmbd(t, testenv.SmbdConfig{
 		Users:  map[string]string{testUser: testPass},
-		Shares: []testenv.Share{{Name: "data"}},
+		Shares: []testenv.Share{{Name: "data", Extra: extra}},
 	})
 	share := dialShare(t, smbd, "data")
 	src := &fakeSource{smbd: smbd, shares: map[string]*smb2.Share{"data": dialShare(t, smbd, "data")}}

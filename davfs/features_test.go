@@ -223,3 +223,16 @@ func TestMoveOverLockedDocument(t *testing.T) {
 	e.expect(t, 201, "MOVE", "/dav/data/doc.docx", nil, "Destination", e.srv.URL+"/dav/data/moved.docx", "If", "("+tok+")")
 	e.expect(t, 204, "DELETE", "/dav/data/moved.docx", nil)
 }
+
+// Without alternate data streams on the share, PROPPATCH still answers
+// 207 (RFC 4918 section 9.2.1), with a failure status per property, and
+// everything else works.
+func TestProppatchWithoutStreams(t *testing.T) {
+	e := newTestEnvShare(t, "vfs objects =")
+	e.expect(t, 201, "PUT", "/dav/data/a", strings.NewReader("x"))
+	body := e.expect(t, 207, "PROPPATCH", "/dav/data/a", proppatch(`<X:colour>blue</X:colour>`))
+	if strings.Contains(body, "200 OK") || !strings.Contains(body, "colour") {
+		t.Fatalf("PROPPATCH: %s", body)
+	}
+	e.expect(t, 207, "PROPFIND", "/dav/data/", strings.NewReader(propfindAll), "Depth", "1")
+}

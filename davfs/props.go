@@ -152,7 +152,8 @@ func (f *file) DeadProps() (map[xml.Name]webdav.Property, error) {
 
 // Patch applies a PROPPATCH atomically: all changes or none (RFC 4918
 // section 9.2). Win32LastModifiedTime and Win32LastAccessTime set the SMB
-// timestamps; the other Win32 properties are accepted and not stored.
+// timestamps; the other Win32 properties are accepted and not stored
+// (go-smb2 has no call that sets the creation time).
 func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	var all, forbidden []webdav.Property
 	for _, p := range patches {
@@ -177,9 +178,18 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 		}
 		return out, nil
 	}
+	// PROPPATCH answers 207 whatever happens (RFC 4918 section 9.2.1): a
+	// failure of the store becomes the status of every property.
+	failed := func(err error) ([]webdav.Propstat, error) {
+		st, ok := httpStatus(err)
+		if !ok || st == http.StatusNotFound {
+			st = http.StatusInternalServerError
+		}
+		return []webdav.Propstat{{Status: st, Props: all}}, nil
+	}
 	m, err := f.fsys.readProps(f.path)
 	if err != nil {
-		return nil, err
+		return failed(err)
 	}
 	if m == nil {
 		m = map[xml.Name]webdav.Property{}
@@ -211,10 +221,7 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	}
 	if changed {
 		if err := f.fsys.writeProps(f.path, m); err != nil {
-			if errors.Is(err, ErrNoSpace) {
-				return []webdav.Propstat{{Status: http.StatusInsufficientStorage, Props: all}}, nil
-			}
-			return nil, err
+			return failed(err)
 		}
 	}
 	if !mtime.IsZero() || !atime.IsZero() {
