@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/davgate/davgate/authn"
@@ -30,10 +32,6 @@ type app struct {
 // newApp builds every part from cfg. Close releases them.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	shares, err := parseShares(cfg.Shares)
-	if err != nil {
-		return nil, err
-	}
-	authAddr, err := smbAuthAddr(cfg, shares)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +68,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		}
 	}()
 
+	auth, err := newAuthenticator(cfg, shares, a.pool)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	logon := &authn.Logon{
-		Auth:         &authn.SMB{Addr: authAddr, Domain: cfg.Auth.SMB.Domain, Checker: smbLogon{a.pool}},
+		Auth:         auth,
 		Sessions:     a.sessions,
 		Limiter:      authn.NewLimiter(limitStore(store)),
 		Log:          log,
@@ -124,6 +127,46 @@ func (l smbLogon) CheckLogon(ctx context.Context, addr string, c session.Creds) 
 	}
 	s.Logoff()
 	return nil
+}
+
+// newAuthenticator builds the configured auth backend.
+func newAuthenticator(cfg Config, shares []shareDef, pool *session.Pool) (authn.Authenticator, error) {
+	switch cfg.Auth.Backend {
+	case "ldap":
+		c := cfg.Auth.LDAP
+		a := &authn.LDAP{
+			URL: c.URL, StartTLS: c.StartTLS, CAFile: c.CAFile, ServerName: c.ServerName,
+			InsecurePlaintext: c.InsecurePlaintext, BindTemplate: c.BindTemplate, BindDN: c.BindDN,
+			BaseDN: c.BaseDN, UserFilter: c.UserFilter, UserAttr: c.UserAttr, Domain: c.Domain,
+			RequiredGroup: c.RequiredGroup, GroupMembership: c.GroupMembership, Attributes: c.Attributes,
+			Timeout: time.Duration(c.Timeout),
+		}
+		if c.BindPasswordFile != "" {
+			b, err := os.ReadFile(c.BindPasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("auth.ldap.bind_password_file: %w", err)
+			}
+			a.BindPassword = strings.TrimRight(string(b), "\r\n")
+		}
+		if err := a.Check(); err != nil {
+			return nil, fmt.Errorf("auth.ldap: %w", err)
+		}
+		return a, nil
+	case "kerberos":
+		c := cfg.Auth.Kerberos
+		k := &authn.Kerberos{Realm: c.Realm, KDCs: c.KDCs, ServicePrincipal: c.ServicePrincipal,
+			Keytab: c.Keytab, Domain: c.Domain, Timeout: time.Duration(c.Timeout)}
+		if err := k.Check(); err != nil {
+			return nil, fmt.Errorf("auth.kerberos: %w", err)
+		}
+		return k, nil
+	default:
+		addr, err := smbAuthAddr(cfg, shares)
+		if err != nil {
+			return nil, err
+		}
+		return &authn.SMB{Addr: addr, Domain: cfg.Auth.SMB.Domain, Checker: smbLogon{pool}}, nil
+	}
 }
 
 // smbAuthAddr is the server that checks passwords: auth.smb.url, or the

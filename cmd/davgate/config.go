@@ -35,8 +35,10 @@ type TLSConfig struct {
 
 // AuthConfig selects how passwords are checked at log-on.
 type AuthConfig struct {
-	Backend string        `yaml:"backend"`
-	SMB     SMBAuthConfig `yaml:"smb"`
+	Backend  string             `yaml:"backend"`
+	SMB      SMBAuthConfig      `yaml:"smb"`
+	LDAP     LDAPAuthConfig     `yaml:"ldap"`
+	Kerberos KerberosAuthConfig `yaml:"kerberos"`
 	// AllowPasswordBasic lets DAV clients send the real directory password in
 	// Basic auth instead of a token. Off by default: it breaks goal 3.
 	AllowPasswordBasic bool `yaml:"allow_password_basic"`
@@ -46,6 +48,38 @@ type AuthConfig struct {
 type SMBAuthConfig struct {
 	URL    string `yaml:"url"`
 	Domain string `yaml:"domain"`
+}
+
+// LDAPAuthConfig checks passwords with an LDAP bind (authn.LDAP documents
+// each field).
+type LDAPAuthConfig struct {
+	URL               string   `yaml:"url"`
+	StartTLS          bool     `yaml:"start_tls"`
+	CAFile            string   `yaml:"ca_file"`
+	ServerName        string   `yaml:"server_name"`
+	InsecurePlaintext bool     `yaml:"insecure_plaintext"`
+	BindTemplate      string   `yaml:"bind_template"`
+	BindDN            string   `yaml:"bind_dn"`
+	BindPasswordFile  string   `yaml:"bind_password_file"`
+	BaseDN            string   `yaml:"base_dn"`
+	UserFilter        string   `yaml:"user_filter"`
+	UserAttr          string   `yaml:"user_attr"`
+	Domain            string   `yaml:"domain"`
+	RequiredGroup     string   `yaml:"required_group"`
+	GroupMembership   string   `yaml:"group_membership"`
+	Attributes        []string `yaml:"attributes"`
+	Timeout           Duration `yaml:"timeout"`
+}
+
+// KerberosAuthConfig checks passwords with a Kerberos AS exchange and
+// verifies the KDC with davgate's own keytab (authn.Kerberos).
+type KerberosAuthConfig struct {
+	Realm            string   `yaml:"realm"`
+	KDCs             []string `yaml:"kdcs"`
+	ServicePrincipal string   `yaml:"service_principal"`
+	Keytab           string   `yaml:"keytab"`
+	Domain           string   `yaml:"domain"`
+	Timeout          Duration `yaml:"timeout"`
 }
 
 // ShareConfig is one share shown as /dav/<name>/.
@@ -149,9 +183,9 @@ func (c *Config) check() error {
 		return fmt.Errorf("store: %q must be memory or a redis:// URL", c.Store)
 	}
 	switch c.Auth.Backend {
-	case "smb":
+	case "smb", "ldap", "kerberos":
 	default:
-		return fmt.Errorf("auth.backend: %q is not supported (supported: smb)", c.Auth.Backend)
+		return fmt.Errorf("auth.backend: %q is not supported (supported: smb, ldap, kerberos)", c.Auth.Backend)
 	}
 	if len(c.Shares) == 0 {
 		return errors.New("shares: at least one share is needed")

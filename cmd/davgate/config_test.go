@@ -88,3 +88,34 @@ func overrideConfig(base, edit string) string {
 	}
 	return strings.Join(out, "\n") + "\n" + edit + "\n"
 }
+
+func TestAuthBackendsFromConfig(t *testing.T) {
+	tests := []struct {
+		name, auth, want string // want: "" for success, else an error substring
+	}{
+		{"smb default server", "auth: {backend: smb}", ""},
+		{"smb bad url", `auth: {backend: smb, smb: {url: "http://x/"}}`, "auth.smb.url"},
+		{"ldap", `auth: {backend: ldap, ldap: {url: "ldaps://dc.example.com", bind_template: "{user}@example.com"}}`, ""},
+		{"ldap bad url", `auth: {backend: ldap, ldap: {url: "dc.example.com"}}`, "auth.ldap"},
+		{"ldap unknown key", `auth: {backend: ldap, ldap: {uri: "ldaps://x"}}`, "unknown key uri"},
+		{"kerberos", `auth: {backend: kerberos, kerberos: {realm: EXAMPLE.COM, kdcs: ["dc1.example.com:88"], service_principal: HTTP/dav.example.com, keytab: /etc/davgate.keytab}}`, ""},
+		{"kerberos without keytab", `auth: {backend: kerberos, kerberos: {realm: EXAMPLE.COM, kdcs: ["dc1:88"], service_principal: HTTP/dav}}`, "keytab is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig([]byte(overrideConfig(goodConfig, tt.auth)))
+			if err == nil {
+				var shares []shareDef
+				if shares, err = parseShares(c.Shares); err == nil {
+					_, err = newAuthenticator(c, shares, nil)
+				}
+			}
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
