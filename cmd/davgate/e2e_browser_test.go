@@ -1,0 +1,101 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/davgate/davgate/authn"
+)
+
+// The browser path: the log-on form sets an HttpOnly, SameSite=Lax session
+// cookie; the home page lists the shares; a share opens as an HTML listing;
+// logging out ends the session.
+func TestEndToEndBrowserLogonCookie(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	jar, _ := cookiejar.New(nil)
+	br := &http.Client{Jar: jar}
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", in.URL+path, nil)
+		req.Header.Set("Accept", "text/html")
+		resp, err := br.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+
+	// Not logged on: the home page and a share send the browser to /login.
+	for _, p := range []string{"/", "/dav/data/"} {
+		if resp, body := get(p); resp.Request.URL.Path != "/login" || !strings.Contains(body, `name="password"`) {
+			t.Fatalf("GET %s logged out ended at %s, want the log-on form", p, resp.Request.URL.Path)
+		}
+	}
+
+	resp, err := br.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {"wrong"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.Contains(string(b), "invalid user name or password") {
+		t.Fatalf("wrong password: %d %s", resp.StatusCode, b)
+	}
+
+	// Log on without following the redirect, to see the cookie's flags.
+	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {alicePass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("log-on = %d to %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == authn.CookieName {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Secure {
+		t.Fatalf("session cookie = %+v; want HttpOnly, SameSite=Lax, not Secure over plain HTTP", cookie)
+	}
+
+	resp, body := get("/")
+	if resp.StatusCode != 200 || !strings.Contains(body, "dgalice") || !strings.Contains(body, `href="/dav/data/"`) || !strings.Contains(body, `href="/dav/home/"`) {
+		t.Fatalf("home page = %d %s", resp.StatusCode, body)
+	}
+	if resp, b := (client{t: t, base: in.URL}).do("PUT", "/dav/data/page.txt", strings.NewReader("hi"), func(r *http.Request) { r.AddCookie(cookie) }); resp.StatusCode != 201 {
+		t.Fatalf("PUT with the cookie = %d %s", resp.StatusCode, b)
+	}
+	resp, body = get("/dav/data/")
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "page.txt") {
+		t.Fatalf("share listing = %d %q %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	if resp, body := get("/dav/data/page.txt"); resp.StatusCode != 200 || body != "hi" {
+		t.Fatalf("file = %d %q", resp.StatusCode, body)
+	}
+
+	resp, err = br.Post(in.URL+"/logout", "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/login" {
+		t.Fatalf("log-out ended at %s, want /login", resp.Request.URL.Path)
+	}
+	// The old cookie value no longer works, even if a client kept it.
+	if resp, _ := (client{t: t, base: in.URL}).do("PROPFIND", "/dav/data/", nil, func(r *http.Request) { r.AddCookie(cookie) }, "Depth", "0"); resp.StatusCode != 401 {
+		t.Errorf("cookie after log-out = %d, want 401", resp.StatusCode)
+	}
+	in.Stop()
+	assertNoSecrets(t, in.Log.String(), alicePass, cookie.Value)
+}
