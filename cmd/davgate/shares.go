@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"errors"
 	"fmt"
@@ -115,5 +117,13 @@ func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, erro
 	default:
 		return nil, fmt.Errorf("%w: share %s: %w", davfs.ErrUnavailable, def.name, err)
 	}
-	return &davfs.Mount{Share: share, Root: u.Path, Release: release}, nil
+	return &davfs.Mount{Share: share, Root: u.Path, ID: lockScope(u), Release: release}, nil
+}
+
+// lockScope names a mounted directory for WebDAV locks, the same for every
+// user and instance that mounts it: a hash of its URL, so it holds no slash
+// and reveals no server name in lock storage.
+func lockScope(u session.ShareURL) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(u.String())))
+	return hex.EncodeToString(sum[:12])
 }
