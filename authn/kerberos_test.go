@@ -141,3 +141,31 @@ func foreignKeytab(t *testing.T, real, spn, realm string) string {
 	}
 	return p
 }
+
+// TestKerberosLockout: wrong Kerberos passwords lock an account as wrong
+// LDAP binds do, and both authenticators then say so. (AD code 532,
+// password expired, is not tested: Samba treats a maximum password age
+// under one day as none, and pwdLastSet cannot be set into the past.)
+func TestKerberosLockout(t *testing.T) {
+	t.Parallel()
+	dc := testenv.StartADDC(t, testenv.ADDCOptions{
+		Users:            map[string]string{"alice": "Alice-Pass-1", "frank": "Frank-Pass-1"},
+		LockoutThreshold: 2,
+	})
+	kt := dc.AddService(t, "davgate-http", "HTTP/davgate.lab.test")
+	krb := &Kerberos{Realm: dc.Realm, KDCs: []string{dc.KDC}, ServicePrincipal: "HTTP/davgate.lab.test", Keytab: kt}
+	ldp := &LDAP{URL: dc.LDAPURL, CAFile: dc.CAFile, BindTemplate: "{user}@lab.test"}
+
+	for range 2 {
+		if _, err := krb.Authenticate(context.Background(), "frank", "wrong"); !errors.Is(err, ErrWrongPassword) {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	_, err := krb.Authenticate(context.Background(), "frank", "Frank-Pass-1")
+	checkAuth(t, Identity{}, err, Identity{}, ErrAccountRevoked)
+	_, err = ldp.Authenticate(context.Background(), "frank", "Frank-Pass-1")
+	checkAuth(t, Identity{}, err, Identity{}, ErrAccountLocked)
+	got, err := krb.Authenticate(context.Background(), "alice", "Alice-Pass-1")
+	checkAuth(t, got, err, Identity{User: "alice", Domain: "LAB.TEST"}, nil)
+
+}

@@ -148,7 +148,7 @@ func TestLDAPActiveDirectory(t *testing.T) {
 
 	t.Run("errors never carry the password", func(t *testing.T) {
 		for _, a := range []*LDAP{&searchThenBind, &upnStartTLS} {
-			_, err := a.Authenticate(context.Background(), "alice", "Secret-Wrong-9")
+			_, err := a.Authenticate(context.Background(), "bob", "Secret-Wrong-9")
 			if err == nil || strings.Contains(err.Error(), "Secret-Wrong-9") {
 				t.Errorf("error %v", err)
 			}

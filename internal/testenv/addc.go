@@ -42,7 +42,7 @@ const (
 	addcSlots = 64
 	// addcRecipe names the way the template is provisioned; change it when
 	// that changes so that cached templates are not reused.
-	addcRecipe = "addc-template-1"
+	addcRecipe = "addc-template-2"
 )
 
 // ADDCOptions describes a throwaway Samba AD DC. Every field is optional.
@@ -363,6 +363,26 @@ exec %q --foreground --no-process-group --configfile=%q`,
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("AD DC not ready after 60s: %v; log:\n%s", lastErr, d.fullLog())
+}
+
+// Restart ends the DC's processes and starts them again on the same state
+// and address, e.g. to make samba reread domain settings it caches (such
+// as maxPwdAge). It takes under a second.
+func (d *ADDC) Restart(t testing.TB) {
+	t.Helper()
+	d.mu.Lock()
+	if d.stopped {
+		d.mu.Unlock()
+		t.Fatal("AD DC: restart after Stop")
+	}
+	var exited <-chan struct{}
+	if d.proc != nil {
+		exited = d.proc.exited
+	}
+	endNetnsProcesses(d.ns, exited)
+	d.proc = nil
+	d.mu.Unlock()
+	d.start(t)
 }
 
 // Stop ends every process in the DC's network namespace (samba-dcerpcd and
@@ -749,6 +769,9 @@ func makeADDCTemplate() (string, error) {
 			"--adminpass=" + ADAdminPassword, "--targetdir=" + tmp},
 		{"domain", "passwordsettings", "set", "-s", filepath.Join(tmp, "etc", "smb.conf"),
 			"--complexity=off", "--min-pwd-length=0", "--min-pwd-age=0", "--max-pwd-age=0", "--history-length=0"},
+		// The harness binds as Administrator: its password must not expire
+		// when a test shortens the domain's maximum password age.
+		{"user", "setexpiry", "Administrator", "--noexpiry", "-s", filepath.Join(tmp, "etc", "smb.conf")},
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(tool, s...).CombinedOutput(); err != nil {

@@ -112,7 +112,26 @@ func TestADDC(t *testing.T) {
 		}
 	})
 
+	t.Run("restart keeps state", func(t *testing.T) {
+		dc.Restart(t)
+		c, err := dc.Admin()
+		if err != nil {
+			t.Fatalf("after restart: %v", err)
+		}
+		defer c.Close()
+		if err := c.Bind(dc.UPN("alice"), "Alice-Pass-1"); err != nil {
+			t.Errorf("alice after restart: %v", err)
+		}
+	})
+
 	t.Run("stop ends every process", func(t *testing.T) {
+		// A share listing starts samba-dcerpcd and rpcd_* helpers, which
+		// call setsid and outlive the samba master.
+		smbclient, _ := lookPath("smbclient")
+		out, err := exec.Command(smbclient, "-L", "//"+dc.IP, "-U", `LAB\alice%Alice-Pass-1`, "-s", "/dev/null").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "secure") {
+			t.Errorf("share list: %v\n%s", err, out)
+		}
 		dc.Stop(t)
 		if pids := alive(netnsPids(dc.ns)); len(pids) > 0 {
 			t.Errorf("processes left in %s: %v", dc.ns, pids)
