@@ -155,3 +155,23 @@ func BenchmarkPropfindDAV(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkSmallGetDAV(b *testing.B) {
+	e := newTestEnv(b)
+	os.WriteFile(filepath.Join(e.dir, "small"), bytes.Repeat([]byte("x"), 4096), 0o666)
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Get(e.srv.URL + "/dav/data/small")
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}

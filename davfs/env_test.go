@@ -121,14 +121,22 @@ func newTestEnvShare(t testing.TB, extra string, opts ...func(*HandlerOptions)) 
 	for _, f := range opts {
 		f(&o)
 	}
-	h := NewHandler(o)
+	srv := newServer(t, NewHandler(o))
+	return &testEnv{smbd: smbd, srv: srv, share: share, dir: smbd.SharePath("data"), client: srv.Client()}
+}
+
+// smb2Share is the go-smb2 share type, named for the test helpers.
+type smb2Share = smb2.Share
+
+func newServer(t testing.TB, h *Handler) *httptest.Server {
+	t.Helper()
 	mux := http.NewServeMux()
 	mux.Handle("/dav/", h)
 	mux.Handle("/dav", h)
 	mux.Handle("/", OptionsHandler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &testEnv{smbd: smbd, srv: srv, share: share, dir: smbd.SharePath("data"), client: srv.Client()}
+	return srv
 }
 
 type testWriter struct{ t testing.TB }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cloudsoda/go-smb2"
@@ -67,6 +68,8 @@ func (f *file) open() error {
 
 func (f *file) Close() error {
 	f.wait()
+	putBuf(f.buf)
+	f.buf = nil
 	if f.f == nil {
 		return nil
 	}
@@ -78,11 +81,26 @@ func (f *file) Close() error {
 	return nil
 }
 
-// wait lets a background read finish so the handle can be closed or reused.
+// wait lets a background read finish so the handle can be closed or
+// reused, and drops what it read.
 func (f *file) wait() {
 	if f.pending != nil {
 		<-f.pending.done
+		putBuf(f.pending.buf)
 		f.pending = nil
+	}
+}
+
+// bufPool holds chunk buffers: a GET of a small file would otherwise
+// allocate and clear 1 MiB.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+func getBuf() []byte { return *(bufPool.Get().(*[]byte)) }
+
+func putBuf(b []byte) {
+	if cap(b) == chunkSize {
+		b = b[:chunkSize]
+		bufPool.Put(&b)
 	}
 }
 
@@ -154,19 +172,25 @@ func (f *file) fill() error {
 	if pf.n == 0 {
 		return io.EOF
 	}
-	if f.buf != nil && cap(f.buf) >= chunkSize {
-		// hand the old buffer to the next read-ahead
-		defer func(old []byte) { f.startPrefetch(size, old) }(f.buf)
-	} else {
-		defer f.startPrefetch(size, nil)
-	}
+	// hand the old buffer to the next read-ahead
+	defer func(old []byte) { f.startPrefetch(size, old) }(f.buf)
 	f.buf, f.bufOff = pf.buf[:pf.n], pf.off
 	return nil
+}
+
+// readAheadStart starts reading the first chunk before the size is known,
+// so that a GET's first read overlaps its stat.
+func (f *file) readAheadStart() {
+	if f.f == nil || f.pending != nil {
+		return
+	}
+	f.pending = f.readInto(0, chunkSize, nil)
 }
 
 func (f *file) startPrefetch(size int64, buf []byte) {
 	next := f.bufOff + int64(len(f.buf))
 	if next >= size || len(f.buf) < chunkSize {
+		putBuf(buf)
 		return
 	}
 	f.pending = f.readInto(next, size, buf)
@@ -177,7 +201,7 @@ func (f *file) read(off, size int64) *prefetch { return f.readInto(off, size, ni
 func (f *file) readInto(off, size int64, buf []byte) *prefetch {
 	n := min(int64(chunkSize), size-off)
 	if buf == nil || cap(buf) < int(n) {
-		buf = make([]byte, chunkSize)
+		buf = getBuf()
 	}
 	pf := &prefetch{off: off, buf: buf[:n], done: make(chan struct{})}
 	sf := f.f

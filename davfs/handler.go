@@ -471,6 +471,9 @@ func (s *shareRequest) get(w http.ResponseWriter, r *http.Request, name string) 
 		return
 	}
 	defer f.Close()
+	if r.Method == http.MethodGet && r.Header.Get("Range") == "" && !strings.HasSuffix(r.URL.Path, "/") {
+		f.(*file).readAheadStart()
+	}
 	st, err := f.Stat()
 	if err != nil {
 		s.failFS(w, r, err)

@@ -1,0 +1,248 @@
+// Package redislocks keeps davgate's WebDAV locks in Redis, so that every
+// davgate instance behind a load balancer sees the same locks: a lock
+// taken through one instance blocks a conflicting write through another.
+//
+// Layout, with the default prefix "davgate:":
+//
+//	davgate:locks:{<scope>}  hash: lock token -> JSON of davfs.Lock, for one
+//	                         mounted directory (the first segment of
+//	                         Lock.Root); expires with its latest lock
+//	davgate:locktok:<token>  the scope of a token's lock, for Get, Refresh
+//	                         and Unlock; expires with the lock
+//
+// Create checks for conflicts and stores the lock in one optimistic
+// transaction (WATCH on the scope's hash), so two instances racing for
+// conflicting locks cannot both win. Lock data holds user names, paths and
+// the client's <owner> XML, never a password or session token.
+package redislocks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/davgate/davgate/davfs"
+)
+
+// Locks is a davfs.LockSystem in Redis.
+type Locks struct {
+	c      redis.UniversalClient
+	prefix string
+	now    func() time.Time
+}
+
+var _ davfs.LockSystem = (*Locks)(nil)
+
+// New returns a lock system on c, with keys under prefix ("" for
+// "davgate:"). c stays the caller's to close.
+func New(c redis.UniversalClient, prefix string) *Locks {
+	if prefix == "" {
+		prefix = "davgate:"
+	}
+	return &Locks{c: c, prefix: prefix, now: time.Now}
+}
+
+// scope is the first segment of a lock root: the mounted directory.
+func scope(root string) string {
+	s := strings.TrimPrefix(root, "/")
+	s, _, _ = strings.Cut(s, "/")
+	return s
+}
+
+// hashKey uses a Cluster hash tag so a scope's keys stay on one node.
+func (l *Locks) hashKey(scope string) string  { return l.prefix + "locks:{" + scope + "}" }
+func (l *Locks) tokenKey(token string) string { return l.prefix + "locktok:" + token }
+
+// maxRetries bounds the optimistic transaction's retries under contention.
+const maxRetries = 20
+
+// load reads a scope's unexpired locks; expired ones are listed for removal.
+func (l *Locks) load(ctx context.Context, rc redis.Cmdable, key string) (live map[string]davfs.Lock, expired []string, err error) {
+	all, err := rc.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	now := l.now()
+	live = make(map[string]davfs.Lock, len(all))
+	for tok, v := range all {
+		var lk davfs.Lock
+		if err := json.Unmarshal([]byte(v), &lk); err != nil || !now.Before(lk.Expires) {
+			expired = append(expired, tok)
+			continue
+		}
+		live[tok] = lk
+	}
+	return live, expired, nil
+}
+
+// Create implements davfs.LockSystem.
+func (l *Locks) Create(ctx context.Context, lk davfs.Lock) error {
+	sc := scope(lk.Root)
+	key := l.hashKey(sc)
+	v, err := json.Marshal(lk)
+	if err != nil {
+		return err
+	}
+	conflict := false
+	txf := func(tx *redis.Tx) error {
+		live, expired, err := l.load(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		for _, o := range live {
+			if lk.Conflicts(o) {
+				conflict = true
+				return nil
+			}
+		}
+		live[lk.Token] = lk
+		latest := latestExpiry(live)
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if len(expired) > 0 {
+				p.HDel(ctx, key, expired...)
+			}
+			p.HSet(ctx, key, lk.Token, v)
+			p.PExpireAt(ctx, key, latest)
+			return nil
+		})
+		return err
+	}
+	if err := l.retry(ctx, txf, key); err != nil {
+		return fmt.Errorf("create lock: %w", err)
+	}
+	if conflict {
+		return davfs.ErrLockConflict
+	}
+	// The token index is written after the lock: a crash between the two
+	// leaves a lock that expires on its own but cannot be refreshed.
+	if err := l.c.Set(ctx, l.tokenKey(lk.Token), sc, time.Until(lk.Expires)).Err(); err != nil {
+		return fmt.Errorf("create lock: %w", err)
+	}
+	return nil
+}
+
+func (l *Locks) retry(ctx context.Context, txf func(*redis.Tx) error, key string) error {
+	for i := 0; i < maxRetries; i++ {
+		err := l.c.Watch(ctx, txf, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return errors.New("too much contention on the lock store")
+}
+
+// get returns the lock with token and its scope's key.
+func (l *Locks) get(ctx context.Context, token string) (davfs.Lock, string, error) {
+	sc, err := l.c.Get(ctx, l.tokenKey(token)).Result()
+	if errors.Is(err, redis.Nil) {
+		return davfs.Lock{}, "", davfs.ErrNoSuchLock
+	}
+	if err != nil {
+		return davfs.Lock{}, "", err
+	}
+	key := l.hashKey(sc)
+	v, err := l.c.HGet(ctx, key, token).Result()
+	if errors.Is(err, redis.Nil) {
+		return davfs.Lock{}, "", davfs.ErrNoSuchLock
+	}
+	if err != nil {
+		return davfs.Lock{}, "", err
+	}
+	var lk davfs.Lock
+	if err := json.Unmarshal([]byte(v), &lk); err != nil || !l.now().Before(lk.Expires) {
+		return davfs.Lock{}, "", davfs.ErrNoSuchLock
+	}
+	return lk, key, nil
+}
+
+// Get implements davfs.LockSystem.
+func (l *Locks) Get(ctx context.Context, token string) (davfs.Lock, error) {
+	lk, _, err := l.get(ctx, token)
+	return lk, err
+}
+
+// Refresh implements davfs.LockSystem.
+func (l *Locks) Refresh(ctx context.Context, token string, timeout time.Duration, expires time.Time) (davfs.Lock, error) {
+	_, key, err := l.get(ctx, token)
+	if err != nil {
+		return davfs.Lock{}, err
+	}
+	var out davfs.Lock
+	txf := func(tx *redis.Tx) error {
+		live, _, err := l.load(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		lk, ok := live[token]
+		if !ok {
+			return davfs.ErrNoSuchLock
+		}
+		lk.Timeout, lk.Expires = timeout, expires
+		v, err := json.Marshal(lk)
+		if err != nil {
+			return err
+		}
+		live[token] = lk
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, key, token, v)
+			p.PExpireAt(ctx, key, latestExpiry(live))
+			return nil
+		})
+		out = lk
+		return err
+	}
+	if err := l.retry(ctx, txf, key); err != nil {
+		if errors.Is(err, davfs.ErrNoSuchLock) {
+			return davfs.Lock{}, err
+		}
+		return davfs.Lock{}, fmt.Errorf("refresh lock: %w", err)
+	}
+	// The token key is on another Cluster slot: outside the transaction.
+	if err := l.c.PExpireAt(ctx, l.tokenKey(token), expires).Err(); err != nil {
+		return davfs.Lock{}, fmt.Errorf("refresh lock: %w", err)
+	}
+	return out, nil
+}
+
+// latestExpiry is when the last of locks ends.
+func latestExpiry(locks map[string]davfs.Lock) time.Time {
+	var t time.Time
+	for _, lk := range locks {
+		if lk.Expires.After(t) {
+			t = lk.Expires
+		}
+	}
+	return t
+}
+
+// Unlock implements davfs.LockSystem.
+func (l *Locks) Unlock(ctx context.Context, token string) error {
+	_, key, err := l.get(ctx, token)
+	if err != nil {
+		return err
+	}
+	if err := l.c.HDel(ctx, key, token).Err(); err != nil {
+		return fmt.Errorf("unlock: %w", err)
+	}
+	return l.c.Del(ctx, l.tokenKey(token)).Err()
+}
+
+// Find implements davfs.LockSystem.
+func (l *Locks) Find(ctx context.Context, name string, below bool) ([]davfs.Lock, error) {
+	live, _, err := l.load(ctx, l.c, l.hashKey(scope(name)))
+	if err != nil {
+		return nil, fmt.Errorf("find locks: %w", err)
+	}
+	var out []davfs.Lock
+	for _, lk := range live {
+		if lk.Applies(name, below) {
+			out = append(out, lk)
+		}
+	}
+	return out, nil
+}
