@@ -320,6 +320,10 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 		s.h.fail(w, r, http.StatusNotFound, errors.New("outside the share"))
 		return
 	}
+	if hiddenName(name) || hiddenName(s.destName(r)) {
+		s.h.fail(w, r, http.StatusNotFound, errors.New("name of a davgate temporary file"))
+		return
+	}
 	if !s.allowedName(w, r, name) {
 		return
 	}
@@ -551,9 +555,7 @@ func (s *shareRequest) allowedName(w http.ResponseWriter, r *http.Request, name 
 	case http.MethodPut, "MKCOL", "LOCK":
 		check = name
 	case "COPY", "MOVE":
-		if u, err := url.Parse(r.Header.Get("Destination")); err == nil {
-			check = clean(u.Path)
-		}
+		check = s.destName(r)
 	}
 	if check == "" {
 		return true
@@ -566,4 +568,22 @@ func (s *shareRequest) allowedName(w http.ResponseWriter, r *http.Request, name 
 		}
 	}
 	return true
+}
+
+// hiddenName reports whether a name lies in or is one of davgate's
+// temporary files, which clients neither see nor touch.
+func hiddenName(name string) bool {
+	return strings.HasPrefix(path.Base(name), tempPrefix) || strings.Contains(name, "/"+tempPrefix)
+}
+
+// destName is the clean path of a COPY or MOVE destination, "" if none.
+func (s *shareRequest) destName(r *http.Request) string {
+	if r.Method != "COPY" && r.Method != "MOVE" {
+		return ""
+	}
+	u, err := url.Parse(r.Header.Get("Destination"))
+	if err != nil {
+		return ""
+	}
+	return clean(u.Path)
 }

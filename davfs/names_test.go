@@ -69,3 +69,14 @@ func TestRefuseNames(t *testing.T) {
 	e.expect(t, 403, "MOVE", "/dav/data/a", nil, "Destination", e.srv.URL+"/dav/data/desktop.ini")
 	e.expect(t, 201, "PUT", "/dav/data/b", strings.NewReader("x"))
 }
+
+// davgate's temporary files are neither listed nor reachable.
+func TestTemporaryNamesHidden(t *testing.T) {
+	e := newTestEnv(t)
+	os.WriteFile(filepath.Join(e.dir, tempPrefix+"x"), []byte("t"), 0o666)
+	e.expect(t, 404, "GET", "/dav/data/"+tempPrefix+"x", nil)
+	e.expect(t, 404, "PUT", "/dav/data/"+tempPrefix+"y", strings.NewReader("x"))
+	if body := e.expect(t, 207, "PROPFIND", "/dav/data/", nil, "Depth", "1"); strings.Contains(body, tempPrefix) {
+		t.Fatalf("listing shows a temporary file:\n%s", body)
+	}
+}
