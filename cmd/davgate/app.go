@@ -14,6 +14,7 @@ import (
 
 	"github.com/davgate/davgate/authn"
 	"github.com/davgate/davgate/davfs"
+	"github.com/davgate/davgate/davfs/redislocks"
 	"github.com/davgate/davgate/session"
 )
 
@@ -81,7 +82,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		SecureCookie: cfg.TLS.Cert != "",
 	}
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
-	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.names}
+	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.names, locks: lockSystem(store)}
 	if cfg.Auth.AllowPasswordBasic {
 		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")
 		deps.passwordBasic = authn.NewPasswordBasic(logon, 5*time.Minute)
@@ -106,6 +107,15 @@ func (a *app) Close() {
 	if c, ok := a.store.(io.Closer); ok {
 		c.Close()
 	}
+}
+
+// lockSystem keeps WebDAV locks where every instance sees them: in Redis
+// when that is the store, else in this process.
+func lockSystem(s session.Store) davfs.LockSystem {
+	if rs, ok := s.(*session.RedisStore); ok {
+		return redislocks.New(rs.Client(), session.DefaultRedisPrefix)
+	}
+	return davfs.NewMemoryLocks()
 }
 
 // limitStore counts failed log-ons in the session store when it can be
@@ -191,6 +201,7 @@ func newDavHandler(d serverDeps) http.Handler {
 	return davfs.NewHandler(davfs.HandlerOptions{
 		Prefix: davPrefix,
 		Source: d.source,
+		Locks:  d.locks,
 		Logger: d.log,
 		User: func(ctx context.Context) string {
 			if s, ok := authn.SessionFrom(ctx); ok {

@@ -91,3 +91,43 @@ func TestEndToEndRateLimitAcrossInstances(t *testing.T) {
 		t.Errorf("the answer echoes the password")
 	}
 }
+
+// WebDAV locks live in Redis: a lock taken through one instance blocks a
+// conflicting write through another, and its owner can write through
+// either with the lock token.
+func TestEndToEndLocksAcrossInstances(t *testing.T) {
+	r := testenv.StartRedis(t)
+	f := newFixture(t, r.URL)
+	a := startDavgate(t, f.cfgPath)
+	b := startDavgate(t, f.cfgPath)
+	ca, cb := client{t: t, base: a.URL}, client{t: t, base: b.URL}
+	alice := ca.logon("dgalice", alicePass, http.StatusCreated)
+	bob := cb.logon("dgbob", bobPass, http.StatusCreated)
+	if resp, _ := ca.do("PUT", "/dav/data/locked.txt", strings.NewReader("v1"), bearer(alice.Token)); resp.StatusCode != 201 {
+		t.Fatalf("PUT = %d", resp.StatusCode)
+	}
+	lockBody := `<?xml version="1.0" encoding="utf-8"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>alice</D:owner></D:lockinfo>`
+	resp, body := ca.do("LOCK", "/dav/data/locked.txt", strings.NewReader(lockBody), bearer(alice.Token), "Timeout", "Second-600", "Content-Type", "application/xml")
+	token := resp.Header.Get("Lock-Token")
+	if resp.StatusCode != 200 || !strings.HasPrefix(token, "<urn:uuid:") {
+		t.Fatalf("LOCK via A = %d, Lock-Token %q: %s", resp.StatusCode, token, body)
+	}
+	for _, c := range []struct {
+		name string
+		cl   client
+		auth func(*http.Request)
+	}{{"bob via B", cb, bearer(bob.Token)}, {"alice via B without the token", cb, bearer(alice.Token)}, {"bob via A", ca, bearer(bob.Token)}} {
+		if resp, _ := c.cl.do("PUT", "/dav/data/locked.txt", strings.NewReader("overwrite"), c.auth); resp.StatusCode != http.StatusLocked {
+			t.Errorf("%s: PUT on the locked file = %d, want 423", c.name, resp.StatusCode)
+		}
+	}
+	if resp, _ := cb.do("PUT", "/dav/data/locked.txt", strings.NewReader("v2"), bearer(alice.Token), "If", "("+token+")"); resp.StatusCode != 204 {
+		t.Errorf("alice via B with the lock token: %d, want 204", resp.StatusCode)
+	}
+	if resp, _ := cb.do("UNLOCK", "/dav/data/locked.txt", nil, bearer(alice.Token), "Lock-Token", token); resp.StatusCode != 204 {
+		t.Errorf("UNLOCK via B = %d", resp.StatusCode)
+	}
+	if resp, _ := ca.do("PUT", "/dav/data/locked.txt", strings.NewReader("v3"), bearer(bob.Token)); resp.StatusCode != 204 {
+		t.Errorf("bob via A after unlock = %d, want 204", resp.StatusCode)
+	}
+}

@@ -21,6 +21,7 @@ type serverDeps struct {
 	sessions   *session.Manager
 	source     davfs.ShareSource
 	shareNames func() []string
+	locks      davfs.LockSystem
 	// passwordBasic is nil unless auth.allow_password_basic is set.
 	passwordBasic *authn.PasswordBasic
 }
