@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/krberror"
+	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 )
 
@@ -43,8 +47,11 @@ var ErrKDCNotVerified = fmt.Errorf("%w: KDC not verified with the service keytab
 //		Domain:           "EXAMPLE",
 //	}
 //
-// Users may type alice, alice@EXAMPLE.COM or EXAMPLE\alice; the identity
-// is alice (as typed, without the realm) in Domain.
+// Users may type alice, alice@EXAMPLE.COM or EXAMPLE\alice. With an
+// Active Directory KDC the service ticket carries a PAC (signed with the
+// keytab's key), which gives the canonical account name, the NetBIOS
+// domain and the user's groups; without one the identity is the name as
+// typed, without the realm, in Domain (or Realm).
 type Kerberos struct {
 	// Realm is the Kerberos realm, upper case as AD has it: "EXAMPLE.COM".
 	Realm string
@@ -59,9 +66,15 @@ type Kerberos struct {
 	// change) takes effect without a restart.
 	Keytab string
 	// Domain is returned as Identity.Domain, e.g. the NetBIOS domain that
-	// SMB log-ons to the file servers use; "" uses Realm. A user name
-	// typed as DOMAIN\user may name it or the realm.
+	// SMB log-ons to the file servers use; "" uses the PAC's logon domain
+	// (AD), else Realm. A user name typed as DOMAIN\user may name it or
+	// the realm.
 	Domain string
+	// RequiredGroupSID is the SID of a group the user must be a member of
+	// (directly or nested), e.g. "S-1-5-21-…-1105", checked in the PAC of
+	// the verified ticket; "" lets every user in. Needs an AD KDC: without
+	// a PAC the log-on is refused.
+	RequiredGroupSID string
 	// Timeout bounds the whole check; default 15 s.
 	Timeout time.Duration
 }
@@ -79,6 +92,9 @@ func (k *Kerberos) Check() error {
 		return errors.New("kerberos: service_principal is required, without the realm (e.g. HTTP/davgate.example.com)")
 	case k.Keytab == "":
 		return errors.New("kerberos: keytab is required: the KDC is verified with the service principal's keys")
+	}
+	if k.RequiredGroupSID != "" && !strings.HasPrefix(k.RequiredGroupSID, "S-1-") {
+		return fmt.Errorf("kerberos: required_group_sid %q: want a SID, S-1-5-21-…", k.RequiredGroupSID)
 	}
 	for _, kdc := range k.KDCs {
 		if !strings.Contains(kdc, ":") {
@@ -120,21 +136,21 @@ func (k *Kerberos) Authenticate(ctx context.Context, user, password string) (Ide
 	defer cancel()
 	// gokrb5 takes no context; its dials and reads time out on their own
 	// (5 s per KDC), so the goroutine ends soon after an abandoned wait.
-	done := make(chan error, 1)
-	go func() { done <- k.logOn(name, password, kt) }()
+	type result struct {
+		id  Identity
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		id, err := k.logOn(name, password, kt)
+		done <- result{id, err}
+	}()
 	select {
-	case err := <-done:
-		if err != nil {
-			return Identity{}, err
-		}
+	case r := <-done:
+		return r.id, r.err
 	case <-ctx.Done():
 		return Identity{}, fmt.Errorf("%w: kerberos: %w", ErrUnavailable, ctx.Err())
 	}
-	domain := k.Domain
-	if domain == "" {
-		domain = k.Realm
-	}
-	return Identity{User: name, Domain: domain}, nil
 }
 
 // principal turns what the user typed into a principal name in Realm.
@@ -160,18 +176,51 @@ func (k *Kerberos) config() *config.Config {
 	return c
 }
 
-// logOn is the AS exchange with the password, then the KDC's proof.
-func (k *Kerberos) logOn(name, password string, kt *keytab.Keytab) error {
+// logOn is the AS exchange with the password, then the KDC's proof, then
+// the identity from the verified ticket.
+func (k *Kerberos) logOn(name, password string, kt *keytab.Keytab) (Identity, error) {
 	cl := client.NewWithPassword(name, k.Realm, password, k.config(), client.DisablePAFXFAST(true))
 	defer cl.Destroy()
 	if err := cl.Login(); err != nil {
-		return kdcError(name, err)
+		return Identity{}, kdcError(name, err)
 	}
 	tkt, _, err := cl.GetServiceTicket(k.ServicePrincipal)
 	if err != nil {
-		return fmt.Errorf("%w: kerberos: ticket for %s: %v", ErrKDCNotVerified, k.ServicePrincipal, err)
+		return Identity{}, fmt.Errorf("%w: kerberos: ticket for %s: %v", ErrKDCNotVerified, k.ServicePrincipal, err)
 	}
 	spn := types.NewPrincipalName(nametype.KRB_NT_SRV_INST, k.ServicePrincipal)
+	if err := k.verify(&tkt, spn, name, kt); err != nil {
+		return Identity{}, err
+	}
+	id := Identity{User: name, Domain: k.Domain}
+	// The PAC's signatures are checked with the keytab's key too.
+	isPAC, p, err := tkt.GetPACType(kt, &spn, log.New(io.Discard, "", 0))
+	switch {
+	case err != nil:
+		return Identity{}, fmt.Errorf("%w: kerberos: PAC of the ticket for %s: %v", ErrKDCNotVerified, k.ServicePrincipal, err)
+	case isPAC && p.KerbValidationInfo != nil:
+		info := p.KerbValidationInfo
+		if n := info.EffectiveName.String(); n != "" {
+			id.User = n
+		}
+		if id.Domain == "" {
+			id.Domain = info.LogonDomainName.String()
+		}
+		if k.RequiredGroupSID != "" && !slices.Contains(info.GetGroupMembershipSIDs(), k.RequiredGroupSID) {
+			return Identity{}, fmt.Errorf("kerberos: %s not in group %s: %w", name, k.RequiredGroupSID, ErrNotInGroup)
+		}
+	case k.RequiredGroupSID != "":
+		return Identity{}, fmt.Errorf("%w: kerberos: required_group_sid needs a PAC, and the ticket has none (not an AD KDC?)", ErrUnavailable)
+	}
+	if id.Domain == "" {
+		id.Domain = k.Realm
+	}
+	return id, nil
+}
+
+// verify proves the KDC genuine: the ticket for our own principal must
+// decrypt with our keys and name the client that logged on.
+func (k *Kerberos) verify(tkt *messages.Ticket, spn types.PrincipalName, name string, kt *keytab.Keytab) error {
 	if !strings.EqualFold(tkt.Realm, k.Realm) {
 		return fmt.Errorf("%w: kerberos: ticket for %s is from realm %q", ErrKDCNotVerified, k.ServicePrincipal, tkt.Realm)
 	}

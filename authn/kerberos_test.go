@@ -19,7 +19,8 @@ import (
 func TestKerberos(t *testing.T) {
 	t.Parallel()
 	dc := testenv.StartADDC(t, testenv.ADDCOptions{
-		Users: map[string]string{"alice": "Alice-Pass-1", "carol": "Carol-Pass-1", "dave": "Dave-Pass-1"},
+		Users:  map[string]string{"alice": "Alice-Pass-1", "bob": "Bob-Pass-1", "carol": "Carol-Pass-1", "dave": "Dave-Pass-1"},
+		Groups: map[string][]string{"webdav": {"alice"}, "outer": {"webdav"}},
 	})
 	dc.DisableUser(t, "carol")
 	dc.RequirePasswordChange(t, "dave")
@@ -39,6 +40,14 @@ func TestKerberos(t *testing.T) {
 		{"realm typed", &good, "alice@LAB.TEST", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"realm in lower case", &good, "alice@lab.test", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"domain typed", &good, `LAB\alice`, "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
+		{"canonical name and domain from the PAC", with(func(k *Kerberos) { k.Domain = "" }), "ALICE", "Alice-Pass-1",
+			Identity{User: "alice", Domain: "LAB"}, nil},
+		{"required group", with(func(k *Kerberos) { k.RequiredGroupSID = dc.SID(t, "webdav") }), "alice", "Alice-Pass-1",
+			Identity{User: "alice", Domain: "LAB"}, nil},
+		{"required group, nested", with(func(k *Kerberos) { k.RequiredGroupSID = dc.SID(t, "outer") }), "alice", "Alice-Pass-1",
+			Identity{User: "alice", Domain: "LAB"}, nil},
+		{"not in required group", with(func(k *Kerberos) { k.RequiredGroupSID = dc.SID(t, "webdav") }), "bob", "Bob-Pass-1",
+			Identity{}, ErrNotInGroup},
 		{"wrong password", &good, "alice", "Alice-Pass-2", Identity{}, ErrWrongPassword},
 		{"unknown user", &good, "nobody", "Alice-Pass-1", Identity{}, ErrWrongPassword},
 		{"other realm", &good, "alice@EVIL.TEST", "Alice-Pass-1", Identity{}, ErrBadCredentials},
@@ -103,6 +112,7 @@ func TestKerberosCheck(t *testing.T) {
 		{"KDC without port", func(k *Kerberos) { k.KDCs = []string{"dc1"} }, "host:port"},
 		{"principal with realm", func(k *Kerberos) { k.ServicePrincipal += "@EXAMPLE.COM" }, "service_principal"},
 		{"no keytab", func(k *Kerberos) { k.Keytab = "" }, "keytab"},
+		{"group not a SID", func(k *Kerberos) { k.RequiredGroupSID = "CN=webdav" }, "required_group_sid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -166,6 +176,6 @@ func TestKerberosLockout(t *testing.T) {
 	_, err = ldp.Authenticate(context.Background(), "frank", "Frank-Pass-1")
 	checkAuth(t, Identity{}, err, Identity{}, ErrAccountLocked)
 	got, err := krb.Authenticate(context.Background(), "alice", "Alice-Pass-1")
-	checkAuth(t, got, err, Identity{User: "alice", Domain: "LAB.TEST"}, nil)
+	checkAuth(t, got, err, Identity{User: "alice", Domain: "LAB"}, nil)
 
 }

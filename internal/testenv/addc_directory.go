@@ -311,3 +311,29 @@ func (d *ADDC) SMBLogons(t testing.TB, user string) []SMBLogon {
 	}
 	return out
 }
+
+// SID returns the objectSid, as S-1-5-21-…, of a user or group made by
+// AddUser or AddGroup.
+func (d *ADDC) SID(t testing.TB, name string) string {
+	t.Helper()
+	c := d.admin(t)
+	defer c.Close()
+	res, err := c.Search(ldap.NewSearchRequest(d.UserDN(name), ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		1, 10, false, "(objectClass=*)", []string{"objectSid"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("AD DC: objectSid of %s: %v", name, err)
+	}
+	b := res.Entries[0].GetRawAttributeValue("objectSid")
+	if len(b) < 8 || len(b) != 8+4*int(b[1]) {
+		t.Fatalf("AD DC: objectSid of %s: malformed (%d bytes)", name, len(b))
+	}
+	var auth uint64
+	for _, x := range b[2:8] {
+		auth = auth<<8 | uint64(x)
+	}
+	sid := fmt.Sprintf("S-%d-%d", b[0], auth)
+	for i := 0; i < int(b[1]); i++ {
+		sid += fmt.Sprintf("-%d", binary.LittleEndian.Uint32(b[8+4*i:]))
+	}
+	return sid
+}
