@@ -98,6 +98,14 @@ func TestLDAPActiveDirectory(t *testing.T) {
 		{"nested group", with(searchThenBind, func(a *LDAP) {
 			a.RequiredGroup, a.GroupMembership, a.Attributes = dc.GroupDN("outer"), "nested", nil
 		}), "alice", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
+		{"README example: UPN template, nested group read as the user", &LDAP{
+			URL: dc.LDAPURL, CAFile: dc.CAFile, BindTemplate: "{user}@lab.test", BaseDN: dc.BaseDN,
+			UserFilter: "(&(objectClass=user)(sAMAccountName={user}))", UserAttr: "sAMAccountName", Domain: "LAB",
+			RequiredGroup: dc.GroupDN("outer"), GroupMembership: "nested", Attributes: []string{"homeDirectory"},
+		}, "alice", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB", Attrs: map[string]string{
+			"homeDirectory":     aliceAttrs["homeDirectory"],
+			"homeDirectory.url": aliceAttrs["homeDirectory.url"],
+		}}, nil},
 		{"direct memberOf does not see nesting", with(searchThenBind, func(a *LDAP) {
 			a.RequiredGroup, a.Attributes = dc.GroupDN("outer"), nil
 		}), "alice", "Alice-Pass-1", Identity{}, ErrNotInGroup},
