@@ -12,9 +12,10 @@ var (
 	ErrRevoked = errors.New("session ended")
 	// ErrNotFound means a record or a user's session does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrLogonFailure means a file server refused the credentials (logon
-	// failure, wrong password, password expired or must change, account
-	// locked out, disabled or expired, logon restrictions). It is never
-	// retried with the same credentials.
+	// ErrLogonFailure means a file server, or for Kerberos log-ons the
+	// KDC, refused the credentials (logon failure, wrong password, password
+	// expired or must change, account locked out, disabled or expired,
+	// logon restrictions). It is never retried with the same credentials,
+	// nor tried again with another mechanism.
 	ErrLogonFailure = errors.New("smb logon refused")
 )

@@ -14,15 +14,24 @@ import (
 	"github.com/cloudsoda/go-smb2"
 )
 
-// Creds are what the pool logs on to a file server with.
+// Creds are what the pool logs on to a file server with, and how.
 type Creds struct {
 	User, Domain, Password string
+	// Mech chooses NTLM (default, also ""), Kerberos, or Kerberos with
+	// NTLM as fallback.
+	Mech Mech
+	// Kerberos holds the realm, KDCs and target SPN; required when Mech
+	// uses Kerberos. The Kerberos principal is User@Kerberos.Realm;
+	// Domain is used by NTLM only.
+	Kerberos Kerberos
 }
 
 // LogValue keeps the password out of logs.
 func (c Creds) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("user", c.User), slog.String("domain", c.Domain))
+	return slog.GroupValue(slog.String("user", c.User), slog.String("domain", c.Domain), slog.String("mech", string(c.mech())))
 }
+
+func (c Creds) mech() Mech { return cmp.Or(c.Mech, MechNTLM) }
 
 // String keeps the password out of %v and %+v.
 func (c Creds) String() string { return c.Domain + `\` + c.User }
@@ -115,10 +124,44 @@ func NewPool(o PoolOptions) *Pool {
 
 // Dial connects and logs on to addr with c, for a one-off use such as
 // checking a password at log-on; the caller logs the session off. Refused
-// credentials return an error wrapping ErrLogonFailure.
+// credentials return an error wrapping ErrLogonFailure: an NTLM session
+// setup refused by the server, or a Kerberos log-on refused by the KDC
+// (wrong password, account disabled, locked out or expired, password
+// expired). In MechKerberosThenNTLM mode such a refusal is final; only
+// other Kerberos failures (KDC unreachable, unknown SPN, ticket refused
+// by the server for another reason) are followed by an NTLM log-on.
 func (p *Pool) Dial(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
+	s, _, err := p.dial(ctx, addr, c)
+	return s, err
+}
+
+// dial is Dial that also says which mechanism logged on.
+func (p *Pool) dial(ctx context.Context, addr string, c Creds) (*smb2.Session, Mech, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.dialTO)
 	defer cancel()
+	switch m := c.mech(); m {
+	case MechNTLM:
+		s, err := p.dialNTLM(ctx, addr, c)
+		return s, MechNTLM, err
+	case MechKerberos, MechKerberosThenNTLM:
+		p.dials.Add(1)
+		s, err := p.dialKerberos(ctx, addr, c)
+		if err == nil {
+			return s, MechKerberos, nil
+		}
+		if m == MechKerberos || !errors.Is(err, errKerberos) || ctx.Err() != nil {
+			return nil, m, err
+		}
+		p.log.LogAttrs(ctx, slog.LevelWarn, "smb kerberos log-on failed; trying NTLM",
+			slog.String("addr", addr), slog.String("user", c.User), slog.Any("err", err))
+		s, err = p.dialNTLM(ctx, addr, c)
+		return s, MechNTLM, err
+	default:
+		return nil, m, fmt.Errorf("smb log-on to %s: unknown mechanism %q", addr, m)
+	}
+}
+
+func (p *Pool) dialNTLM(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
 	p.dials.Add(1)
 	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: c.User, Password: c.Password, Domain: c.Domain}}
 	s, err := d.Dial(ctx, addr)
@@ -210,7 +253,7 @@ func (p *Pool) mount(ctx context.Context, ck connKey, c *conn, s *Session, creds
 			if err != nil {
 				return nil, fmt.Errorf("smb credentials: %w", err)
 			}
-			sess, err := p.Dial(ctx, ck.addr, cr)
+			sess, mech, err := p.dial(ctx, ck.addr, cr)
 			cr.Password = ""
 			if errors.Is(err, ErrLogonFailure) {
 				p.rememberFailure(ck.key, err)
@@ -222,7 +265,8 @@ func (p *Pool) mount(ctx context.Context, ck connKey, c *conn, s *Session, creds
 				return nil, err
 			}
 			c.sess, c.shares, fresh = sess, make(map[string]*smb2.Share), true
-			p.log.LogAttrs(ctx, slog.LevelDebug, "smb session opened", slog.String("addr", ck.addr), slog.String("user", cr.User), slog.String("session", s.ID))
+			p.log.LogAttrs(ctx, slog.LevelDebug, "smb session opened", slog.String("addr", ck.addr), slog.String("user", cr.User),
+				slog.String("mech", string(mech)), slog.String("session", s.ID))
 		}
 		sh := c.shares[name]
 		if sh == nil {
