@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/davgate/davgate/internal/testenv"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestLitmus runs the litmus 0.13 WebDAV conformance suite against davfs
@@ -20,7 +21,16 @@ func TestLitmus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("litmus takes a while")
 	}
-	e := newTestEnv(t)
+	t.Run("memory locks", func(t *testing.T) { runLitmus(t, newTestEnv(t)) })
+	t.Run("redis locks", func(t *testing.T) {
+		r := testenv.StartRedis(t)
+		c := redis.NewClient(&redis.Options{Addr: r.Addr})
+		t.Cleanup(func() { c.Close() })
+		runLitmus(t, newTestEnv(t, func(o *HandlerOptions) { o.Locks = NewRedisLocks(c, "litmus:") }))
+	})
+}
+
+func runLitmus(t *testing.T, e *testEnv) {
 	e.expect(t, 201, "MKCOL", "/dav/data/litmus", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
