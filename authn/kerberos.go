@@ -67,8 +67,8 @@ type Kerberos struct {
 	Keytab string
 	// Domain is returned as Identity.Domain, e.g. the NetBIOS domain that
 	// SMB log-ons to the file servers use; "" uses the PAC's logon domain
-	// (AD), else Realm. A user name typed as DOMAIN\user may name it or
-	// the realm.
+	// (AD), else Realm. A user name typed as DOMAIN\user may name it, the
+	// realm, or the realm's first label.
 	Domain string
 	// RequiredGroupSID is the SID of a group the user must be a member of
 	// (directly or nested), e.g. "S-1-5-21-…-1105", checked in the PAC of
@@ -156,7 +156,10 @@ func (k *Kerberos) Authenticate(ctx context.Context, user, password string) (Ide
 // principal turns what the user typed into a principal name in Realm.
 func (k *Kerberos) principal(user string) (string, error) {
 	name, domain := splitDomainUser(user)
-	if domain != "" && !strings.EqualFold(domain, k.Realm) && !strings.EqualFold(domain, k.Domain) {
+	// The realm's first label stands in for an unconfigured NetBIOS
+	// domain (LAB for LAB.TEST), as is usual in AD.
+	short, _, _ := strings.Cut(k.Realm, ".")
+	if domain != "" && !strings.EqualFold(domain, k.Realm) && !strings.EqualFold(domain, k.Domain) && !strings.EqualFold(domain, short) {
 		return "", fmt.Errorf("kerberos: user %q is not in realm %s: %w", user, k.Realm, errBadUserName)
 	}
 	// A "/" would name a service or admin instance, not a user.

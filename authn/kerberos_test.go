@@ -48,6 +48,8 @@ func TestKerberos(t *testing.T) {
 			Identity{User: "alice", Domain: "LAB"}, nil},
 		{"not in required group", with(func(k *Kerberos) { k.RequiredGroupSID = dc.SID(t, "webdav") }), "bob", "Bob-Pass-1",
 			Identity{}, ErrNotInGroup},
+		{"realm's first label typed", with(func(k *Kerberos) { k.Domain = "" }), `lab\alice`, "Alice-Pass-1",
+			Identity{User: "alice", Domain: "LAB"}, nil},
 		{"wrong password", &good, "alice", "Alice-Pass-2", Identity{}, ErrWrongPassword},
 		{"unknown user", &good, "nobody", "Alice-Pass-1", Identity{}, ErrWrongPassword},
 		{"other realm", &good, "alice@EVIL.TEST", "Alice-Pass-1", Identity{}, ErrBadCredentials},

@@ -99,7 +99,8 @@ type LDAP struct {
 	// "" keeps the name as typed. Needs a search (BaseDN, UserFilter).
 	UserAttr string
 	// Domain is returned as Identity.Domain, e.g. the NetBIOS domain that
-	// SMB log-ons to the file servers use; "" for none.
+	// SMB log-ons to the file servers use; "" for none. A user name typed
+	// as DOMAIN\user with this domain is taken as user.
 	Domain string
 
 	// RequiredGroup is the DN of a group the user must be a member of; ""
@@ -187,6 +188,11 @@ func (a *LDAP) Authenticate(ctx context.Context, user, password string) (Identit
 	}
 	if err := a.Check(); err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	// DOMAIN\user naming our own Domain is the user; any other domain
+	// stays in the name, which then matches no entry.
+	if d, u, ok := strings.Cut(user, `\`); ok && a.Domain != "" && strings.EqualFold(d, a.Domain) {
+		user = u
 	}
 	conn, err := a.dial(ctx)
 	if err != nil {

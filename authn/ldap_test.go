@@ -74,6 +74,9 @@ func TestLDAPActiveDirectory(t *testing.T) {
 			Identity{User: "alice", Domain: "LAB", Attrs: aliceAttrs}, nil},
 		{"user principal name typed", &searchThenBind, "alice@lab.test", "Alice-Pass-1",
 			Identity{User: "alice", Domain: "LAB", Attrs: aliceAttrs}, nil},
+		{"our domain typed", &searchThenBind, `LAB\alice`, "Alice-Pass-1",
+			Identity{User: "alice", Domain: "LAB", Attrs: aliceAttrs}, nil},
+		{"another domain typed", &searchThenBind, `EVIL\alice`, "Alice-Pass-1", Identity{}, ErrWrongPassword},
 		{"starttls with a UPN template", &upnStartTLS, "alice", "Alice-Pass-1",
 			Identity{User: "alice", Domain: "LAB", Attrs: map[string]string{
 				"homeDirectory":     aliceAttrs["homeDirectory"],
