@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,7 +33,7 @@ type app struct {
 
 // newApp builds every part from cfg. Close releases them.
 func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
-	shares, err := parseShares(cfg.Shares)
+	shares, err := configShares(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +184,12 @@ func newAuthenticator(cfg Config, shares []shareDef, pool *session.Pool) (authn.
 // first share's server.
 func smbAuthAddr(cfg Config, shares []shareDef) (string, error) {
 	if cfg.Auth.SMB.URL == "" {
-		return shares[0].url.Addr(), nil
+		for _, d := range shares {
+			if d.urlVar == "" {
+				return d.url.Addr(), nil
+			}
+		}
+		return "", errors.New("auth.smb.url: must be set: no share names a fixed server")
 	}
 	u, err := session.ParseShareURL(cfg.Auth.SMB.URL)
 	if err != nil {

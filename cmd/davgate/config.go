@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/davgate/davgate/session"
 	"gopkg.in/yaml.v3"
 )
 
@@ -85,7 +86,19 @@ type KerberosAuthConfig struct {
 // ShareConfig is one share shown as /dav/<name>/.
 type ShareConfig struct {
 	Name string `yaml:"name"`
-	URL  string `yaml:"url"`
+	// URL is smb://host[:port]/share[/path]; the path may use {user},
+	// {domain} and {ldap:ATTRIBUTE}. A URL that is a single variable,
+	// "{ldap:homeDirectory.url}", takes the whole URL from the directory.
+	URL string `yaml:"url"`
+	// Auth is how davgate logs on to the share's server as the user: ntlm
+	// (default), kerberos, or kerberos-then-ntlm (NTLM only when Kerberos
+	// fails for another reason than a refused password). Kerberos uses
+	// smb.kerberos.
+	Auth string `yaml:"auth"`
+	// SPN is the server's Kerberos service principal, e.g.
+	// cifs/fs1.example.com; default "cifs/" + the URL's host. Required for
+	// Kerberos when the URL names the server by IP address.
+	SPN string `yaml:"spn"`
 }
 
 // SessionsConfig holds the idle and absolute limits of both session kinds.
@@ -100,6 +113,26 @@ type SessionsConfig struct {
 type SMBConfig struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	DialTimeout Duration `yaml:"dial_timeout"`
+	// Kerberos is the realm and KDCs of shares with auth kerberos or
+	// kerberos-then-ntlm. When realm is unset and auth.backend is kerberos,
+	// auth.kerberos's realm and kdcs are used.
+	Kerberos SMBKerberosConfig `yaml:"kerberos"`
+}
+
+// SMBKerberosConfig is where davgate gets Kerberos tickets for the file
+// servers, with each user's stored password.
+type SMBKerberosConfig struct {
+	Realm string   `yaml:"realm"` // EXAMPLE.COM
+	KDCs  []string `yaml:"kdcs"`  // host:port, tried in order over TCP
+}
+
+// smbKerberos is smb.kerberos, or auth.kerberos's realm and KDCs when
+// smb.kerberos has no realm and the Kerberos backend is configured.
+func (c *Config) smbKerberos() SMBKerberosConfig {
+	if c.SMB.Kerberos.Realm == "" && len(c.SMB.Kerberos.KDCs) == 0 && c.Auth.Backend == "kerberos" {
+		return SMBKerberosConfig{Realm: c.Auth.Kerberos.Realm, KDCs: c.Auth.Kerberos.KDCs}
+	}
+	return c.SMB.Kerberos
 }
 
 // Duration reads Go duration strings such as "30m" or "720h".
@@ -201,6 +234,24 @@ func (c *Config) check() error {
 		seen[strings.ToLower(s.Name)] = true
 		if s.URL == "" {
 			return fmt.Errorf("shares[%d].url: must be set", i)
+		}
+		mech, err := session.ParseMech(s.Auth)
+		if err != nil {
+			return fmt.Errorf("shares[%d].auth: %w", i, err)
+		}
+		if s.SPN != "" {
+			if !mech.UsesKerberos() {
+				return fmt.Errorf("shares[%d].spn: only used with auth kerberos or kerberos-then-ntlm", i)
+			}
+			if err := session.CheckSPN(s.SPN); err != nil {
+				return fmt.Errorf("shares[%d].spn: %w", i, err)
+			}
+		}
+		if mech.UsesKerberos() {
+			k := c.smbKerberos()
+			if err := (session.Kerberos{Realm: k.Realm, KDCs: k.KDCs}).Check(); err != nil {
+				return fmt.Errorf("smb.kerberos: shares[%d] logs on by kerberos: set realm and kdcs (host:port): %w", i, err)
+			}
 		}
 	}
 	for key, d := range map[string]Duration{

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -16,22 +18,136 @@ import (
 	"github.com/davgate/davgate/session"
 )
 
-// shareDef is a configured share: its name under /dav/ and its URL template.
+// shareDef is a configured share: its name under /dav/, its URL template
+// and how davgate logs on to its server.
 type shareDef struct {
 	name string
-	url  session.ShareURL
+	url  session.ShareURL // template; zero when urlVar is set
+	// urlVar, when set, is the variable ("ldap:homeDirectory.url") whose
+	// value is the whole share URL.
+	urlVar string
+	mech   session.Mech
+	krb    session.Kerberos
 }
 
+// wholeURLVar matches a share URL that is one directory attribute.
+var wholeURLVar = regexp.MustCompile(`^\{(ldap:[A-Za-z0-9_.;-]+)\}$`)
+
+// configShares reads cfg's share list, with cfg's Kerberos realm and KDCs
+// for shares that log on by Kerberos.
+func configShares(cfg Config) ([]shareDef, error) {
+	shares, err := parseShares(cfg.Shares)
+	if err != nil {
+		return nil, err
+	}
+	krb := cfg.smbKerberos()
+	for i := range shares {
+		if shares[i].mech.UsesKerberos() {
+			shares[i].krb.Realm, shares[i].krb.KDCs = krb.Realm, krb.KDCs
+		}
+	}
+	return shares, nil
+}
+
+// parseShares reads a share list; the realm and KDCs of Kerberos shares
+// are left for configShares to fill in.
 func parseShares(cs []ShareConfig) ([]shareDef, error) {
 	out := make([]shareDef, 0, len(cs))
+	byServer := map[string]int{} // server address -> first share on it
 	for i, c := range cs {
+		mech, err := session.ParseMech(c.Auth)
+		if err != nil {
+			return nil, fmt.Errorf("shares[%d].auth: %w", i, err)
+		}
+		d := shareDef{name: c.Name, mech: mech}
+		if mech.UsesKerberos() {
+			d.krb.SPN = c.SPN
+		}
+		if m := wholeURLVar.FindStringSubmatch(c.URL); m != nil {
+			d.urlVar = m[1]
+			out = append(out, d)
+			continue
+		}
 		u, err := session.ParseShareURL(c.URL)
 		if err != nil {
 			return nil, fmt.Errorf("shares[%d].url: %w", i, err)
 		}
-		out = append(out, shareDef{name: c.Name, url: u})
+		if u.Share == "" {
+			return nil, fmt.Errorf("shares[%d].url: %s names no share (smb://host/share[/path])", i, u)
+		}
+		for _, v := range u.Vars() {
+			if v != "user" && v != "domain" && (!strings.HasPrefix(v, "ldap:") || v == "ldap:") {
+				return nil, fmt.Errorf("shares[%d].url: unknown variable {%s} (known: {user}, {domain}, {ldap:ATTRIBUTE})", i, v)
+			}
+		}
+		if _, err := netip.ParseAddr(u.Host); err == nil && mech.UsesKerberos() && c.SPN == "" {
+			return nil, fmt.Errorf("shares[%d].spn: required with auth %s when the url names the server by IP address (e.g. cifs/fs1.example.com)", i, mech)
+		}
+		// One SMB session per user and server serves all its shares, so
+		// they must log on the same way.
+		if j, ok := byServer[u.Addr()]; ok {
+			if o := out[j]; o.mech != d.mech || o.krb.SPN != d.krb.SPN {
+				return nil, fmt.Errorf("shares[%d]: same server %s as shares[%d] with another auth or spn; shares on one server must log on the same way", i, u.Addr(), j)
+			}
+		} else {
+			byServer[u.Addr()] = i
+		}
+		d.url = u
+		out = append(out, d)
 	}
 	return out, nil
+}
+
+// shareURL expands def's URL for the session's user: {user}, {domain}
+// and {ldap:ATTRIBUTE} from the attributes read at log-on. A missing
+// attribute is an error, never a share at another path.
+func shareURL(def *shareDef, sess *session.Session) (session.ShareURL, error) {
+	if def.urlVar != "" {
+		v, err := ldapVar(sess, def.urlVar)
+		if err != nil {
+			return session.ShareURL{}, err
+		}
+		u, err := session.ParseShareURL(v)
+		if err != nil {
+			return session.ShareURL{}, fmt.Errorf("{%s}: %w", def.urlVar, err)
+		}
+		if u.Share == "" || len(u.Vars()) > 0 {
+			return session.ShareURL{}, fmt.Errorf("{%s}: %s is not smb://host/share[/path]", def.urlVar, u)
+		}
+		return u, nil
+	}
+	vars := map[string]string{"user": sess.User}
+	if d := sess.Attrs["domain"]; d != "" {
+		vars["domain"] = d
+	}
+	for _, name := range def.url.Vars() {
+		if strings.HasPrefix(name, "ldap:") {
+			v, err := ldapVar(sess, name)
+			if err != nil {
+				return session.ShareURL{}, err
+			}
+			vars[name] = v
+		}
+	}
+	return def.url.Expand(vars)
+}
+
+// ldapVar is the value of {ldap:NAME}: the directory attribute NAME read
+// at log-on (auth.ldap.attributes), matched without regard to case as
+// LDAP does.
+func ldapVar(sess *session.Session, name string) (string, error) {
+	attr := strings.TrimPrefix(name, "ldap:")
+	if !strings.EqualFold(attr, "domain") {
+		if v, ok := sess.Attrs[attr]; ok && v != "" {
+			return v, nil
+		}
+		for k, v := range sess.Attrs {
+			if strings.EqualFold(k, attr) && v != "" {
+				return v, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("{%s}: %s has no %s attribute in this session (read at log-on when auth.ldap.attributes lists it)", name, sess.User, attr)
 }
 
 // parseServerURL reads smb://host[:port][/] (no share).
@@ -87,20 +203,18 @@ func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, erro
 	if def == nil {
 		return nil, davfs.ErrNoShare
 	}
-	vars := map[string]string{"user": sess.User}
-	for k, v := range sess.Attrs {
-		vars[k] = v
-	}
-	u, err := def.url.Expand(vars)
+	u, err := shareURL(def, sess)
 	if err != nil {
-		return nil, fmt.Errorf("%w: share %s for this user: %w", davfs.ErrNoShare, def.name, err)
+		// A directory or configuration problem, for the operator to see.
+		s.log.WarnContext(ctx, "share not available to this user", "share", def.name, "err", err)
+		return nil, fmt.Errorf("%w: share %s for %s: %w", davfs.ErrNoShare, def.name, sess.User, err)
 	}
 	creds := func() (session.Creds, error) {
 		pw, err := sess.Password()
 		if err != nil {
 			return session.Creds{}, err
 		}
-		return session.Creds{User: sess.User, Domain: sess.Attrs["domain"], Password: pw}, nil
+		return session.Creds{User: sess.User, Domain: sess.Attrs["domain"], Password: pw, Mech: def.mech, Kerberos: def.krb}, nil
 	}
 	share, release, err := s.pool.Mount(ctx, sess, creds, u)
 	switch {
