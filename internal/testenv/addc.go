@@ -553,6 +553,13 @@ func makeADDCTemplate() (string, error) {
 	if err := os.Rename(tmp, dir); err != nil {
 		return "", err
 	}
+	// Templates of other recipes or Samba versions are stale now.
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "davgate-addc-template-*"))
+	for _, o := range old {
+		if o != dir && o != dir+".lock" && !strings.HasSuffix(o, ".lock") {
+			os.RemoveAll(o)
+		}
+	}
 	return dir, nil
 }
 
