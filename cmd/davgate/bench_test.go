@@ -1,0 +1,666 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cloudsoda/go-smb2"
+
+	"github.com/davgate/davgate/internal/testenv"
+)
+
+// BenchmarkGateway is the speed report of issue 3: davgate, built and run
+// as its own process, next to a direct go-smb2 client on the same files of
+// a loopback smbd. It prints a table with the ratios and a PASS or MISS
+// per target, and davgate's peak memory (VmHWM) during the GET and
+// PROPFIND runs. It measures once whatever b.N is; deploy/bench/run.sh
+// runs it:
+//
+//	go test -run '^$' -bench Gateway -benchtime 1x -timeout 15m ./cmd/davgate
+//
+// It needs root and smbd like the end-to-end tests, about 3 GiB of free
+// space in the temporary directory for a minute, and runs two to three
+// minutes. Each figure is the median of a few runs, davgate and the direct
+// client taking turns.
+//
+// DAVGATE_BENCH_PPROF=DIR is for finding a bottleneck: davgate then runs
+// inside the benchmark's process (through run, as the end-to-end tests
+// start it) and a CPU profile per measure goes into DIR, e.g. DIR/get.pprof
+// for `go tool pprof -top -focus davfs DIR/get.pprof`. Its memory figures
+// are then the whole test process's.
+func BenchmarkGateway(b *testing.B) {
+	profiles := os.Getenv("DAVGATE_BENCH_PPROF")
+	users := map[string]string{benchUser: benchPass}
+	plain := testenv.StartSmbd(b, testenv.SmbdConfig{Users: users, Shares: []testenv.Share{{Name: "data"}}})
+	signed := testenv.StartSmbd(b, testenv.SmbdConfig{Users: users, Shares: []testenv.Share{{Name: "data"}},
+		Global: "server signing = mandatory"})
+	dg := startDavgateProcess(b, profiles, fmt.Sprintf(`auth:
+  backend: smb
+  smb: {url: "smb://%s/"}
+shares:
+  - {name: data, url: "%s"}
+  - {name: signed, url: "%s"}
+`, plain.Addr(), plain.URL("data"), signed.URL("data")))
+	bc := &benchClient{b: b, base: dg.url, http: &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: benchConns, DisableCompression: true,
+		ReadBufferSize: 1 << 20, WriteBufferSize: 1 << 20,
+	}}}
+	bc.logon()
+	direct, directSigned := dialBench(b, plain), dialBench(b, signed)
+
+	// The 1 GiB file, once on disk, seen by both servers; the small one.
+	data, signedData := plain.SharePath("data"), signed.SharePath("data")
+	writePattern(b, filepath.Join(data, "big.bin"), bigSize)
+	if err := os.Link(filepath.Join(data, "big.bin"), filepath.Join(signedData, "big.bin")); err != nil {
+		b.Fatal(err)
+	}
+	removeBig := func() {
+		os.Remove(filepath.Join(data, "big.bin"))
+		os.Remove(filepath.Join(signedData, "big.bin"))
+	}
+	defer removeBig()
+	writePattern(b, filepath.Join(data, "small.bin"), 4096)
+	if err := os.Link(filepath.Join(data, "small.bin"), filepath.Join(signedData, "small.bin")); err != nil {
+		b.Fatal(err)
+	}
+	bc.get("/dav/data/small.bin", 4096) // davgate's SMB sessions, both servers
+	bc.get("/dav/signed/small.bin", 4096)
+	syscall.Sync()
+
+	var r report
+	b.ResetTimer()
+
+	dg.resetPeak()
+	dg.profile("get")
+	r.measure("GET 1 GiB, MB/s", "≥", 0.8, 5,
+		func(int) float64 { return mbps(bigSize, timed(func() { bc.get("/dav/data/big.bin", bigSize) })) },
+		func(int) float64 { return mbps(bigSize, timed(func() { readAll(b, direct, "big.bin", bigSize) })) })
+	getPeak := dg.peak()
+
+	dg.profile("put")
+	r.measure("PUT 1 GiB, MB/s", "≥", 0.8, 5,
+		func(int) float64 {
+			d := timed(func() { bc.put("/dav/data/put-dav.bin", bigSize) })
+			os.Remove(filepath.Join(data, "put-dav.bin"))
+			return mbps(bigSize, d)
+		},
+		func(int) float64 {
+			d := timed(func() { writeAll(b, direct, "put-direct.bin", bigSize) })
+			os.Remove(filepath.Join(data, "put-direct.bin"))
+			return mbps(bigSize, d)
+		})
+
+	dg.resetPeak()
+	dg.profile("get-signed")
+	r.measure("GET 1 GiB, signing mandatory, MB/s", "≥", 0.9, 2,
+		func(int) float64 { return mbps(bigSize, timed(func() { bc.get("/dav/signed/big.bin", bigSize) })) },
+		func(int) float64 {
+			return mbps(bigSize, timed(func() { readAll(b, directSigned, "big.bin", bigSize) }))
+		})
+	getPeak = max(getPeak, dg.peak())
+	removeBig()
+
+	// Every listing is of a folder nobody has listed before.
+	const listRounds = 3
+	for i := range listRounds {
+		writeFolder(b, filepath.Join(data, fmt.Sprintf("list-dav-%d", i)), benchFiles)
+		writeFolder(b, filepath.Join(data, fmt.Sprintf("list-direct-%d", i)), benchFiles)
+	}
+	syscall.Sync()
+	dg.resetPeak()
+	dg.profile("propfind")
+	r.measure("PROPFIND Depth:1, 10,000 files, first request, s", "≤", 1.5, listRounds,
+		func(i int) float64 {
+			return timed(func() { bc.propfind(fmt.Sprintf("/dav/data/list-dav-%d/", i), benchFiles) }).Seconds()
+		},
+		func(i int) float64 {
+			return timed(func() { listDir(b, direct, fmt.Sprintf("list-direct-%d", i), benchFiles) }).Seconds()
+		})
+	propfindPeak := dg.peak()
+
+	dg.profile("get-small")
+	r.measure("GET 4 KiB, 16 connections, req/s (direct: open, read, close)", "", 0, 1,
+		func(int) float64 {
+			return rate(&r, "GET 4 KiB davgate", benchConns, 5*time.Second, func() error {
+				return bc.fetch("/dav/data/small.bin", 4096)
+			})
+		},
+		func(int) float64 {
+			return rate(&r, "GET 4 KiB direct", benchConns, 5*time.Second, func() error {
+				return readFile(direct, "small.bin", 4096)
+			})
+		})
+	dg.profile("")
+	b.StopTimer()
+
+	r.print(os.Stdout)
+	fmt.Printf("\ndavgate peak memory (VmHWM): GET runs %s, PROPFIND runs %s\n", mib(getPeak), mib(propfindPeak))
+	fmt.Printf("targets met: %d of %d\n", r.met(), r.targets())
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(getPeak)/(1<<20), "MiB-peak-get")
+	b.ReportMetric(float64(propfindPeak)/(1<<20), "MiB-peak-propfind")
+}
+
+const (
+	benchUser  = "dgbench"
+	benchPass  = "Bench-pass-3z!"
+	bigSize    = 1 << 30
+	benchFiles = 10000
+	benchConns = 16
+)
+
+// davgateProcess is davgate under test: its own process, built from this
+// package, or with profiling a run inside this one.
+type davgateProcess struct {
+	b        *testing.B
+	pid      int
+	url      string
+	profiles string // directory for CPU profiles; davgate runs in-process
+	stopProf func()
+}
+
+// startDavgateProcess writes a config around shares, creates a keyring and
+// runs `davgate serve` until the benchmark ends.
+func startDavgateProcess(b *testing.B, profiles, shares string) *davgateProcess {
+	b.Helper()
+	dir := b.TempDir()
+	keys := filepath.Join(dir, "master.keys")
+	if err := run(context.Background(), []string{"davgate", "keygen", "--out", keys}, nil, io.Discard, io.Discard); err != nil {
+		b.Fatalf("keygen: %v", err)
+	}
+	cfg := filepath.Join(dir, "davgate.yaml")
+	text := fmt.Sprintf("listen: 127.0.0.1:0\nmaster_key_file: %s\nstore: memory\nlog_level: warn\n%s", keys, shares)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "davgate.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		logf.Close()
+		if b.Failed() {
+			log, _ := os.ReadFile(logf.Name())
+			b.Logf("davgate log (last 4 KiB):\n%s", log[max(0, len(log)-4096):])
+		}
+	})
+	args := []string{"davgate", "serve", "--config", cfg}
+	p := &davgateProcess{b: b, profiles: profiles}
+	stdout := &syncBuffer{}
+	exited := make(chan struct{})
+	if profiles != "" {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			defer close(exited)
+			run(ctx, args, func(string) string { return "" }, stdout, logf)
+		}()
+		p.pid = os.Getpid()
+		b.Cleanup(func() { cancel(); <-exited })
+	} else {
+		cmd := exec.Command(buildDavgate(b), args[1:]...)
+		cmd.Stdout, cmd.Stderr = stdout, logf
+		if err := cmd.Start(); err != nil {
+			b.Fatalf("start davgate: %v", err)
+		}
+		go func() { defer close(exited); cmd.Wait() }()
+		p.pid = cmd.Process.Pid
+		b.Cleanup(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+		})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for p.url == "" {
+		if m := listening.FindStringSubmatch(stdout.String()); m != nil {
+			p.url = m[1]
+			break
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(logf.Name())
+			b.Fatalf("davgate exited:\n%s", log)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logf.Name())
+			b.Fatalf("davgate did not start in 20s:\n%s", log)
+		}
+	}
+	return p
+}
+
+// buildDavgate builds the davgate binary into a temporary directory.
+func buildDavgate(b *testing.B) string {
+	b.Helper()
+	testenv.Need(b, "go")
+	bin := filepath.Join(b.TempDir(), "davgate")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// resetPeak starts a new peak memory measurement (Linux clear_refs 5).
+func (p *davgateProcess) resetPeak() {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.pid), []byte("5"), 0); err != nil {
+		p.b.Fatalf("reset peak memory: %v", err)
+	}
+}
+
+// peak is the process's peak resident memory since resetPeak, in bytes.
+func (p *davgateProcess) peak() int64 {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+	if err != nil {
+		p.b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				p.b.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	p.b.Fatal("no VmHWM in /proc/PID/status")
+	return 0
+}
+
+// profile ends the running CPU profile and, unless name is empty, starts
+// one written to name.pprof; it does nothing unless davgate runs
+// in-process for profiling.
+func (p *davgateProcess) profile(name string) {
+	if p.profiles == "" {
+		return
+	}
+	if p.stopProf != nil {
+		p.stopProf()
+		p.stopProf = nil
+	}
+	if name == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(p.profiles, name+".pprof"))
+	if err != nil {
+		p.b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		p.b.Fatal(err)
+	}
+	p.stopProf = func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// benchClient is a WebDAV client with a device token.
+type benchClient struct {
+	b     *testing.B
+	base  string
+	token string
+	http  *http.Client
+}
+
+func (c *benchClient) logon() {
+	c.b.Helper()
+	body := fmt.Sprintf(`{"username":%q,"password":%q,"label":"bench"}`, benchUser, benchPass)
+	resp, err := http.Post(c.base+"/api/v1/sessions", "application/json", strings.NewReader(body))
+	if err != nil {
+		c.b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var cr struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&cr); err != nil || resp.StatusCode != http.StatusCreated {
+		c.b.Fatalf("log-on: %d %v", resp.StatusCode, err)
+	}
+	c.token = cr.Token
+}
+
+func (c *benchClient) do(method, path string, body io.Reader, size int64, hdr ...string) (*http.Response, error) {
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = size
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return c.http.Do(req)
+}
+
+// get reads a file to its end.
+func (c *benchClient) get(path string, size int64) {
+	c.b.Helper()
+	if err := c.fetch(path, size); err != nil {
+		c.b.Fatal(err)
+	}
+}
+
+func (c *benchClient) fetch(path string, size int64) error {
+	resp, err := c.do("GET", path, nil, 0)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, min(size+1, 1<<20))
+	n, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, struct{ io.Reader }{resp.Body}, buf)
+	if resp.StatusCode != 200 || err != nil || n != size {
+		return fmt.Errorf("GET %s: %s, %d bytes, %v", path, resp.Status, n, err)
+	}
+	return nil
+}
+
+func (c *benchClient) put(path string, size int64) {
+	c.b.Helper()
+	resp, err := c.do("PUT", path, &patternReader{n: size}, size)
+	if err != nil {
+		c.b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 201 && resp.StatusCode != 204 {
+		c.b.Fatalf("PUT %s: %s", path, resp.Status)
+	}
+}
+
+// propfindBody asks for what a file manager shows.
+const propfindBody = `<?xml version="1.0" encoding="utf-8"?><D:propfind xmlns:D="DAV:"><D:prop>` +
+	`<D:resourcetype/><D:getcontentlength/><D:getlastmodified/><D:getetag/><D:getcontenttype/></D:prop></D:propfind>`
+
+func (c *benchClient) propfind(path string, files int) {
+	c.b.Helper()
+	resp, err := c.do("PROPFIND", path, strings.NewReader(propfindBody), int64(len(propfindBody)), "Depth", "1",
+		"Content-Type", "application/xml")
+	if err != nil {
+		c.b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	// Each href has an opening and a closing tag.
+	if n := bytes.Count(body, []byte("href>")) / 2; resp.StatusCode != 207 || err != nil || n != files+1 {
+		c.b.Fatalf("PROPFIND %s: %s, %d responses, %v", path, resp.Status, n, err)
+	}
+}
+
+// dialBench logs on to a test smbd's share "data" with go-smb2.
+func dialBench(b *testing.B, s *testenv.Smbd) *smb2.Share {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: benchUser, Password: benchPass}}
+	sess, err := d.Dial(ctx, s.Addr())
+	if err != nil {
+		b.Fatalf("dial smbd: %v", err)
+	}
+	b.Cleanup(func() { sess.Logoff() })
+	sh, err := sess.Mount("data")
+	if err != nil {
+		b.Fatalf("mount: %v", err)
+	}
+	b.Cleanup(func() { sh.Umount() })
+	return sh
+}
+
+// readAll reads a file the way a go-smb2 user would: io.Copy, which uses
+// the file's WriteTo (sequential reads of the largest size the server
+// allows).
+func readAll(b *testing.B, sh *smb2.Share, name string, size int64) {
+	b.Helper()
+	if err := readFile(sh, name, size); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func readFile(sh *smb2.Share, name string, size int64) error {
+	f, err := sh.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, err := io.Copy(io.Discard, f)
+	if err != nil || n != size {
+		return fmt.Errorf("read %s: %d bytes, %v", name, n, err)
+	}
+	return nil
+}
+
+// writeAll writes a new file with io.Copy, which uses the file's ReadFrom.
+func writeAll(b *testing.B, sh *smb2.Share, name string, size int64) {
+	f, err := sh.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n, err := io.Copy(f, &patternReader{n: size}); err != nil || n != size {
+		b.Fatalf("write %s: %d bytes, %v", name, n, err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// listDir is one directory listing: open, query, close.
+func listDir(b *testing.B, sh *smb2.Share, name string, files int) {
+	f, err := sh.Open(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	fis, err := f.Readdir(-1)
+	if err != nil || len(fis) != files {
+		b.Fatalf("list %s: %d entries, %v", name, len(fis), err)
+	}
+}
+
+// patternReader yields n bytes of a repeating non-zero pattern.
+type patternReader struct{ n, off int64 }
+
+var pattern = bytes.Repeat([]byte("davgate bench 0123456789abcdef\n"), 1<<15)
+
+func (p *patternReader) Read(b []byte) (int, error) {
+	if p.n <= 0 {
+		return 0, io.EOF
+	}
+	b = b[:min(int64(len(b)), p.n)]
+	total := 0
+	for len(b) > 0 {
+		k := copy(b, pattern[p.off%int64(len(pattern)):])
+		b = b[k:]
+		p.off += int64(k)
+		total += k
+	}
+	p.n -= int64(total)
+	return total, nil
+}
+
+func writePattern(b *testing.B, name string, size int64) {
+	b.Helper()
+	f, err := os.Create(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.CopyBuffer(f, &patternReader{n: size}, make([]byte, 1<<20)); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// writeFolder makes a folder of empty files, as if users had filled it.
+func writeFolder(b *testing.B, dir string, files int) {
+	b.Helper()
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		b.Fatal(err)
+	}
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("document %05d.txt", i)), nil, 0o666); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func timed(f func()) time.Duration {
+	start := time.Now()
+	f()
+	return time.Since(start)
+}
+
+func mbps(size int64, d time.Duration) float64 { return float64(size) / d.Seconds() / 1e6 }
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+// rate runs f from conns goroutines for d and returns the successful
+// calls per second. Failed calls are counted, and the first failure kept,
+// in the report's notes: a failure is a finding, not the end of the run.
+func rate(r *report, what string, conns int, d time.Duration, f func() error) float64 {
+	var calls, failed atomic.Int64
+	var first atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	stop := start.Add(d)
+	for range conns {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				if err := f(); err != nil {
+					failed.Add(1)
+					first.CompareAndSwap(nil, err)
+					continue
+				}
+				calls.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := failed.Load(); n > 0 {
+		r.notes = append(r.notes, fmt.Sprintf("%s: %d of %d calls failed; the first: %v", what, n, n+calls.Load(), first.Load()))
+	}
+	return float64(calls.Load()) / time.Since(start).Seconds()
+}
+
+// report is the table the benchmark prints.
+type report struct {
+	rows  []row
+	notes []string // failures seen while measuring
+}
+
+type row struct {
+	measure         string
+	op              string // "≥" (ratio at least target), "≤" (at most), "" (report only)
+	target          float64
+	davgate, direct []float64 // every run
+}
+
+// measure runs davgate's and the direct client's figure n times each,
+// taking turns, and adds a row; round i of each gets i.
+func (r *report) measure(measure, op string, target float64, n int, davgate, direct func(i int) float64) {
+	w := row{measure: measure, op: op, target: target}
+	for i := range n {
+		w.davgate = append(w.davgate, davgate(i))
+		w.direct = append(w.direct, direct(i))
+	}
+	r.rows = append(r.rows, w)
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func (w row) ratio() float64 { return median(w.davgate) / median(w.direct) }
+
+func (w row) verdict() string {
+	switch {
+	case w.op == "":
+		return "report"
+	case w.op == "≥" && w.ratio() >= w.target, w.op == "≤" && w.ratio() <= w.target:
+		return "PASS"
+	default:
+		return "MISS"
+	}
+}
+
+func (r *report) targets() (n int) {
+	for _, w := range r.rows {
+		if w.op != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *report) met() (n int) {
+	for _, w := range r.rows {
+		if w.verdict() == "PASS" {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *report) print(out io.Writer) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "measure\tdavgate\tdirect SMB\tratio\ttarget\tresult\t")
+	for _, w := range r.rows {
+		target := "-"
+		if w.op != "" {
+			target = fmt.Sprintf("%s %.2f", w.op, w.target)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\t%s\t\n", w.measure, figure(median(w.davgate)), figure(median(w.direct)),
+			w.ratio(), target, w.verdict())
+	}
+	tw.Flush()
+	fmt.Fprintln(out, "\nevery run (davgate | direct):")
+	for _, w := range r.rows {
+		fmt.Fprintf(out, "  %s: %s | %s\n", w.measure, figures(w.davgate), figures(w.direct))
+	}
+	if len(r.notes) > 0 {
+		fmt.Fprintln(out, "\nfailures:")
+		for _, n := range r.notes {
+			fmt.Fprintf(out, "  %s\n", n)
+		}
+	}
+}
+
+func figure(v float64) string {
+	if v < 10 {
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+func figures(v []float64) string {
+	var s []string
+	for _, x := range v {
+		s = append(s, figure(x))
+	}
+	return strings.Join(s, " ")
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The speed report of issue 3 ("Speed"): starts a private smbd on loopback
+# (and a second one with `server signing = mandatory`), builds davgate and
+# runs it as its own process, then prints davgate's figures next to a
+# direct go-smb2 client's on the same files, the ratios with PASS or MISS
+# per target, and davgate's peak memory (VmHWM) during the GET and PROPFIND
+# runs. About three minutes; needs ~3 GiB free in $TMPDIR for a minute (the
+# 1 GiB files are deleted as it goes). A benchmark, not a test: a MISS does
+# not fail it.
+#
+# Run as root on Debian (smbd runs as root and the bench adds a Unix
+# account). Extra arguments go to `go test`. Environment:
+#   DAVGATE_BENCH_PPROF=DIR  run davgate inside the benchmark process and
+#                            write a CPU profile per measure into DIR
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "run the bench as root (sudo $0): it starts private smbds and adds a Unix account" >&2
+	exit 1
+fi
+deploy/test/install-deps.sh demo
+# A missing smbd fails the run instead of skipping the benchmark.
+export CI="${CI:-true}"
+exec go test -run '^$' -bench '^BenchmarkGateway$' -benchtime 1x -count 1 -timeout 15m ./cmd/davgate/ "$@"
