@@ -37,6 +37,7 @@ func TestRealClients(t *testing.T) {
 		token:   client{t: t, base: in.URL}.logon("dgalice", alicePass, http.StatusCreated).Token,
 	}
 	t.Run("rclone", ce.testRclone)
+	t.Run("rclone parallel", ce.testRcloneParallel)
 	t.Run("cadaver", ce.testCadaver)
 	t.Run("curl", ce.testCurl)
 	t.Run("rclone mount", ce.testRcloneMount)
@@ -223,6 +224,32 @@ func (ce *clientEnv) testRclone(t *testing.T) {
 	os.Rename(filepath.Join(up, "big file.bin"), filepath.Join(up, "naïve café", "big moved.bin"))
 	os.RemoveAll(filepath.Join(up, "one"))
 	sameTree(t, "tree after move and purge and the share", up, ce.served("rclone tree"))
+}
+
+// rclone with 16 transfers at once on a folder of small files, up and
+// down: many requests of one session at the same time, as file managers
+// send them.
+func (ce *clientEnv) testRcloneParallel(t *testing.T) {
+	if os.Getenv("CI") == "" {
+		// Some GETs answer 400: go-smb2's File.Stat sends QUERY_INFO with
+		// too low a CreditCharge when the session is short of credits
+		// (/tmp/davgate/CONTRACTS.md, "client findings for davfs" 1). In CI
+		// this case runs and fails until that is fixed.
+		t.Skipf("known bug: concurrent GETs of one session get 400 (STATUS_INVALID_PARAMETER, CreditCharge too low); runs in CI")
+	}
+	rc := ce.rclone(t)
+	up, down := t.TempDir(), t.TempDir()
+	for i := range 200 {
+		b := bytes.Repeat([]byte{byte(i)}, 4096+i)
+		if err := os.WriteFile(filepath.Join(up, fmt.Sprintf("file %03d.txt", i)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parallel := []string{"--transfers", "16", "--checkers", "16", "--retries", "1", "--low-level-retries", "1"}
+	rc.run(t, 2*time.Minute, append([]string{"copy", up, ":webdav:parallel"}, parallel...)...)
+	sameTree(t, "local folder and the share", up, ce.served("parallel"))
+	rc.run(t, 2*time.Minute, append([]string{"copy", ":webdav:parallel", down}, parallel...)...)
+	sameTree(t, "uploaded and downloaded folders", up, down)
 }
 
 // cadaver, scripted on its standard input, with the token in ~/.netrc.
