@@ -5,194 +5,240 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // RedisLocks is a LockSystem in Redis, shared by every davgate instance
-// that uses the same Redis. Each lock is a key that expires with the lock;
-// a sorted set indexes the tokens by expiry. Create checks for conflicts
-// and stores the lock in one Lua script, so two instances cannot grant
-// conflicting locks. All keys carry the hash tag {locks}, so they share a
-// slot on a Redis Cluster.
+// that uses the same Redis: a lock taken through one instance blocks a
+// conflicting write through another.
+//
+// Layout, under the prefix given to NewRedisLocks:
+//
+//	locks:{<scope>}  hash: lock token -> JSON of Lock, for one mounted
+//	                 directory (the first segment of Lock.Root, the mount's
+//	                 lock scope); expires with its latest lock
+//	locktok:<token>  the scope of a token's lock, for Get, Refresh and
+//	                 Unlock; expires with the lock
+//
+// Create and Refresh read the scope's locks, check and write in one
+// optimistic transaction (WATCH on the scope's hash), so two instances
+// racing for conflicting locks cannot both win, and conflicts are decided
+// by the same Go code as MemoryLocks. A scope's keys share a Cluster slot
+// through the hash tag. Lock data holds user names, paths and the client's
+// <owner> XML, never a password or session token.
 type RedisLocks struct {
 	c      redis.UniversalClient
 	prefix string
+	now    func() time.Time
 }
 
 var _ LockSystem = (*RedisLocks)(nil)
 
 // NewRedisLocks returns a lock system that keeps its keys under prefix in
-// the Redis that c talks to (session.RedisStore.Client gives one).
+// the Redis that c talks to (session.RedisStore.Client gives one). c stays
+// the caller's to close.
 func NewRedisLocks(c redis.UniversalClient, prefix string) *RedisLocks {
-	return &RedisLocks{c: c, prefix: prefix}
+	return &RedisLocks{c: c, prefix: prefix, now: time.Now}
 }
 
-func (r *RedisLocks) index() string           { return r.prefix + "{locks}:index" }
-func (r *RedisLocks) lockKey() string         { return r.prefix + "{locks}:lock:" }
-func (r *RedisLocks) key(token string) string { return r.lockKey() + token }
-func ms(t time.Time) int64                    { return t.UnixMilli() }
-func fromMS(v int64) time.Time                { return time.UnixMilli(v) }
-func durMS(d time.Duration) int64             { return d.Milliseconds() }
-func msDur(v int64) time.Duration             { return time.Duration(v) * time.Millisecond }
-
-// redisLock is a Lock as stored.
-type redisLock struct {
-	Token     string `json:"token"`
-	Root      string `json:"root"`
-	User      string `json:"user"`
-	Shared    bool   `json:"shared"`
-	ZeroDepth bool   `json:"zeroDepth"`
-	OwnerXML  string `json:"owner"`
-	TimeoutMS int64  `json:"timeoutMs"`
-	ExpiresMS int64  `json:"expiresMs"`
+// lockScope is the first segment of a lock root: the mounted directory.
+func lockScope(root string) string {
+	s := strings.TrimPrefix(root, "/")
+	s, _, _ = strings.Cut(s, "/")
+	return s
 }
 
-func toRedis(l Lock) redisLock {
-	return redisLock{Token: l.Token, Root: l.Root, User: l.User, Shared: l.Shared, ZeroDepth: l.ZeroDepth,
-		OwnerXML: l.OwnerXML, TimeoutMS: durMS(l.Timeout), ExpiresMS: ms(l.Expires)}
+// hashKey uses a Cluster hash tag so a scope's keys stay on one node.
+func (l *RedisLocks) hashKey(scope string) string  { return l.prefix + "locks:{" + scope + "}" }
+func (l *RedisLocks) tokenKey(token string) string { return l.prefix + "locktok:" + token }
+
+// maxRetries bounds the optimistic transaction's retries under contention.
+const maxRetries = 20
+
+// load reads a scope's unexpired locks; expired ones are listed for removal.
+func (l *RedisLocks) load(ctx context.Context, rc redis.Cmdable, key string) (live map[string]Lock, expired []string, err error) {
+	all, err := rc.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	now := l.now()
+	live = make(map[string]Lock, len(all))
+	for tok, v := range all {
+		var lk Lock
+		if err := json.Unmarshal([]byte(v), &lk); err != nil || !now.Before(lk.Expires) {
+			expired = append(expired, tok)
+			continue
+		}
+		live[tok] = lk
+	}
+	return live, expired, nil
 }
 
-func (rl redisLock) lock() Lock {
-	return Lock{Token: rl.Token, Root: rl.Root, User: rl.User, Shared: rl.Shared, ZeroDepth: rl.ZeroDepth,
-		OwnerXML: rl.OwnerXML, Timeout: msDur(rl.TimeoutMS), Expires: fromMS(rl.ExpiresMS)}
-}
-
-// createScript grants a lock unless an unexpired one conflicts (the same
-// rules as Lock.conflicts).
-var createScript = redis.NewScript(`
-local idx, prefix, now = KEYS[1], ARGV[1], ARGV[2]
-local new = cjson.decode(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
-local function below(name, dir)
-  if dir == '/' then return name ~= '/' end
-  return string.sub(name, 1, #dir + 1) == dir .. '/'
-end
-local function covers(l, name)
-  if l.root == name then return true end
-  return (not l.zeroDepth) and below(name, l.root)
-end
-for _, t in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
-  local v = redis.call('GET', prefix .. t)
-  if v then
-    local o = cjson.decode(v)
-    if not (o.shared and new.shared) and (covers(o, new.root) or covers(new, o.root)) then
-      return 0
-    end
-  end
-end
-redis.call('SET', prefix .. new.token, ARGV[3], 'PXAT', ARGV[4])
-redis.call('ZADD', idx, ARGV[4], new.token)
-return 1
-`)
-
-func (r *RedisLocks) Create(ctx context.Context, l Lock) error {
-	v, err := json.Marshal(toRedis(l))
+// Create implements LockSystem.
+func (l *RedisLocks) Create(ctx context.Context, lk Lock) error {
+	sc := lockScope(lk.Root)
+	key := l.hashKey(sc)
+	v, err := json.Marshal(lk)
 	if err != nil {
 		return err
 	}
-	n, err := createScript.Run(ctx, r.c, []string{r.index()}, r.lockKey(), ms(time.Now()), v, ms(l.Expires)).Int()
-	if err != nil {
+	conflict := false
+	txf := func(tx *redis.Tx) error {
+		live, expired, err := l.load(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		for _, o := range live {
+			if lk.conflicts(&o) {
+				conflict = true
+				return nil
+			}
+		}
+		live[lk.Token] = lk
+		latest := latestExpiry(live)
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if len(expired) > 0 {
+				p.HDel(ctx, key, expired...)
+			}
+			p.HSet(ctx, key, lk.Token, v)
+			p.PExpireAt(ctx, key, latest)
+			return nil
+		})
+		return err
+	}
+	if err := l.retry(ctx, txf, key); err != nil {
 		return fmt.Errorf("create lock: %w", err)
 	}
-	if n == 0 {
+	if conflict {
 		return ErrLockConflict
 	}
+	// The token index is written after the lock: a crash between the two
+	// leaves a lock that expires on its own but cannot be refreshed.
+	if err := l.c.Set(ctx, l.tokenKey(lk.Token), sc, time.Until(lk.Expires)).Err(); err != nil {
+		return fmt.Errorf("create lock: %w", err)
+	}
 	return nil
 }
 
-func (r *RedisLocks) Get(ctx context.Context, token string) (Lock, error) {
-	v, err := r.c.Get(ctx, r.key(token)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return Lock{}, ErrNoSuchLock
+func (l *RedisLocks) retry(ctx context.Context, txf func(*redis.Tx) error, key string) error {
+	for i := 0; i < maxRetries; i++ {
+		err := l.c.Watch(ctx, txf, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
 	}
-	if err != nil {
-		return Lock{}, fmt.Errorf("get lock: %w", err)
-	}
-	var rl redisLock
-	if err := json.Unmarshal(v, &rl); err != nil {
-		return Lock{}, fmt.Errorf("get lock: %w", err)
-	}
-	if !time.Now().Before(fromMS(rl.ExpiresMS)) {
-		return Lock{}, ErrNoSuchLock
-	}
-	return rl.lock(), nil
+	return errors.New("too much contention on the lock store")
 }
 
-var refreshScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[2])
-if not v then return false end
-local l = cjson.decode(v)
-l.timeoutMs = tonumber(ARGV[2])
-l.expiresMs = tonumber(ARGV[3])
-local s = cjson.encode(l)
-redis.call('SET', KEYS[2], s, 'PXAT', ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-return s
-`)
-
-func (r *RedisLocks) Refresh(ctx context.Context, token string, timeout time.Duration, expires time.Time) (Lock, error) {
-	v, err := refreshScript.Run(ctx, r.c, []string{r.index(), r.key(token)}, token, durMS(timeout), ms(expires)).Text()
+// get returns the lock with token and its scope's key.
+func (l *RedisLocks) get(ctx context.Context, token string) (Lock, string, error) {
+	sc, err := l.c.Get(ctx, l.tokenKey(token)).Result()
 	if errors.Is(err, redis.Nil) {
-		return Lock{}, ErrNoSuchLock
+		return Lock{}, "", ErrNoSuchLock
 	}
 	if err != nil {
-		return Lock{}, fmt.Errorf("refresh lock: %w", err)
+		return Lock{}, "", err
 	}
-	var rl redisLock
-	if err := json.Unmarshal([]byte(v), &rl); err != nil {
-		return Lock{}, fmt.Errorf("refresh lock: %w", err)
+	key := l.hashKey(sc)
+	v, err := l.c.HGet(ctx, key, token).Result()
+	if errors.Is(err, redis.Nil) {
+		return Lock{}, "", ErrNoSuchLock
 	}
-	return rl.lock(), nil
+	if err != nil {
+		return Lock{}, "", err
+	}
+	var lk Lock
+	if err := json.Unmarshal([]byte(v), &lk); err != nil || !l.now().Before(lk.Expires) {
+		return Lock{}, "", ErrNoSuchLock
+	}
+	return lk, key, nil
 }
 
-func (r *RedisLocks) Unlock(ctx context.Context, token string) error {
-	var del *redis.IntCmd
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		del = p.Del(ctx, r.key(token))
-		p.ZRem(ctx, r.index(), token)
-		return nil
-	})
+// Get implements LockSystem.
+func (l *RedisLocks) Get(ctx context.Context, token string) (Lock, error) {
+	lk, _, err := l.get(ctx, token)
+	return lk, err
+}
+
+// Refresh implements LockSystem.
+func (l *RedisLocks) Refresh(ctx context.Context, token string, timeout time.Duration, expires time.Time) (Lock, error) {
+	_, key, err := l.get(ctx, token)
 	if err != nil {
+		return Lock{}, err
+	}
+	var out Lock
+	txf := func(tx *redis.Tx) error {
+		live, _, err := l.load(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		lk, ok := live[token]
+		if !ok {
+			return ErrNoSuchLock
+		}
+		lk.Timeout, lk.Expires = timeout, expires
+		v, err := json.Marshal(lk)
+		if err != nil {
+			return err
+		}
+		live[token] = lk
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, key, token, v)
+			p.PExpireAt(ctx, key, latestExpiry(live))
+			return nil
+		})
+		out = lk
+		return err
+	}
+	if err := l.retry(ctx, txf, key); err != nil {
+		if errors.Is(err, ErrNoSuchLock) {
+			return Lock{}, err
+		}
+		return Lock{}, fmt.Errorf("refresh lock: %w", err)
+	}
+	// The token key is on another Cluster slot: outside the transaction.
+	if err := l.c.PExpireAt(ctx, l.tokenKey(token), expires).Err(); err != nil {
+		return Lock{}, fmt.Errorf("refresh lock: %w", err)
+	}
+	return out, nil
+}
+
+// latestExpiry is when the last of locks ends.
+func latestExpiry(locks map[string]Lock) time.Time {
+	var t time.Time
+	for _, lk := range locks {
+		if lk.Expires.After(t) {
+			t = lk.Expires
+		}
+	}
+	return t
+}
+
+// Unlock implements LockSystem.
+func (l *RedisLocks) Unlock(ctx context.Context, token string) error {
+	_, key, err := l.get(ctx, token)
+	if err != nil {
+		return err
+	}
+	if err := l.c.HDel(ctx, key, token).Err(); err != nil {
 		return fmt.Errorf("unlock: %w", err)
 	}
-	if del.Val() == 0 {
-		return ErrNoSuchLock
-	}
-	return nil
+	return l.c.Del(ctx, l.tokenKey(token)).Err()
 }
 
-func (r *RedisLocks) Find(ctx context.Context, name string, below bool) ([]Lock, error) {
-	now := time.Now()
-	tokens, err := r.c.ZRangeByScore(ctx, r.index(), &redis.ZRangeBy{Min: fmt.Sprint(ms(now)), Max: "+inf"}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("find locks: %w", err)
-	}
-	if len(tokens) == 0 {
-		return nil, nil
-	}
-	keys := make([]string, len(tokens))
-	for i, t := range tokens {
-		keys[i] = r.key(t)
-	}
-	vals, err := r.c.MGet(ctx, keys...).Result()
+// Find implements LockSystem.
+func (l *RedisLocks) Find(ctx context.Context, name string, below bool) ([]Lock, error) {
+	live, _, err := l.load(ctx, l.c, l.hashKey(lockScope(name)))
 	if err != nil {
 		return nil, fmt.Errorf("find locks: %w", err)
 	}
 	var out []Lock
-	for _, v := range vals {
-		s, ok := v.(string)
-		if !ok {
-			continue
-		}
-		var rl redisLock
-		if json.Unmarshal([]byte(s), &rl) != nil {
-			continue
-		}
-		l := rl.lock()
-		if now.Before(l.Expires) && (l.covers(name) || (below && isBelow(l.Root, name))) {
-			out = append(out, l)
+	for _, lk := range live {
+		if lk.covers(name) || (below && isBelow(lk.Root, name)) {
+			out = append(out, lk)
 		}
 	}
 	return out, nil

@@ -15,7 +15,6 @@ import (
 
 	"github.com/davgate/davgate/authn"
 	"github.com/davgate/davgate/davfs"
-	"github.com/davgate/davgate/davfs/redislocks"
 	"github.com/davgate/davgate/session"
 )
 
@@ -114,7 +113,7 @@ func (a *app) Close() {
 // when that is the store, else in this process.
 func lockSystem(s session.Store) davfs.LockSystem {
 	if rs, ok := s.(*session.RedisStore); ok {
-		return redislocks.New(rs.Client(), session.DefaultRedisPrefix)
+		return davfs.NewRedisLocks(rs.Client(), session.DefaultRedisPrefix)
 	}
 	return davfs.NewMemoryLocks()
 }
