@@ -121,8 +121,9 @@ func (k Kerberos) config() *krb5config.Config {
 // (TGT, ticket cache, password) is destroyed before it returns: the SMB
 // session keeps only its own session keys, and a redial logs in again.
 //
-// Refusals of the credentials by the KDC wrap ErrLogonFailure; other
-// Kerberos failures wrap errKerberos.
+// Refusals of the credentials by the KDC wrap ErrLogonFailure; so does a
+// server's refusal of the ticket, marked errTicketRefused as well. Other
+// failures wrap errKerberos.
 func (p *Pool) dialKerberos(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
 	k := c.Kerberos
 	if err := k.Check(); err != nil {
@@ -164,23 +165,31 @@ func (p *Pool) dialKerberos(ctx context.Context, addr string, c Creds) (*smb2.Se
 		return nil, fmt.Errorf("smb log-on to %s: %w: kerberos: %w", addr, errKerberos, ctx.Err())
 	}
 	defer cl.Destroy()
-	d := &smb2.Dialer{Initiator: &smb2.Krb5Initiator{Client: cl, TargetSPN: spn}}
-	s, err := d.Dial(ctx, addr)
+	s, err := newDialer(&smb2.Krb5Initiator{Client: cl, TargetSPN: spn}).Dial(ctx, addr)
 	if err != nil {
 		err = dialError(addr, err)
-		if !errors.Is(err, ErrLogonFailure) {
-			// The server could not be reached or would not take the
-			// ticket: worth an NTLM try in kerberos-then-ntlm mode.
-			err = fmt.Errorf("%w: %w", errKerberos, err)
+		if errors.Is(err, ErrLogonFailure) {
+			// The KDC has just accepted the password, so the server's
+			// refusal of the ticket is not about the password (its keys
+			// differ from the KDC's, the account may not log on to it):
+			// final for kerberos, but NTLM may still work and cannot
+			// count a wrong password against the account.
+			return nil, fmt.Errorf("%w (%w)", err, errTicketRefused)
 		}
-		return nil, err
+		// The server could not be reached or would not speak Kerberos.
+		return nil, fmt.Errorf("%w: %w", errKerberos, err)
 	}
 	return s, nil
 }
 
-// errKerberos marks a Kerberos failure that says nothing against the
-// credentials, after which kerberos-then-ntlm tries NTLM.
-var errKerberos = errors.New("kerberos failed")
+var (
+	// errKerberos marks a Kerberos failure that says nothing against the
+	// credentials, after which kerberos-then-ntlm tries NTLM.
+	errKerberos = errors.New("kerberos failed")
+	// errTicketRefused marks a file server's refusal of a ticket obtained
+	// with a password the KDC accepted; kerberos-then-ntlm tries NTLM.
+	errTicketRefused = errors.New("server refused the kerberos ticket")
+)
 
 // krbErrorCode finds the KDC's error code in gokrb5's error text ("KRB
 // Error: (24) KDC_ERR_PREAUTH_FAILED ..."): gokrb5 v8 does not keep the

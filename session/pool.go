@@ -127,9 +127,10 @@ func NewPool(o PoolOptions) *Pool {
 // credentials return an error wrapping ErrLogonFailure: an NTLM session
 // setup refused by the server, or a Kerberos log-on refused by the KDC
 // (wrong password, account disabled, locked out or expired, password
-// expired). In MechKerberosThenNTLM mode such a refusal is final; only
-// other Kerberos failures (KDC unreachable, unknown SPN, ticket refused
-// by the server for another reason) are followed by an NTLM log-on.
+// expired), or a Kerberos ticket refused by the server. In
+// MechKerberosThenNTLM mode a refusal by the KDC is final; other Kerberos
+// failures (KDC unreachable, unknown SPN, a ticket the server refuses
+// although the KDC accepted the password) are followed by an NTLM log-on.
 func (p *Pool) Dial(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
 	s, _, err := p.dial(ctx, addr, c)
 	return s, err
@@ -149,7 +150,7 @@ func (p *Pool) dial(ctx context.Context, addr string, c Creds) (*smb2.Session, M
 		if err == nil {
 			return s, MechKerberos, nil
 		}
-		if m == MechKerberos || !errors.Is(err, errKerberos) || ctx.Err() != nil {
+		if m == MechKerberos || !(errors.Is(err, errKerberos) || errors.Is(err, errTicketRefused)) || ctx.Err() != nil {
 			return nil, m, err
 		}
 		p.log.LogAttrs(ctx, slog.LevelWarn, "smb kerberos log-on failed; trying NTLM",
@@ -161,10 +162,23 @@ func (p *Pool) dial(ctx context.Context, addr string, c Creds) (*smb2.Session, M
 	}
 }
 
+// maxCreditBalance is how many SMB2 credits davgate asks a server for.
+// go-smb2's default of 128 is too few for concurrent requests on one
+// session: its QUERY_INFO and QUERY_DIRECTORY requests need 16 credits each
+// and go out with too low a CreditCharge when fewer are left, which the
+// server refuses with INVALID_PARAMETER (seen with 16 parallel GETs). Samba
+// grants up to 8192 and Windows Server up to 512 by default; asking for
+// more than a server grants is harmless.
+const maxCreditBalance = 1024
+
+// newDialer returns the dialer every SMB log-on of the pool uses.
+func newDialer(i smb2.Initiator) *smb2.Dialer {
+	return &smb2.Dialer{Initiator: i, MaxCreditBalance: maxCreditBalance}
+}
+
 func (p *Pool) dialNTLM(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
 	p.dials.Add(1)
-	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: c.User, Password: c.Password, Domain: c.Domain}}
-	s, err := d.Dial(ctx, addr)
+	s, err := newDialer(&smb2.NTLMInitiator{User: c.User, Password: c.Password, Domain: c.Domain}).Dial(ctx, addr)
 	if err != nil {
 		return nil, dialError(addr, err)
 	}
