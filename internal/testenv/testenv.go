@@ -1,10 +1,12 @@
-// Package testenv starts the real servers davgate's tests talk to — a
-// private smbd and a redis-server — on 127.0.0.1, and stops them when the
-// test ends. It lives under internal/ because several packages' tests share
+// Package testenv starts the real servers davgate's tests talk to, and
+// stops them when the test ends: a private smbd, redis-server (alone, with
+// a Sentinel, or as a Cluster) and OpenLDAP's slapd on 127.0.0.1, and a
+// throwaway Samba AD domain controller (LDAP, Kerberos, SMB) in a network
+// namespace of its own. It lives under internal/ because several packages' tests share
 // it and nothing outside the module may depend on it.
 //
 // It never touches the machine's own services: every server gets its own
-// state directory and a free port. The binaries come from the Debian
+// state directory and a free port (the DC, its own namespace). The binaries come from the Debian
 // packages that deploy/test/install-deps.sh installs.
 package testenv
 
