@@ -115,6 +115,7 @@ func TestPoolKerberos(t *testing.T) {
 		Users: map[string]string{
 			"kmount": krbPass, "kstale": krbPass, "kstale2": krbPass,
 			"kfall": krbPass, "kfallkdc": krbPass, "konly": krbPass,
+			"ktkt": krbPass, "ktkt2": krbPass,
 		},
 		Shares: []testenv.Share{{Name: "data"}, {Name: "secure", Extra: "smb encrypt = required"}},
 	})
@@ -206,6 +207,32 @@ func TestPoolKerberos(t *testing.T) {
 		want := []testenv.SMBLogon{{Method: "NTLMSSP", Status: "NT_STATUS_OK"}}
 		if diff := cmp.Diff(want, methods("kfallkdc")); diff != "" {
 			t.Errorf("SMB log-ons of kfallkdc (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a ticket the server cannot read", func(t *testing.T) {
+		// A ticket for another account's SPN: the KDC issues it, the DC's
+		// file server cannot decrypt it.
+		dc.AddService(t, "ksvc", "cifs/other."+testenv.ADDNSDomain)
+		other := krb
+		other.SPN = "cifs/other." + testenv.ADDNSDomain
+		p, logs := newTestPool(t, PoolOptions{})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, _, err := p.Mount(ctx, testSession("k-tkt"), creds("ktkt", krbPass, MechKerberos, other), dcURL(t, "data"))
+		if !errors.Is(err, ErrLogonFailure) {
+			t.Errorf("kerberos: Mount with a ticket the server refuses: %v, want ErrLogonFailure", err)
+		}
+		use(t, p, testSession("k-tkt2"), creds("ktkt2", krbPass, MechKerberosThenNTLM, other), dcURL(t, "data"), "t.txt")
+		want := []testenv.SMBLogon{{Method: "NTLMSSP", Status: "NT_STATUS_OK"}}
+		if diff := cmp.Diff(want, methods("ktkt2")); diff != "" {
+			t.Errorf("SMB log-ons of ktkt2 (-want +got):\n%s", diff)
+		}
+		if !strings.Contains(logs.String(), "trying NTLM") {
+			t.Errorf("pool log does not tell the fallback:\n%s", logs)
+		}
+		if n := failedPreauth(dc.Log(t), "ktkt2"); n != 0 {
+			t.Errorf("%d failed pre-authentications of ktkt2, want 0", n)
 		}
 	})
 
