@@ -98,6 +98,14 @@ func TestDeadPropertiesSurviveMoveCopyPut(t *testing.T) {
 	if n := strings.Count(body, ">blue<"); n != 2 {
 		t.Errorf("listing shows the property %d times:\n%s", n, body)
 	}
+	// also after a MOVE into another collection (the listing looks at
+	// children's properties only where some were written)
+	e.expect(t, 201, "MKCOL", "/dav/data/d2", nil)
+	e.expect(t, 201, "MOVE", "/dav/data/b", nil, "Destination", e.srv.URL+"/dav/data/d2/b")
+	body = e.expect(t, 207, "PROPFIND", "/dav/data/d2/", strings.NewReader(q), "Depth", "1")
+	if n := strings.Count(body, ">blue<"); n != 1 {
+		t.Errorf("listing of d2 shows the property %d times:\n%s", n, body)
+	}
 }
 
 // PROPPATCH always answers 207 (RFC 4918 section 9.2); protected

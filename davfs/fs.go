@@ -45,6 +45,7 @@ type FS struct {
 	lastErr   *Error
 	quotaInfo *quotaInfo
 	stored    map[string]string // clean name -> SMB path of a name stored in another normal form
+	marked    map[string]bool   // directories known to carry childPropsMarker
 }
 
 var _ webdav.FileSystem = (*FS)(nil)
@@ -356,6 +357,9 @@ func (f *FS) Rename(ctx context.Context, oldName, newName string) error {
 	f.forget()
 	if err := f.share.Rename(op, np); err != nil {
 		return f.fail("rename", oldName, err)
+	}
+	if from, to := parentSMB(op), parentSMB(np); from != to && f.hasChildProps(from) {
+		f.markChildProps(to)
 	}
 	return nil
 }

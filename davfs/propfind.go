@@ -181,7 +181,15 @@ func (s *shareRequest) propfind(w http.ResponseWriter, r *http.Request, name str
 		}
 	}
 	if needDead {
-		s.loadDeadProps(entries)
+		if len(entries) > 1 {
+			if p, err := s.fsys.smbPath(name); err == nil && !s.fsys.hasChildProps(p) {
+				entries[0].dead, _ = s.fsys.readProps(p)
+				needDead = false
+			}
+		}
+		if needDead {
+			s.loadDeadProps(entries)
+		}
 	}
 	locks, err := h.locks.Find(ctx, s.lockName(name), depth == 1)
 	if err != nil {

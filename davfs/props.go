@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/net/webdav"
@@ -21,6 +22,58 @@ import (
 // natively). Without streams PROPPATCH answers 207 with 403 for each
 // property and the rest of WebDAV works.
 const propsStream = ":davgate.props"
+
+// childPropsMarker is an empty stream on a directory saying that some of
+// its children may have dead properties. A listing that asks for dead
+// properties reads the children's streams only when it is there, so a
+// directory without any costs one lookup instead of one per child. It is
+// set whenever properties are written and never removed (a stale marker
+// only costs time).
+const childPropsMarker = ":davgate.childprops"
+
+// parentSMB is the SMB path of the directory holding p ("" for the share
+// root).
+func parentSMB(p string) string {
+	i := strings.LastIndexByte(p, '\\')
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// markChildProps sets the marker on the directory dir.
+func (f *FS) markChildProps(dir string) {
+	f.mu.Lock()
+	done := f.marked[dir]
+	f.mu.Unlock()
+	if done {
+		return
+	}
+	sf, err := f.share.OpenFile(dir+childPropsMarker, os.O_WRONLY|os.O_CREATE, 0o666)
+	if err != nil {
+		return
+	}
+	sf.Close()
+	f.mu.Lock()
+	if f.marked == nil {
+		f.marked = map[string]bool{}
+	}
+	f.marked[dir] = true
+	f.mu.Unlock()
+}
+
+// hasChildProps reports whether children of dir may have dead properties.
+func (f *FS) hasChildProps(dir string) bool {
+	_, err := f.share.Stat(dir + childPropsMarker)
+	if err == nil {
+		return true
+	}
+	switch kind, _ := classify(err); kind {
+	case fs.ErrNotExist, ErrBadName, ErrNotSupported:
+		return false // none, or no streams at all
+	}
+	return true
+}
 
 // storedProp is a dead property as stored, JSON encoded.
 type storedProp struct {
@@ -113,6 +166,9 @@ func (f *FS) writeProps(p string, m map[xml.Name]webdav.Property) error {
 }
 
 func (f *FS) writePropsRaw(p string, raw []byte) error {
+	if p != f.root {
+		f.markChildProps(parentSMB(p))
+	}
 	sf, err := f.share.OpenFile(p+propsStream, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
 	if err != nil {
 		return f.fail("write properties", p, err)
