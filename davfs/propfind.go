@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,7 +258,7 @@ func (s *shareRequest) writeResponse(w *bufio.Writer, pf propfindReq, e *entry, 
 				emit(&found, n, "", "", false)
 			}
 		}
-		for n := range e.dead {
+		for _, n := range sortedNames(e.dead) {
 			emit(&found, n, "", "", false)
 		}
 	case modeAllprop:
@@ -266,7 +267,8 @@ func (s *shareRequest) writeResponse(w *bufio.Writer, pf propfindReq, e *entry, 
 				emit(&found, n, "", v, true)
 			}
 		}
-		for n, p := range e.dead {
+		for _, n := range sortedNames(e.dead) {
+			p := e.dead[n]
 			emit(&found, n, p.Lang, string(p.InnerXML), true)
 		}
 		for _, n := range pf.names {
@@ -298,6 +300,21 @@ func (s *shareRequest) writeResponse(w *bufio.Writer, pf propfindReq, e *entry, 
 		w.WriteString("</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>")
 	}
 	w.WriteString("</D:response>\n")
+}
+
+// sortedNames returns the property names of m in a stable order.
+func sortedNames(m map[xml.Name]webdav.Property) []xml.Name {
+	names := make([]xml.Name, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	slices.SortFunc(names, func(a, b xml.Name) int {
+		if c := strings.Compare(a.Space, b.Space); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Local, b.Local)
+	})
+	return names
 }
 
 func contains(list []xml.Name, n xml.Name) bool {
