@@ -68,7 +68,7 @@ func (f *file) open() error {
 
 func (f *file) Close() error {
 	f.wait()
-	putBuf(f.buf)
+	f.fsys.bufs.put(f.buf)
 	f.buf = nil
 	if f.f == nil {
 		return nil
@@ -86,21 +86,29 @@ func (f *file) Close() error {
 func (f *file) wait() {
 	if f.pending != nil {
 		<-f.pending.done
-		putBuf(f.pending.buf)
+		f.fsys.bufs.put(f.pending.buf)
 		f.pending = nil
 	}
 }
 
 // bufPool holds chunk buffers: a GET of a small file would otherwise
-// allocate and clear 1 MiB.
-var bufPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+// allocate and clear 1 MiB. The Handler keeps one for all its requests; an
+// FS made by NewFS alone allocates.
+type bufPool struct{ p sync.Pool }
 
-func getBuf() []byte { return *(bufPool.Get().(*[]byte)) }
+func (bp *bufPool) get() []byte {
+	if bp != nil {
+		if b, ok := bp.p.Get().(*[]byte); ok {
+			return *b
+		}
+	}
+	return make([]byte, chunkSize)
+}
 
-func putBuf(b []byte) {
-	if cap(b) == chunkSize {
+func (bp *bufPool) put(b []byte) {
+	if bp != nil && cap(b) == chunkSize {
 		b = b[:chunkSize]
-		bufPool.Put(&b)
+		bp.p.Put(&b)
 	}
 }
 
@@ -190,7 +198,7 @@ func (f *file) readAheadStart() {
 func (f *file) startPrefetch(size int64, buf []byte) {
 	next := f.bufOff + int64(len(f.buf))
 	if next >= size || len(f.buf) < chunkSize {
-		putBuf(buf)
+		f.fsys.bufs.put(buf)
 		return
 	}
 	f.pending = f.readInto(next, size, buf)
@@ -201,7 +209,7 @@ func (f *file) read(off, size int64) *prefetch { return f.readInto(off, size, ni
 func (f *file) readInto(off, size int64, buf []byte) *prefetch {
 	n := min(int64(chunkSize), size-off)
 	if buf == nil || cap(buf) < int(n) {
-		buf = getBuf()
+		buf = f.fsys.bufs.get()
 	}
 	pf := &prefetch{off: off, buf: buf[:n], done: make(chan struct{})}
 	sf := f.f

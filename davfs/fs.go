@@ -46,6 +46,7 @@ type FS struct {
 	quotaInfo *quotaInfo
 	stored    map[string]string // clean name -> SMB path of a name stored in another normal form
 	marked    map[string]bool   // directories known to carry childPropsMarker
+	bufs      *bufPool          // set by the Handler; nil allocates
 }
 
 var _ webdav.FileSystem = (*FS)(nil)

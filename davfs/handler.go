@@ -60,6 +60,7 @@ type Handler struct {
 	lockTimeoutDefault, maxLockTimeout time.Duration
 	refuse                             []string
 	leftovers                          leftovers
+	bufs                               bufPool
 }
 
 // NewHandler returns the WebDAV handler. Mount it for both Prefix and
@@ -275,6 +276,7 @@ func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share strin
 		return
 	}
 	fsys := NewFS(ctx, m.Share, m.Root)
+	fsys.bufs = &h.bufs
 	defer func() {
 		if m.Release != nil {
 			m.Release(fsys.Err())
