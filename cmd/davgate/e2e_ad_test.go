@@ -131,6 +131,30 @@ func TestEndToEndActiveDirectory(t *testing.T) {
 		})
 	}
 
+	// Each user's share list leaves out the shares their entry cannot fill.
+	for _, u := range []struct {
+		auth       func(*http.Request)
+		want, hide []string
+	}{
+		{alice, []string{"/dav/home/", "/dav/dept/", "/dav/homedir/"}, nil},
+		{bob, []string{"/dav/home/"}, []string{"/dav/dept/", "/dav/homedir/"}},
+	} {
+		resp, body := c.do("PROPFIND", "/dav/", nil, u.auth, "Depth", "1")
+		if resp.StatusCode != http.StatusMultiStatus {
+			t.Fatalf("PROPFIND /dav/: %d %s", resp.StatusCode, body)
+		}
+		for _, h := range u.want {
+			if !strings.Contains(body, h+"<") {
+				t.Errorf("share list lacks %s:\n%s", h, body)
+			}
+		}
+		for _, h := range u.hide {
+			if strings.Contains(body, h+"<") {
+				t.Errorf("share list shows %s to a user without the attribute:\n%s", h, body)
+			}
+		}
+	}
+
 	// The files landed where the templates say, not elsewhere.
 	for path, want := range map[string]string{
 		"users/adalice/hello.txt":  "hello from alice",

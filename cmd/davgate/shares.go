@@ -184,8 +184,22 @@ func (s *shareSource) names() []string {
 	return out
 }
 
-// Names implements davfs.ShareSource.
-func (s *shareSource) Names(ctx context.Context) ([]string, error) { return s.names(), nil }
+// Names implements davfs.ShareSource. A share whose URL cannot be built
+// for the request's user (a directory attribute it needs is missing) is
+// left out; opening it fails with the reason.
+func (s *shareSource) Names(ctx context.Context) ([]string, error) {
+	sess, ok := authn.SessionFrom(ctx)
+	if !ok {
+		return s.names(), nil
+	}
+	var out []string
+	for i := range s.shares {
+		if _, err := shareURL(&s.shares[i], sess); err == nil {
+			out = append(out, s.shares[i].name)
+		}
+	}
+	return out, nil
+}
 
 // Open implements davfs.ShareSource.
 func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, error) {
