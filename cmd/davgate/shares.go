@@ -201,6 +201,24 @@ func (s *shareSource) Names(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// sameServerConflict reports another share that, for this user, is on
+// the server at addr but logs on another way. Config checking catches
+// this for fixed URLs; a URL from the directory is known only now. The
+// pool keeps one SMB session per user and server, so the first share
+// used would decide the mechanism of both.
+func (s *shareSource) sameServerConflict(def *shareDef, addr string, sess *session.Session) error {
+	for i := range s.shares {
+		o := &s.shares[i]
+		if o == def || (o.mech == def.mech && o.krb.SPN == def.krb.SPN) {
+			continue
+		}
+		if ou, err := shareURL(o, sess); err == nil && ou.Addr() == addr {
+			return fmt.Errorf("{%s} names server %s, also used by share %s with another auth or spn", def.urlVar, addr, o.name)
+		}
+	}
+	return nil
+}
+
 // Open implements davfs.ShareSource.
 func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, error) {
 	sess, ok := authn.SessionFrom(ctx)
@@ -218,6 +236,9 @@ func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, erro
 		return nil, davfs.ErrNoShare
 	}
 	u, err := shareURL(def, sess)
+	if err == nil && def.urlVar != "" {
+		err = s.sameServerConflict(def, u.Addr(), sess)
+	}
 	if err != nil {
 		// A directory or configuration problem, for the operator to see.
 		s.log.WarnContext(ctx, "share not available to this user", "share", def.name, "err", err)

@@ -154,3 +154,35 @@ func TestShareURLFromSession(t *testing.T) {
 		})
 	}
 }
+
+func TestSameServerConflict(t *testing.T) {
+	defs, err := parseShares([]ShareConfig{
+		{Name: "data", URL: "smb://fs1.lab.test/data"},
+		{Name: "home", URL: "{ldap:homeDirectory.url}", Auth: "kerberos"},
+		{Name: "k", URL: "smb://fs2.lab.test/k", Auth: "kerberos"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &shareSource{shares: defs}
+	for _, tt := range []struct {
+		home, want string // want: "" no conflict, else a substring of the error
+	}{
+		{"smb://fs1.lab.test/homes/alice", "also used by share data"},
+		{"smb://fs1.lab.test:445/homes/alice", "also used by share data"},
+		{"smb://fs2.lab.test/homes/alice", ""},
+		{"smb://fs3.lab.test/homes/alice", ""},
+	} {
+		t.Run(tt.home, func(t *testing.T) {
+			sess := &session.Session{User: "alice", Attrs: map[string]string{"homeDirectory.url": tt.home}}
+			u, err := shareURL(&defs[1], sess)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = src.sameServerConflict(&defs[1], u.Addr(), sess)
+			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("conflict = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
