@@ -165,7 +165,7 @@ func newAuthenticator(cfg Config, shares []shareDef, pool *session.Pool) (authn.
 	case "kerberos":
 		c := cfg.Auth.Kerberos
 		k := &authn.Kerberos{Realm: c.Realm, KDCs: c.KDCs, ServicePrincipal: c.ServicePrincipal,
-			Keytab: c.Keytab, Domain: c.Domain, Timeout: time.Duration(c.Timeout)}
+			Keytab: c.Keytab, Domain: c.Domain, RequiredGroupSID: c.RequiredGroupSID, Timeout: time.Duration(c.Timeout)}
 		if err := k.Check(); err != nil {
 			return nil, fmt.Errorf("auth.kerberos: %w", err)
 		}

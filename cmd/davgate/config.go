@@ -80,6 +80,9 @@ type KerberosAuthConfig struct {
 	ServicePrincipal string   `yaml:"service_principal"`
 	Keytab           string   `yaml:"keytab"`
 	Domain           string   `yaml:"domain"`
+	// RequiredGroupSID admits only members (direct or nested) of the
+	// group with this SID, read from the verified ticket's PAC (AD).
+	RequiredGroupSID string   `yaml:"required_group_sid"`
 	Timeout          Duration `yaml:"timeout"`
 }
 

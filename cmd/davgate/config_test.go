@@ -99,6 +99,8 @@ func TestAuthBackendsFromConfig(t *testing.T) {
 		{"ldap bad url", `auth: {backend: ldap, ldap: {url: "dc.example.com"}}`, "auth.ldap"},
 		{"ldap unknown key", `auth: {backend: ldap, ldap: {uri: "ldaps://x"}}`, "unknown key uri"},
 		{"kerberos", `auth: {backend: kerberos, kerberos: {realm: EXAMPLE.COM, kdcs: ["dc1.example.com:88"], service_principal: HTTP/dav.example.com, keytab: /etc/davgate.keytab}}`, ""},
+		{"kerberos group sid", `auth: {backend: kerberos, kerberos: {realm: EXAMPLE.COM, kdcs: ["dc1:88"], service_principal: HTTP/dav, keytab: /k, required_group_sid: "S-1-5-21-1-2-3-1105"}}`, ""},
+		{"kerberos bad group sid", `auth: {backend: kerberos, kerberos: {realm: EXAMPLE.COM, kdcs: ["dc1:88"], service_principal: HTTP/dav, keytab: /k, required_group_sid: "Domain Users"}}`, "required_group_sid"},
 		{"kerberos without keytab", `auth: {backend: kerberos, kerberos: {realm: EXAMPLE.COM, kdcs: ["dc1:88"], service_principal: HTTP/dav}}`, "keytab is required"},
 	}
 	for _, tt := range tests {
