@@ -267,3 +267,31 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// RFC 9110 section 14.5: PUT with Content-Range is refused (400); an
+// upload larger than the free space is refused before the body is sent
+// (507, RFC 4918 section 11.5).
+func TestPutRefusals(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 400, "PUT", "/dav/data/r", strings.NewReader("x"), "Content-Range", "bytes 0-0/10")
+	req, _ := http.NewRequest("PUT", e.srv.URL+"/dav/data/huge", io.LimitReader(neverEnding{}, 1<<62))
+	req.ContentLength = 1 << 62
+	req.Header.Set("Expect", "100-continue")
+	tr := &http.Transport{ExpectContinueTimeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInsufficientStorage {
+		t.Fatalf("huge PUT: %s", resp.Status)
+	}
+	if tf := tempFiles(t, e.dir); len(tf) != 0 {
+		t.Fatalf("temporary files left: %v", tf)
+	}
+}
+
+type neverEnding struct{}
+
+func (neverEnding) Read(p []byte) (int, error) { return len(p), nil }

@@ -28,6 +28,12 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 		h.fail(w, r, http.StatusMethodNotAllowed, errors.New("put on a collection"))
 		return
 	}
+	if r.Header.Get("Content-Range") != "" {
+		// RFC 9110 section 14.5: a server without partial PUT must refuse
+		// a PUT with Content-Range rather than store a part as the whole.
+		h.fail(w, r, http.StatusBadRequest, errors.New("partial PUT (Content-Range) not supported"))
+		return
+	}
 	ctx := r.Context()
 	var old *fileInfo
 	if fi, err := s.fsys.Stat(ctx, name); err == nil {
@@ -46,6 +52,14 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	if !s.checkLocks(w, r, target{name: name}) {
 		return
+	}
+	// A large upload that cannot fit is refused before its body is sent
+	// (the client waits for 100 Continue until the body is read).
+	if r.ContentLength >= quotaCheckSize {
+		if avail, _, err := s.fsys.quota(); err == nil && uint64(r.ContentLength) > avail {
+			h.fail(w, r, http.StatusInsufficientStorage, fmt.Errorf("upload of %d bytes, %d available", r.ContentLength, avail))
+			return
+		}
 	}
 
 	target, err := s.fsys.smbPathOf(name)
@@ -116,6 +130,10 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
 }
+
+// quotaCheckSize is the upload size from which PUT asks the server for
+// the free space first (one more round trip).
+const quotaCheckSize = 16 << 20
 
 // failFS answers a file system error with its status from the table.
 func (s *shareRequest) failFS(w http.ResponseWriter, r *http.Request, err error) {
