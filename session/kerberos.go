@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"regexp"
@@ -121,9 +122,8 @@ func (k Kerberos) config() *krb5config.Config {
 // (TGT, ticket cache, password) is destroyed before it returns: the SMB
 // session keeps only its own session keys, and a redial logs in again.
 //
-// Refusals of the credentials by the KDC wrap ErrLogonFailure; so does a
-// server's refusal of the ticket, marked errTicketRefused as well. Other
-// failures wrap errKerberos.
+// Refusals of the credentials by the KDC wrap ErrLogonFailure. Other
+// failures, including a server's refusal of the ticket, wrap errKerberos.
 func (p *Pool) dialKerberos(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
 	k := c.Kerberos
 	if err := k.Check(); err != nil {
@@ -167,29 +167,22 @@ func (p *Pool) dialKerberos(ctx context.Context, addr string, c Creds) (*smb2.Se
 	defer cl.Destroy()
 	s, err := newDialer(&smb2.Krb5Initiator{Client: cl, TargetSPN: spn}).Dial(ctx, addr)
 	if err != nil {
-		err = dialError(addr, err)
-		if errors.Is(err, ErrLogonFailure) {
+		if _, refused := logonStatus(err); refused || errors.Is(err, fs.ErrPermission) {
 			// The KDC has just accepted the password, so the server's
 			// refusal of the ticket is not about the password (its keys
-			// differ from the KDC's, the account may not log on to it):
-			// final for kerberos, but NTLM may still work and cannot
-			// count a wrong password against the account.
-			return nil, fmt.Errorf("%w (%w)", err, errTicketRefused)
+			// differ from the KDC's, or the account may not use it): not
+			// ErrLogonFailure, and NTLM cannot count a wrong password.
+			return nil, fmt.Errorf("smb log-on to %s: %w: server refused the ticket for %s: %v", addr, errKerberos, spn, err)
 		}
 		// The server could not be reached or would not speak Kerberos.
-		return nil, fmt.Errorf("%w: %w", errKerberos, err)
+		return nil, fmt.Errorf("%w: %w", errKerberos, dialError(addr, err))
 	}
 	return s, nil
 }
 
-var (
-	// errKerberos marks a Kerberos failure that says nothing against the
-	// credentials, after which kerberos-then-ntlm tries NTLM.
-	errKerberos = errors.New("kerberos failed")
-	// errTicketRefused marks a file server's refusal of a ticket obtained
-	// with a password the KDC accepted; kerberos-then-ntlm tries NTLM.
-	errTicketRefused = errors.New("server refused the kerberos ticket")
-)
+// errKerberos marks a Kerberos failure that says nothing against the
+// credentials, after which kerberos-then-ntlm tries NTLM.
+var errKerberos = errors.New("kerberos failed")
 
 // krbErrorCode finds the KDC's error code in gokrb5's error text ("KRB
 // Error: (24) KDC_ERR_PREAUTH_FAILED ..."): gokrb5 v8 does not keep the

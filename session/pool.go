@@ -127,10 +127,10 @@ func NewPool(o PoolOptions) *Pool {
 // credentials return an error wrapping ErrLogonFailure: an NTLM session
 // setup refused by the server, or a Kerberos log-on refused by the KDC
 // (wrong password, account disabled, locked out or expired, password
-// expired), or a Kerberos ticket refused by the server. In
-// MechKerberosThenNTLM mode a refusal by the KDC is final; other Kerberos
-// failures (KDC unreachable, unknown SPN, a ticket the server refuses
-// although the KDC accepted the password) are followed by an NTLM log-on.
+// expired). Such a refusal is final, also in MechKerberosThenNTLM mode;
+// other Kerberos failures (KDC unreachable, unknown SPN, a ticket the
+// server refuses although the KDC accepted the password) are not
+// ErrLogonFailure, and in that mode are followed by an NTLM log-on.
 func (p *Pool) Dial(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
 	s, _, err := p.dial(ctx, addr, c)
 	return s, err
@@ -150,7 +150,7 @@ func (p *Pool) dial(ctx context.Context, addr string, c Creds) (*smb2.Session, M
 		if err == nil {
 			return s, MechKerberos, nil
 		}
-		if m == MechKerberos || !(errors.Is(err, errKerberos) || errors.Is(err, errTicketRefused)) || ctx.Err() != nil {
+		if m == MechKerberos || !errors.Is(err, errKerberos) || ctx.Err() != nil {
 			return nil, m, err
 		}
 		p.log.LogAttrs(ctx, slog.LevelWarn, "smb kerberos log-on failed; trying NTLM",
