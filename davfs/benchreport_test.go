@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/davgate/davgate/internal/testenv"
 )
 
 // TestBenchReport prints davgate's figures next to a direct go-smb2
@@ -88,20 +86,6 @@ func TestBenchReport(t *testing.T) {
 
 	fmt.Printf("\n| measure | davgate | direct SMB | ratio | target |\n|---|---|---|---|---|\n%s\n", strings.Join(rows, "\n"))
 	fmt.Printf("peak Go heap (davgate and the test's HTTP client): GET %s, PROPFIND %s\n\n", mib(int64(getPeak)), mib(int64(propfindPeak)))
-}
-
-// newTestEnvGlobal is newTestEnv with extra [global] lines.
-func newTestEnvGlobal(t testing.TB, global string) *testEnv {
-	t.Helper()
-	smbd := testenv.StartSmbd(t, testenv.SmbdConfig{
-		Users:  map[string]string{testUser: testPass},
-		Shares: []testenv.Share{{Name: "data"}},
-		Global: global,
-	})
-	src := &fakeSource{smbd: smbd, shares: map[string]*smb2Share{"data": dialShare(t, smbd, "data")}}
-	h := NewHandler(HandlerOptions{Prefix: "/dav", Source: src})
-	srv := newServer(t, h)
-	return &testEnv{smbd: smbd, srv: srv, share: dialShare(t, smbd, "data"), dir: smbd.SharePath("data"), client: srv.Client()}
 }
 
 func makeFile(t testing.TB, p string, size int64) {

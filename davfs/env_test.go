@@ -108,10 +108,25 @@ func newTestEnv(t testing.TB, opts ...func(*HandlerOptions)) *testEnv {
 // of smb.conf.
 func newTestEnvShare(t testing.TB, extra string, opts ...func(*HandlerOptions)) *testEnv {
 	t.Helper()
-	smbd := testenv.StartSmbd(t, testenv.SmbdConfig{
+	return startEnv(t, testenv.SmbdConfig{
 		Users:  map[string]string{testUser: testPass},
 		Shares: []testenv.Share{{Name: "data", Extra: extra}},
-	})
+	}, opts...)
+}
+
+// newTestEnvGlobal is newTestEnv with extra [global] lines.
+func newTestEnvGlobal(t testing.TB, global string, opts ...func(*HandlerOptions)) *testEnv {
+	t.Helper()
+	return startEnv(t, testenv.SmbdConfig{
+		Users:  map[string]string{testUser: testPass},
+		Shares: []testenv.Share{{Name: "data"}},
+		Global: global,
+	}, opts...)
+}
+
+func startEnv(t testing.TB, c testenv.SmbdConfig, opts ...func(*HandlerOptions)) *testEnv {
+	t.Helper()
+	smbd := testenv.StartSmbd(t, c)
 	share := dialShare(t, smbd, "data")
 	src := &fakeSource{smbd: smbd, shares: map[string]*smb2.Share{"data": dialShare(t, smbd, "data")}}
 	o := HandlerOptions{Prefix: "/dav", Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -124,9 +139,6 @@ func newTestEnvShare(t testing.TB, extra string, opts ...func(*HandlerOptions)) 
 	srv := newServer(t, NewHandler(o))
 	return &testEnv{smbd: smbd, srv: srv, share: share, dir: smbd.SharePath("data"), client: srv.Client()}
 }
-
-// smb2Share is the go-smb2 share type, named for the test helpers.
-type smb2Share = smb2.Share
 
 func newServer(t testing.TB, h *Handler) *httptest.Server {
 	t.Helper()

@@ -295,3 +295,19 @@ func TestPutRefusals(t *testing.T) {
 type neverEnding struct{}
 
 func (neverEnding) Read(p []byte) (int, error) { return len(p), nil }
+
+// WebDAV works the same when the file server requires signing or
+// encryption (the default on current Windows Server).
+func TestSigningAndEncryption(t *testing.T) {
+	for _, global := range []string{"server signing = mandatory", "server smb encrypt = required"} {
+		t.Run(global, func(t *testing.T) {
+			e := newTestEnvGlobal(t, global)
+			data := strings.Repeat("signed and sealed ", 200000)
+			e.expect(t, 201, "PUT", "/dav/data/s.txt", strings.NewReader(data))
+			if got := e.expect(t, 200, "GET", "/dav/data/s.txt", nil); got != data {
+				t.Fatalf("GET: %d bytes", len(got))
+			}
+			e.expect(t, 207, "PROPFIND", "/dav/data/", nil, "Depth", "1")
+		})
+	}
+}

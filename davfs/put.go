@@ -21,7 +21,8 @@ import (
 // file: the body goes to a temporary file in the same directory, which is
 // renamed over the target (one SMB rename with ReplaceIfExists) only after
 // the whole body arrived. On any failure the temporary file is removed and
-// the target is untouched.
+// the target is untouched. The price: a replaced file gets the new file's
+// creation time and inherited ACL, not the old one's explicit ACL.
 func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) {
 	h := s.h
 	if name == "/" || strings.HasSuffix(r.URL.Path, "/") {
