@@ -30,7 +30,11 @@ type adFixture struct {
 	cfgPath string
 }
 
-func newADFixture(t *testing.T) *adFixture {
+// newADFixture starts the DC and writes davgate's config. backend is
+// "ldap" (LDAP bind, attributes for the share URLs, smb.kerberos for the
+// shares) or "kerberos" (the Kerberos authenticator with a keytab, whose
+// realm and KDCs the shares reuse; no directory attributes).
+func newADFixture(t *testing.T, backend string) *adFixture {
 	t.Helper()
 	dc := testenv.StartADDC(t, testenv.ADDCOptions{
 		Users: map[string]string{"adalice": adAlicePass, "adbob": adBobPass, "adcarol": adCarolPass},
@@ -62,29 +66,45 @@ func newADFixture(t *testing.T) *adFixture {
 		t.Fatalf("keygen: %v", err)
 	}
 	f := &adFixture{dc: dc, cfgPath: filepath.Join(dir, "davgate.yaml")}
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
-master_key_file: %[1]s
-store: memory
-log_level: debug
-auth:
+	shares := fmt.Sprintf(`shares:
+  - {name: home, url: "smb://%[1]s/users/{user}", auth: kerberos, spn: %[2]s}
+  - {name: dept, url: "smb://%[1]s/depts/{ldap:department}", auth: kerberos, spn: %[2]s}
+  - {name: homedir, url: "{ldap:homeDirectory.url}", auth: kerberos, spn: %[2]s}
+`, dc.IP, dc.CIFSSPN())
+	var auth string
+	switch backend {
+	case "ldap":
+		auth = fmt.Sprintf(`auth:
   backend: ldap
   ldap:
-    url: %[2]s
-    ca_file: %[3]s
-    bind_template: "{user}@%[4]s"
-    base_dn: "%[5]s"
+    url: %[1]s
+    ca_file: %[2]s
+    bind_template: "{user}@%[3]s"
+    base_dn: "%[4]s"
     user_filter: "(&(objectClass=user)(sAMAccountName={user}))"
     user_attr: sAMAccountName
-    domain: %[6]s
+    domain: %[5]s
     attributes: [homeDirectory, department]
 smb:
   idle_timeout: 2s
-  kerberos: {realm: %[7]s, kdcs: ["%[8]s"]}
-shares:
-  - {name: home, url: "smb://%[9]s/users/{user}", auth: kerberos, spn: %[10]s}
-  - {name: dept, url: "smb://%[9]s/depts/{ldap:department}", auth: kerberos, spn: %[10]s}
-  - {name: homedir, url: "{ldap:homeDirectory.url}", auth: kerberos, spn: %[10]s}
-`, keys, dc.LDAPURL, dc.CAFile, testenv.ADDNSDomain, dc.BaseDN, dc.Domain, dc.Realm, dc.KDC, dc.IP, dc.CIFSSPN())
+  kerberos: {realm: %[6]s, kdcs: ["%[7]s"]}
+`, dc.LDAPURL, dc.CAFile, testenv.ADDNSDomain, dc.BaseDN, dc.Domain, dc.Realm, dc.KDC)
+	case "kerberos":
+		keytab := dc.AddService(t, "davgatesvc", "HTTP/davgate."+testenv.ADDNSDomain)
+		auth = fmt.Sprintf(`auth:
+  backend: kerberos
+  kerberos:
+    realm: %[1]s
+    kdcs: ["%[2]s"]
+    service_principal: HTTP/davgate.%[3]s
+    keytab: %[4]s
+smb:
+  idle_timeout: 2s
+`, dc.Realm, dc.KDC, testenv.ADDNSDomain, keytab)
+	default:
+		t.Fatalf("backend %q", backend)
+	}
+	cfg := fmt.Sprintf("listen: 127.0.0.1:0\nmaster_key_file: %s\nstore: memory\nlog_level: debug\n%s%s", keys, auth, shares)
 	if err := os.WriteFile(f.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +115,7 @@ shares:
 // AD DC and Kerberos-only SMB log-ons to the DC's shares, then proves from
 // the DC's audit log that every file access used Kerberos.
 func TestEndToEndActiveDirectory(t *testing.T) {
-	f := newADFixture(t)
+	f := newADFixture(t, "ldap")
 	dc := f.dc
 	in := startDavgate(t, f.cfgPath)
 	c := client{t: t, base: in.URL}
@@ -201,7 +221,7 @@ func TestEndToEndActiveDirectory(t *testing.T) {
 // pre-authentication at the KDC, ends the session (401) and is never
 // retried, neither by Kerberos nor by NTLM.
 func TestEndToEndActiveDirectoryStalePassword(t *testing.T) {
-	f := newADFixture(t)
+	f := newADFixture(t, "ldap")
 	dc := f.dc
 	in := startDavgate(t, f.cfgPath)
 	c := client{t: t, base: in.URL}
@@ -230,6 +250,39 @@ func TestEndToEndActiveDirectoryStalePassword(t *testing.T) {
 	}
 	if !strings.Contains(in.Log.String(), "KDC_ERR_PREAUTH_FAILED") {
 		t.Errorf("davgate's log does not give the KDC's reason:\n%s", in.Log)
+	}
+}
+
+// TestEndToEndActiveDirectoryKerberosBackend: with the Kerberos
+// authenticator, the shares take realm and KDCs from auth.kerberos, and
+// shares needing directory attributes are left out.
+func TestEndToEndActiveDirectoryKerberosBackend(t *testing.T) {
+	f := newADFixture(t, "kerberos")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+
+	c.logon("adbob", "wrong password", http.StatusUnauthorized)
+	bob := basic("adbob", c.logon("adbob", adBobPass, http.StatusCreated).Token)
+	if resp, body := c.do("PUT", "/dav/home/k.txt", strings.NewReader("by kerberos"), bob); resp.StatusCode != 201 {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := c.do("GET", "/dav/home/k.txt", nil, bob); resp.StatusCode != 200 || body != "by kerberos" {
+		t.Fatalf("GET: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := c.do("GET", "/dav/dept/", nil, bob); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("dept without directory attributes: %d, want 404", resp.StatusCode)
+	}
+	if b, err := os.ReadFile(filepath.Join(f.dc.ShareDir("users"), "adbob", "k.txt")); err != nil || string(b) != "by kerberos" {
+		t.Errorf("users/adbob/k.txt on the DC: %q, %v", b, err)
+	}
+	logons := f.dc.SMBLogons(t, "adbob")
+	if len(logons) == 0 {
+		t.Errorf("no SMB log-ons of adbob in the DC's audit log")
+	}
+	for _, l := range logons {
+		if l.Method != "krb5" || l.Status != "NT_STATUS_OK" {
+			t.Errorf("SMB log-on of adbob: %+v, want krb5 only", l)
+		}
 	}
 }
 
