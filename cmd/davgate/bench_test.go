@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -84,7 +85,7 @@ shares:
 	bc.get("/dav/signed/small.bin", 4096)
 	syscall.Sync()
 
-	var r report
+	r := report{cpu: dg.cpu, load: []string{loadavg()}}
 	b.ResetTimer()
 
 	dg.resetPeak()
@@ -149,6 +150,7 @@ shares:
 		})
 	dg.profile("")
 	b.StopTimer()
+	r.load = append(r.load, loadavg())
 
 	r.print(os.Stdout)
 	fmt.Printf("\ndavgate peak memory (VmHWM): GET runs %s, PROPFIND runs %s\n", mib(getPeak), mib(propfindPeak))
@@ -288,6 +290,32 @@ func (p *davgateProcess) peak() int64 {
 	}
 	p.b.Fatal("no VmHWM in /proc/PID/status")
 	return 0
+}
+
+// cpu is the CPU time (user and system) the process has used so far.
+func (p *davgateProcess) cpu() time.Duration {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		p.b.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses; utime
+	// and stime are fields 14 and 15, in clock ticks (100 per second on
+	// Linux).
+	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// loadavg describes the machine: CPUs and load average, which tell how
+// far the figures can be trusted on a shared machine.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // profile ends the running CPU profile and, unless name is empty, starts
@@ -565,14 +593,17 @@ func rate(r *report, what string, conns int, d time.Duration, f func() error) fl
 // report is the table the benchmark prints.
 type report struct {
 	rows  []row
-	notes []string // failures seen while measuring
+	notes []string             // failures seen while measuring
+	cpu   func() time.Duration // davgate's CPU time so far
+	load  []string             // load averages at the start and the end
 }
 
 type row struct {
 	measure         string
 	op              string // "≥" (ratio at least target), "≤" (at most), "" (report only)
 	target          float64
-	davgate, direct []float64 // every run
+	davgate, direct []float64       // every run
+	cpu             []time.Duration // davgate's CPU time in each of its runs
 }
 
 // measure runs davgate's and the direct client's figure n times each,
@@ -580,7 +611,9 @@ type row struct {
 func (r *report) measure(measure, op string, target float64, n int, davgate, direct func(i int) float64) {
 	w := row{measure: measure, op: op, target: target}
 	for i := range n {
+		c := r.cpu()
 		w.davgate = append(w.davgate, davgate(i))
+		w.cpu = append(w.cpu, r.cpu()-c)
 		w.direct = append(w.direct, direct(i))
 	}
 	r.rows = append(r.rows, w)
@@ -628,20 +661,25 @@ func (r *report) met() (n int) {
 
 func (r *report) print(out io.Writer) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measure\tdavgate\tdirect SMB\tratio\ttarget\tresult\t")
+	fmt.Fprintln(tw, "measure\tdavgate\tdirect SMB\tratio\ttarget\tresult\tdavgate CPU/run\t")
 	for _, w := range r.rows {
 		target := "-"
 		if w.op != "" {
 			target = fmt.Sprintf("%s %.2f", w.op, w.target)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\t%s\t\n", w.measure, figure(median(w.davgate)), figure(median(w.direct)),
-			w.ratio(), target, w.verdict())
+		var cpu []float64
+		for _, c := range w.cpu {
+			cpu = append(cpu, c.Seconds())
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\t%s\t%.2f s\t\n", w.measure, figure(median(w.davgate)), figure(median(w.direct)),
+			w.ratio(), target, w.verdict(), median(cpu))
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "\nevery run (davgate | direct):")
 	for _, w := range r.rows {
 		fmt.Fprintf(out, "  %s: %s | %s\n", w.measure, figures(w.davgate), figures(w.direct))
 	}
+	fmt.Fprintf(out, "\n%d CPUs; load average %s at the start, %s at the end\n", runtime.NumCPU(), r.load[0], r.load[len(r.load)-1])
 	if len(r.notes) > 0 {
 		fmt.Fprintln(out, "\nfailures:")
 		for _, n := range r.notes {

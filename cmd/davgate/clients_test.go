@@ -28,7 +28,6 @@ import (
 // subtest works in its own folder of share "data" and checks what reached
 // the SMB server by reading the folder that backs the share.
 func TestRealClients(t *testing.T) {
-	testenv.Need(t, "rclone", "cadaver", "curl")
 	f := newFixture(t, "memory")
 	in := startDavgate(t, f.cfgPath)
 	ce := &clientEnv{
