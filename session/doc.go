@@ -16,9 +16,10 @@
 //     seals, every key in the file opens.
 //   - A stolen client device: the client holds only the token, never the
 //     ciphertext; the token dies when its session is revoked or expires.
-//   - Locked directory accounts: when a file server refuses the stored
-//     credentials the pool reports ErrLogonFailure and never dials with them
-//     again; the caller ends the session.
+//   - Locked directory accounts: when a file server (or, for Kerberos
+//     log-ons, the KDC) refuses the stored credentials the pool reports
+//     ErrLogonFailure and never dials with them again, nor tries them with
+//     another mechanism; the caller ends the session.
 //
 // Passwords, tokens and keys never appear in errors or logs written by this
 // package.
