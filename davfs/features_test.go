@@ -244,3 +244,21 @@ func TestProppatchWithoutStreams(t *testing.T) {
 	}
 	e.expect(t, 207, "PROPFIND", "/dav/data/", strings.NewReader(propfindAll), "Depth", "1")
 }
+
+// RFC 4918 section 7.5: a depth-0 lock on a collection protects its
+// membership, not the content of its members.
+func TestDepthZeroCollectionLock(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "MKCOL", "/dav/data/c", nil)
+	e.expect(t, 201, "PUT", "/dav/data/c/old", strings.NewReader("x"))
+	resp, _ := e.do(t, "LOCK", "/dav/data/c/", strings.NewReader(lockBody), "Depth", "0")
+	tok := resp.Header.Get("Lock-Token")
+	if resp.StatusCode != 200 {
+		t.Fatalf("LOCK: %d", resp.StatusCode)
+	}
+	e.expect(t, 423, "PUT", "/dav/data/c/new", strings.NewReader("x"))
+	e.expect(t, 423, "MKCOL", "/dav/data/c/sub", nil)
+	e.expect(t, 423, "DELETE", "/dav/data/c/old", nil)
+	e.expect(t, 204, "PUT", "/dav/data/c/old", strings.NewReader("new content"))
+	e.expect(t, 201, "PUT", "/dav/data/c/new", strings.NewReader("x"), "If", "<"+e.srv.URL+"/dav/data/c/>("+tok+")")
+}

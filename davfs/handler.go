@@ -346,11 +346,11 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 			s.delegate(w, r)
 		}
 	case "MKCOL":
-		if s.checkLocks(w, r, target{name: name}) {
+		if s.checkLocks(w, r, target{name: name, member: true}) {
 			s.delegate(w, r)
 		}
 	case http.MethodDelete:
-		if s.checkLocks(w, r, target{name, true}) {
+		if s.checkLocks(w, r, target{name, true, true}) {
 			if st := s.delegate(w, r); st >= 200 && st < 300 {
 				s.releaseLocks(r, name)
 			}

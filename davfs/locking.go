@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -40,10 +41,13 @@ func (s *shareRequest) resourceName(root string) string {
 }
 
 // target is a resource a write touches; deep writes (DELETE, MOVE, COPY
-// of a collection) touch everything below it too.
+// of a collection) touch everything below it too, and a write that adds
+// or removes a member changes its parent collection (RFC 4918 section
+// 7.5: a depth-0 lock on a collection protects its membership).
 type target struct {
-	name string
-	deep bool
+	name   string
+	deep   bool
+	member bool
 }
 
 // checkLocks applies the WebDAV locks and the If header (RFC 4918 section
@@ -89,6 +93,16 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 	}
 	for _, t := range targets {
 		locks, err := s.h.locks.Find(ctx, s.lockName(t.name), t.deep)
+		if err == nil && t.member && t.name != "/" {
+			parent := s.lockName(path.Dir(t.name))
+			var pl []Lock
+			pl, err = s.h.locks.Find(ctx, parent, false)
+			for _, l := range pl {
+				if l.ZeroDepth && l.Root == parent {
+					locks = append(locks, l)
+				}
+			}
+		}
 		if err != nil {
 			s.h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
 			return false

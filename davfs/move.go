@@ -61,7 +61,7 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 		return
 	}
 	overwrite := r.Header.Get("Overwrite") != "F"
-	if !s.checkLocks(w, r, target{name, true}) {
+	if !s.checkLocks(w, r, target{name, true, true}) {
 		return
 	}
 	if dl, err := h.locks.Find(ctx, s.lockName(dst), true); err == nil {
@@ -156,7 +156,7 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 		h.fail(w, r, http.StatusForbidden, errors.New("copy onto or into itself"))
 		return
 	}
-	if !s.checkLocks(w, r, target{dst, true}) {
+	if !s.checkLocks(w, r, target{dst, true, true}) {
 		return
 	}
 	src, err := s.fsys.Stat(ctx, name)

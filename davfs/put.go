@@ -51,7 +51,7 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 		h.fail(w, r, st, errors.New("put precondition failed"))
 		return
 	}
-	if !s.checkLocks(w, r, target{name: name}) {
+	if !s.checkLocks(w, r, target{name: name, member: old == nil}) {
 		return
 	}
 	// A large upload that cannot fit is refused before its body is sent
