@@ -9,6 +9,12 @@
 // keeps SMB error text away from clients. Names from clients are checked so
 // that they cannot reach alternate data streams or climb out of the share's
 // root.
+//
+// What it needs from the file server: SMB 2.0.2 or later, and alternate
+// data streams for WebDAV dead properties (Windows and macOS servers have
+// them; Samba needs `vfs objects = streams_xattr` on the share). Without
+// streams everything but PROPPATCH works, and PROPPATCH answers 207 with a
+// failure per property.
 package davfs
 
 import (

@@ -77,12 +77,7 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 	if lists != nil {
 		ok := false
 		for _, l := range lists {
-			var err error
-			if ok, err = s.evalIfList(r, l, targets[0].name); err != nil {
-				s.h.fail(w, r, http.StatusServiceUnavailable, err)
-				return false
-			}
-			if ok {
+			if ok = s.evalIfList(r, l, targets[0].name); ok {
 				break
 			}
 		}
@@ -136,15 +131,15 @@ func (s *shareRequest) writeLocked(w http.ResponseWriter, r *http.Request, root 
 
 // evalIfList evaluates one list of an If header: all its conditions must
 // hold for its resource (the tagged one, else the request's).
-func (s *shareRequest) evalIfList(r *http.Request, l ifList, name string) (bool, error) {
+func (s *shareRequest) evalIfList(r *http.Request, l ifList, name string) bool {
 	if l.resource != "" {
 		u, err := url.Parse(l.resource)
 		if err != nil {
-			return false, nil
+			return false
 		}
 		n, ok := s.name(u.Path)
 		if !ok {
-			return false, nil
+			return false
 		}
 		name = n
 	}
@@ -165,10 +160,10 @@ func (s *shareRequest) evalIfList(r *http.Request, l ifList, name string) (bool,
 			ok = etag != "" && strings.TrimPrefix(c.etag, "W/") == etag
 		}
 		if ok == c.not {
-			return false, nil
+			return false
 		}
 	}
-	return true, nil
+	return true
 }
 
 // releaseLocks removes the locks on name and below after it was deleted
