@@ -294,3 +294,36 @@ func failedPreauth(log, user string) int {
 	}
 	return n
 }
+
+// TestPoolKerberosWhereNTLMIsRefused: a domain that refuses NTLM (as
+// many now do) still serves Kerberos log-ons.
+func TestPoolKerberosWhereNTLMIsRefused(t *testing.T) {
+	dc := testenv.StartADDC(t, testenv.ADDCOptions{
+		Users:  map[string]string{"knontlm": krbPass},
+		Shares: []testenv.Share{{Name: "data"}},
+		Global: "ntlm auth = disabled",
+	})
+	u, err := ParseShareURL("smb://" + dc.SMBAddr + "/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	krb := Kerberos{Realm: dc.Realm, KDCs: []string{dc.KDC}, SPN: dc.CIFSSPN()}
+	p, _ := newTestPool(t, PoolOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := p.Dial(ctx, dc.SMBAddr, Creds{User: "knontlm", Domain: dc.Domain, Password: krbPass})
+	if err == nil {
+		s.Logoff()
+		t.Fatalf("NTLM log-on accepted by a DC with ntlm auth = disabled")
+	}
+	if errors.Is(err, ErrLogonFailure) || !strings.Contains(err.Error(), "refuses NTLM") {
+		t.Errorf("NTLM log-on refused by policy: %v; want an error saying so, not ErrLogonFailure", err)
+	}
+	use(t, p, testSession("k-nontlm"), func() (Creds, error) {
+		return Creds{User: "knontlm", Domain: dc.Domain, Password: krbPass, Mech: MechKerberos, Kerberos: krb}, nil
+	}, u, "n.txt")
+	want := []testenv.SMBLogon{{Method: "NTLMSSP", Status: "NT_STATUS_NTLM_BLOCKED"}, {Method: "krb5", Status: "NT_STATUS_OK"}}
+	if diff := cmp.Diff(want, dc.SMBLogons(t, "knontlm")); diff != "" {
+		t.Errorf("SMB log-ons of knontlm (-want +got):\n%s", diff)
+	}
+}

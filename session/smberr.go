@@ -30,6 +30,7 @@ const (
 	statusPasswordMustChange  = 0xC0000224
 	statusAccountLockedOut    = 0xC0000234
 	statusNetworkSessionExp   = 0xC000035C
+	statusNTLMBlocked         = 0xC0000418
 )
 
 // logonStatuses are the session-setup answers that mean "these credentials
@@ -74,13 +75,19 @@ func logonStatus(err error) (uint32, bool) {
 
 // dialError wraps an error from smb2.Dialer.Dial. Refused credentials wrap
 // ErrLogonFailure; so does ACCESS_DENIED in session setup (go-smb2 turns
-// it into fs.ErrPermission), which retrying would not cure either.
+// it into fs.ErrPermission), which retrying would not cure either. A
+// server that blocks NTLM gets a message that says so.
 func dialError(addr string, err error) error {
 	if _, ok := logonStatus(err); ok {
 		return fmt.Errorf("smb log-on to %s: %w: %w", addr, ErrLogonFailure, err)
 	}
 	if errors.Is(err, fs.ErrPermission) {
 		return fmt.Errorf("smb log-on to %s: %w: access denied", addr, ErrLogonFailure)
+	}
+	var re *smb2.ResponseError
+	if errors.As(err, &re) && re.Code == statusNTLMBlocked {
+		// A policy, not the password: not counted against the account.
+		return fmt.Errorf("smb log-on to %s: the server refuses NTLM; log on with Kerberos: %w", addr, err)
 	}
 	return fmt.Errorf("smb connect to %s: %w", addr, err)
 }

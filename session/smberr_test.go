@@ -43,6 +43,7 @@ func TestDialError(t *testing.T) {
 		{"first leg other", firstLeg(0xC0000001), false},
 		{"wrapped", fmt.Errorf("x: %w", &smb2.ResponseError{Code: statusLogonFailure}), true},
 		{"bad network name", &smb2.ResponseError{Code: statusBadNetworkName}, false},
+		{"ntlm blocked", &smb2.ResponseError{Code: statusNTLMBlocked}, false},
 		{"request not accepted", smb2.ErrRequestNotAccepted, false},
 		{"tcp refused", fmt.Errorf("establishing TCP connection: %w", errors.New("connection refused")), false},
 		{"transport", &smb2.TransportError{Err: io.EOF}, false},
