@@ -229,13 +229,6 @@ func (ce *clientEnv) testRclone(t *testing.T) {
 // down: many requests of one session at the same time, as file managers
 // send them.
 func (ce *clientEnv) testRcloneParallel(t *testing.T) {
-	if os.Getenv("CI") == "" {
-		// Some GETs answer 400: go-smb2's File.Stat sends QUERY_INFO with
-		// too low a CreditCharge when the session is short of credits
-		// (/tmp/davgate/CONTRACTS.md, "client findings for davfs" 1). In CI
-		// this case runs and fails until that is fixed.
-		t.Skipf("known bug: concurrent GETs of one session get 400 (STATUS_INVALID_PARAMETER, CreditCharge too low); runs in CI")
-	}
 	rc := ce.rclone(t)
 	up, down := t.TempDir(), t.TempDir()
 	for i := range 200 {
