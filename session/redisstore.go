@@ -138,7 +138,9 @@ func (s *RedisStore) Put(ctx context.Context, r *Record) error {
 	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.SAdd(ctx, userKey, r.Key)
 		extendTTL.Eval(ctx, p, []string{userKey}, idxTTL.Milliseconds())
-		p.Set(ctx, s.recKey(r.Key), v, ttl)
+		// An absolute expiry: the record ends at its deadline however
+		// long the command took to arrive.
+		p.SetArgs(ctx, s.recKey(r.Key), v, redis.SetArgs{ExpireAt: r.Deadline()})
 		return nil
 	})
 	if err != nil {
@@ -156,7 +158,16 @@ func (s *RedisStore) Get(ctx context.Context, key string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis get: %w", err)
 	}
-	return decodeRecord(key, v)
+	r, err := decodeRecord(key, v)
+	if err != nil {
+		return nil, err
+	}
+	// Redis expires keys by its own clock; a record past its deadline by
+	// ours is over too.
+	if !time.Now().Before(r.Deadline()) {
+		return nil, ErrNotFound
+	}
+	return r, nil
 }
 
 func decodeRecord(key string, v []byte) (*Record, error) {
@@ -181,7 +192,7 @@ func (s *RedisStore) Touch(ctx context.Context, r *Record) error {
 	if err != nil {
 		return fmt.Errorf("redis touch: %w", err)
 	}
-	err = s.c.SetArgs(ctx, s.recKey(r.Key), v, redis.SetArgs{Mode: "XX", TTL: ttl}).Err()
+	err = s.c.SetArgs(ctx, s.recKey(r.Key), v, redis.SetArgs{Mode: "XX", ExpireAt: r.Deadline()}).Err()
 	if errors.Is(err, redis.Nil) {
 		return ErrNotFound
 	}
@@ -212,6 +223,7 @@ func (s *RedisStore) List(ctx context.Context, user string) ([]*Record, error) {
 	}
 	var out []*Record
 	var stale []any
+	now := time.Now()
 	for i, cmd := range cmds {
 		v, err := cmd.Bytes()
 		if errors.Is(err, redis.Nil) {
@@ -228,6 +240,9 @@ func (s *RedisStore) List(ctx context.Context, user string) ([]*Record, error) {
 		if r.User != user {
 			stale = append(stale, keys[i])
 			continue
+		}
+		if !now.Before(r.Deadline()) {
+			continue // over by our clock; Redis drops it soon
 		}
 		out = append(out, r)
 	}
