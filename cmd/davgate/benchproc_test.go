@@ -1,0 +1,199 @@
+package main
+
+// The davgate process the benchmark measures: started, watched through
+// /proc (peak memory, CPU time) and, for profiling, run in-process.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/davgate/davgate/internal/testenv"
+)
+
+// davgateProcess is davgate under test: its own process, built from this
+// package, or with profiling a run inside this one.
+type davgateProcess struct {
+	b        *testing.B
+	pid      int
+	url      string
+	profiles string // directory for CPU profiles; davgate runs in-process
+	stopProf func()
+}
+
+// startDavgateProcess writes a config around shares, creates a keyring and
+// runs `davgate serve` until the benchmark ends.
+func startDavgateProcess(b *testing.B, profiles, shares string) *davgateProcess {
+	b.Helper()
+	dir := b.TempDir()
+	keys := filepath.Join(dir, "master.keys")
+	if err := run(context.Background(), []string{"davgate", "keygen", "--out", keys}, nil, io.Discard, io.Discard); err != nil {
+		b.Fatalf("keygen: %v", err)
+	}
+	cfg := filepath.Join(dir, "davgate.yaml")
+	text := fmt.Sprintf("listen: 127.0.0.1:0\nmaster_key_file: %s\nstore: memory\nlog_level: warn\n%s", keys, shares)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "davgate.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		logf.Close()
+		if b.Failed() {
+			log, _ := os.ReadFile(logf.Name())
+			b.Logf("davgate log (last 4 KiB):\n%s", log[max(0, len(log)-4096):])
+		}
+	})
+	args := []string{"davgate", "serve", "--config", cfg}
+	p := &davgateProcess{b: b, profiles: profiles}
+	stdout := &syncBuffer{}
+	exited := make(chan struct{})
+	if profiles != "" {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			defer close(exited)
+			run(ctx, args, func(string) string { return "" }, stdout, logf)
+		}()
+		p.pid = os.Getpid()
+		b.Cleanup(func() { cancel(); <-exited })
+	} else {
+		cmd := exec.Command(buildDavgate(b), args[1:]...)
+		cmd.Stdout, cmd.Stderr = stdout, logf
+		if err := cmd.Start(); err != nil {
+			b.Fatalf("start davgate: %v", err)
+		}
+		go func() { defer close(exited); cmd.Wait() }()
+		p.pid = cmd.Process.Pid
+		b.Cleanup(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(15 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+			}
+		})
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for p.url == "" {
+		if m := listening.FindStringSubmatch(stdout.String()); m != nil {
+			p.url = m[1]
+			break
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(logf.Name())
+			b.Fatalf("davgate exited:\n%s", log)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logf.Name())
+			b.Fatalf("davgate did not start in 20s:\n%s", log)
+		}
+	}
+	return p
+}
+
+// buildDavgate builds the davgate binary into a temporary directory.
+func buildDavgate(b *testing.B) string {
+	b.Helper()
+	testenv.Need(b, "go")
+	bin := filepath.Join(b.TempDir(), "davgate")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// resetPeak starts a new peak memory measurement (Linux clear_refs 5).
+func (p *davgateProcess) resetPeak() {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.pid), []byte("5"), 0); err != nil {
+		p.b.Fatalf("reset peak memory: %v", err)
+	}
+}
+
+// peak is the process's peak resident memory since resetPeak, in bytes.
+func (p *davgateProcess) peak() int64 {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+	if err != nil {
+		p.b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				p.b.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	p.b.Fatal("no VmHWM in /proc/PID/status")
+	return 0
+}
+
+// cpu is the CPU time (user and system) the process has used so far.
+func (p *davgateProcess) cpu() time.Duration {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		p.b.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses; utime
+	// and stime are fields 14 and 15, in clock ticks (100 per second on
+	// Linux).
+	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// loadavg describes the machine: CPUs and load average, which tell how
+// far the figures can be trusted on a shared machine.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// profile ends the running CPU profile and, unless name is empty, starts
+// one written to name.pprof; it does nothing unless davgate runs
+// in-process for profiling.
+func (p *davgateProcess) profile(name string) {
+	if p.profiles == "" {
+		return
+	}
+	if p.stopProf != nil {
+		p.stopProf()
+		p.stopProf = nil
+	}
+	if name == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(p.profiles, name+".pprof"))
+	if err != nil {
+		p.b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		p.b.Fatal(err)
+	}
+	p.stopProf = func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
