@@ -209,6 +209,9 @@ func (ce *clientEnv) testRclone(t *testing.T) {
 	rc.run(t, 2*time.Minute, "check", "--download", up, ":webdav:rclone tree")
 
 	// A second copy finds nothing to do; a changed file is sent again.
+	if out := rc.run(t, 2*time.Minute, "copy", "-v", up, ":webdav:rclone tree"); !strings.Contains(out, "There was nothing to transfer") {
+		t.Errorf("a second rclone copy transferred something:\n%s", out)
+	}
 	os.WriteFile(filepath.Join(up, "small.txt"), []byte("changed, longer than before"), 0o644)
 	rc.run(t, 2*time.Minute, "copy", up, ":webdav:rclone tree")
 	rc.run(t, 2*time.Minute, "check", "--download", up, ":webdav:rclone tree")
