@@ -56,9 +56,7 @@ func (s *shareRequest) sweep(ctx context.Context) {
 // removeTemp removes a failed upload's temporary file, or remembers it for
 // the next request when the server cannot be reached.
 func (s *shareRequest) removeTemp(ctx context.Context, p string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	err := s.fsys.share.WithContext(ctx).Remove(p)
+	err := s.fsys.share.Remove(p)
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return
 	}

@@ -134,6 +134,10 @@ func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
 // classify finds the error kind of an error from go-smb2 and the SMB status
 // behind it, if the library kept it.
 func classify(err error) (kind error, status uint32) {
+	var iu *inUseError
+	if errors.As(err, &iu) {
+		return ErrLocked, 0
+	}
 	var re *smb2.ResponseError
 	if errors.As(err, &re) {
 		if k, ok := statusKinds[re.Code]; ok {

@@ -40,6 +40,7 @@ func TestErrorTable(t *testing.T) {
 		{"session deleted", &smb2.ResponseError{Code: statusUserSessionDeleted}, ErrUnavailable, 503},
 		{"transport", &smb2.TransportError{Err: errors.New("EOF")}, ErrUnavailable, 503},
 		{"wrapped in path error", &os.PathError{Op: "open", Path: "x", Err: &smb2.ResponseError{Code: statusSharingViolation}}, ErrLocked, http.StatusLocked},
+		{"rename over a file in use", &inUseError{os.ErrPermission}, ErrLocked, http.StatusLocked},
 		{"unknown status", &smb2.ResponseError{Code: 0xC0009999}, errUnknown, 500},
 		{"canceled", fmt.Errorf("x: %w", context.Canceled), context.Canceled, 500},
 	}

@@ -58,7 +58,7 @@ func (f *file) open() error {
 	if f.f != nil {
 		return nil
 	}
-	sf, err := f.fsys.share.OpenFile(f.path, f.flag, 0)
+	sf, err := openRetry(f.fsys.share, f.path, f.flag)
 	if err != nil {
 		return f.fsys.fail("open", f.name, err)
 	}

@@ -58,11 +58,18 @@ type FS struct {
 var _ webdav.FileSystem = (*FS)(nil)
 
 // NewFS returns a file system rooted at root (slash separated, relative to
-// the share) whose SMB requests carry ctx.
+// the share) whose SMB requests carry ctx's values but not its
+// cancellation: go-smb2 (cloudsoda @0c5d69b) gives up waiting for its
+// writer when a request's context ends while the packet is being written,
+// and the next request then reuses the send buffer that is still on its
+// way out and reads the abandoned write's result, which corrupts the
+// connection for every user of it. So an SMB request, once sent, always
+// runs to its end; a request whose client went away stops at the next
+// read from or write to the client instead.
 func NewFS(ctx context.Context, share *smb2.Share, root string) *FS {
 	root = strings.Trim(strings.ReplaceAll(root, "\\", "/"), "/")
 	return &FS{
-		share: share.WithContext(ctx),
+		share: share.WithContext(context.WithoutCancel(ctx)),
 		root:  strings.ReplaceAll(root, "/", `\`),
 	}
 }
@@ -289,7 +296,12 @@ func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMo
 	} else {
 		f.forget()
 	}
-	sf, err := f.share.OpenFile(p, flag, perm)
+	var sf *smb2.File
+	if write {
+		sf, err = f.share.OpenFile(p, flag, perm)
+	} else {
+		sf, err = openRetry(f.share, p, flag)
+	}
 	if err != nil && errors.Is(err, fs.ErrNotExist) && f.findStored(name) {
 		p, _ = f.smbPath(name)
 		sf, err = f.share.OpenFile(p, flag, perm)
@@ -362,7 +374,7 @@ func (f *FS) Rename(ctx context.Context, oldName, newName string) error {
 		return &os.PathError{Op: "rename", Path: oldName, Err: fs.ErrPermission}
 	}
 	f.forget()
-	if err := f.share.Rename(op, np); err != nil {
+	if err := replace(f.share, op, np); err != nil {
 		return f.fail("rename", oldName, err)
 	}
 	if from, to := parentSMB(op), parentSMB(np); from != to && f.hasChildProps(from) {
@@ -528,7 +540,7 @@ func (f *FS) copyFile(ctx context.Context, src, dst string) (err error) {
 		return err
 	}
 	f.copyProps(sp, tp)
-	if err := f.share.Rename(tp, dp); err != nil {
+	if err := replace(f.share, tp, dp); err != nil {
 		return f.fail("copy", dst, err)
 	}
 	return nil

@@ -1,12 +1,16 @@
 package davfs
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -310,4 +314,78 @@ func TestSigningAndEncryption(t *testing.T) {
 			e.expect(t, 207, "PROPFIND", "/dav/data/", nil, "Depth", "1")
 		})
 	}
+}
+
+// Many clients at once on one SMB session: uploads of the same name never
+// mix their content, and listings and locks keep working.
+func TestConcurrentClients(t *testing.T) {
+	e := newTestEnv(t)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan string, 4*n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := strings.Repeat(string(rune('a'+i)), 300000+i)
+			for range 3 {
+				resp, _ := e.do(t, "PUT", "/dav/data/same.txt", strings.NewReader(body))
+				if resp.StatusCode != 201 && resp.StatusCode != 204 && resp.StatusCode != 423 {
+					errs <- fmt.Sprintf("PUT: %d", resp.StatusCode)
+				}
+				resp, got := e.do(t, "GET", "/dav/data/same.txt", nil)
+				if resp.StatusCode == 200 && strings.Trim(got, got[:1]) != "" {
+					errs <- "GET returned mixed content"
+				}
+				if resp, _ := e.do(t, "PROPFIND", "/dav/data/", nil, "Depth", "1"); resp.StatusCode != 207 {
+					errs <- fmt.Sprintf("PROPFIND: %d", resp.StatusCode)
+				}
+				if resp, _ := e.do(t, "LOCK", fmt.Sprintf("/dav/data/l%d", i), strings.NewReader(lockBody)); resp.StatusCode/100 != 2 {
+					errs <- fmt.Sprintf("LOCK: %d", resp.StatusCode)
+				} else {
+					e.do(t, "UNLOCK", fmt.Sprintf("/dav/data/l%d", i), nil, "Lock-Token", resp.Header.Get("Lock-Token"))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if tf := tempFiles(t, e.dir); len(tf) != 0 {
+		t.Fatalf("temporary files left: %v", tf)
+	}
+}
+
+// Clients that go away in the middle of a download or an upload leave the
+// shared SMB connection healthy for the next request.
+func TestClientsGoingAway(t *testing.T) {
+	e := newTestEnv(t)
+	data := bytes.Repeat([]byte("0123456789"), 3<<20)
+	os.WriteFile(filepath.Join(e.dir, "big"), data, 0o666)
+	for i := range 6 {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/dav/data/big", nil)
+		resp, err := e.client.Do(req)
+		if err == nil {
+			io.CopyN(io.Discard, resp.Body, int64(i)*100000+1)
+		}
+		cancel()
+		if err == nil {
+			resp.Body.Close()
+		}
+		ctx, cancel = context.WithCancel(context.Background())
+		req, _ = http.NewRequestWithContext(ctx, "PUT", e.srv.URL+"/dav/data/up", io.LimitReader(neverEnding{}, 1<<30))
+		req.ContentLength = 1 << 30
+		go func() { time.Sleep(time.Duration(i*20) * time.Millisecond); cancel() }()
+		if resp, err := e.client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	if got := e.expect(t, 200, "GET", "/dav/data/big", nil); got != string(data) {
+		t.Fatalf("GET after aborted requests: %d bytes", len(got))
+	}
+	e.expect(t, 207, "PROPFIND", "/dav/data/", nil, "Depth", "1")
+	waitFor(t, func() bool { return len(tempFiles(t, e.dir)) == 0 })
 }

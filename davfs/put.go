@@ -1,7 +1,6 @@
 package davfs
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -70,10 +69,10 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	tmp := path.Join(path.Dir(name), tempPrefix+randomHex(8))
 	tmpPath, _ := s.fsys.smbPathOf(tmp)
-	// The SMB side of the upload does not follow the request's context: a
-	// client that goes away mid-body must still have its temporary file
-	// closed and removed. A failed body read ends the upload.
-	share := s.fsys.share.WithContext(context.WithoutCancel(ctx))
+	// The SMB side does not follow the request's context (see NewFS): a
+	// client that goes away mid-body still has its temporary file closed
+	// and removed. A failed body read ends the upload.
+	share := s.fsys.share
 	s.fsys.forget()
 	f, err := share.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
@@ -115,7 +114,7 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 	if old != nil {
 		s.fsys.copyProps(target, tmpPath)
 	}
-	if err := share.Rename(tmpPath, target); err != nil {
+	if err := replace(share, tmpPath, target); err != nil {
 		err := s.fsys.fail("rename", name, err)
 		st, _ := httpStatus(err)
 		fail(st, s.fsys.Err())

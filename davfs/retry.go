@@ -1,0 +1,84 @@
+package davfs
+
+import (
+	"errors"
+	"io/fs"
+	"time"
+
+	"github.com/cloudsoda/go-smb2"
+)
+
+// An SMB server refuses to rename over a file that someone has open
+// (access denied; a reader does not share delete access) and to open a
+// file that is being renamed over (sharing violation). Both are usually
+// over within milliseconds, so davgate retries them briefly before
+// answering.
+
+// renameTries bounds the retries of a rename over an existing file: about
+// 1.3 s in all.
+const renameTries = 8
+
+// replace renames from over to (SMB paths), retrying while the target is
+// in use. Access denied on an existing target that is not read-only means
+// it is in use: that is retried, and reported as locked (423) if it stays
+// so; any other refusal is returned at once.
+func replace(share *smb2.Share, from, to string) error {
+	delay := 10 * time.Millisecond
+	for i := 0; ; i++ {
+		err := share.Rename(from, to)
+		if err == nil {
+			return nil
+		}
+		switch kind, _ := classify(err); {
+		case kind == ErrLocked:
+		case kind == fs.ErrPermission && inUse(share, to):
+			err = &inUseError{err}
+		default:
+			return err
+		}
+		if i == renameTries-1 {
+			return err
+		}
+		time.Sleep(delay)
+		delay *= 2
+	}
+}
+
+// inUse reports whether a refused rename target exists and is not
+// read-only, so that the refusal can only mean someone has it open.
+func inUse(share *smb2.Share, p string) bool {
+	st, err := share.Stat(p)
+	if err != nil {
+		return false
+	}
+	s, ok := st.Sys().(*smb2.FileStat)
+	return ok && s.FileAttributes&fileAttributeReadonly == 0 && !st.IsDir()
+}
+
+// fileAttributeReadonly is FILE_ATTRIBUTE_READONLY ([MS-FSCC] 2.6).
+const fileAttributeReadonly = 0x1
+
+// inUseError is an access-denied rename over a file that is not read-only:
+// the target is in use.
+type inUseError struct{ err error }
+
+func (e *inUseError) Error() string        { return "target in use: " + e.err.Error() }
+func (e *inUseError) Unwrap() error        { return e.err }
+func (e *inUseError) Is(target error) bool { return target == ErrLocked }
+
+// openRetry opens a file for reading, retrying a sharing violation a few
+// times.
+func openRetry(share *smb2.Share, p string, flag int) (*smb2.File, error) {
+	delay := 10 * time.Millisecond
+	for i := 0; ; i++ {
+		f, err := share.OpenFile(p, flag, 0)
+		if err == nil || i == 3 {
+			return f, err
+		}
+		if kind, _ := classify(err); !errors.Is(kind, ErrLocked) {
+			return nil, err
+		}
+		time.Sleep(delay)
+		delay *= 2
+	}
+}
