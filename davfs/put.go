@@ -87,7 +87,7 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	n, copyErr := writeBody(f, r.Body)
 	if copyErr == nil && r.ContentLength >= 0 && n != r.ContentLength {
-		copyErr = fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)
+		copyErr = &bodyError{fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)}
 	}
 	closeErr := f.Close()
 	fail := func(status int, err error) {
