@@ -86,6 +86,16 @@ shares:
 	r := report{cpu: dg.cpu, load: []string{loadavg()}}
 	b.ResetTimer()
 
+	// One untimed round of each first: the first GiB through a fresh
+	// process and connection runs at half speed or less (heap growth, TCP
+	// windows), on both sides.
+	bc.get("/dav/data/big.bin", bigSize)
+	readAll(b, direct, "big.bin", bigSize)
+	bc.put("/dav/data/warm.bin", bigSize)
+	writeAll(b, direct, "warm-direct.bin", bigSize)
+	os.Remove(filepath.Join(data, "warm.bin"))
+	os.Remove(filepath.Join(data, "warm-direct.bin"))
+
 	dg.resetPeak()
 	dg.profile("get")
 	r.measure("GET 1 GiB, MB/s", "≥", 0.8, 5,
