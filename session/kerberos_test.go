@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -173,7 +172,7 @@ func TestPoolKerberos(t *testing.T) {
 			if got := p.dials.Load(); got != 1 {
 				t.Errorf("%d dials, want 1", got)
 			}
-			if n := failedPreauth(dc.Log(t), user); n != 1 {
+			if n := dc.FailedPreauths(t, user); n != 1 {
 				t.Errorf("%d failed Kerberos pre-authentications of %s in the DC log, want exactly 1:\n%s", n, user, dc.Log(t))
 			}
 			if got := methods(user); len(got) != 0 {
@@ -238,7 +237,7 @@ func TestPoolKerberos(t *testing.T) {
 		if !strings.Contains(logs.String(), "trying NTLM") {
 			t.Errorf("pool log does not tell the fallback:\n%s", logs)
 		}
-		if n := failedPreauth(dc.Log(t), "ktkt2"); n != 0 {
+		if n := dc.FailedPreauths(t, "ktkt2"); n != 0 {
 			t.Errorf("%d failed pre-authentications of ktkt2, want 0", n)
 		}
 	})
@@ -278,21 +277,6 @@ func TestPoolKerberos(t *testing.T) {
 			t.Errorf("Dial with a wrong password: %v, want ErrLogonFailure", err)
 		}
 	})
-}
-
-// failedPreauth counts user's refused Kerberos pre-authentications in a
-// DC's audit log, whose lines look like
-//
-//	Auth: [Kerberos KDC,ENC-TS Pre-authentication] user [(null)]\[alice@LAB.TEST] ... status [NT_STATUS_WRONG_PASSWORD] ...
-func failedPreauth(log, user string) int {
-	re := regexp.MustCompile(`(?i)^Auth: \[Kerberos KDC,[^\]]*\] user \[[^\]]*\]\\\[` + regexp.QuoteMeta(user) + `@[^\]]*\].* status \[(NT_STATUS_[A-Z_]+)\]`)
-	n := 0
-	for _, l := range strings.Split(log, "\n") {
-		if m := re.FindStringSubmatch(l); m != nil && m[1] != "NT_STATUS_OK" {
-			n++
-		}
-	}
-	return n
 }
 
 // TestPoolKerberosWhereNTLMIsRefused: a domain that refuses NTLM (as

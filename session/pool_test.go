@@ -253,18 +253,6 @@ func TestPoolDialLogonFailure(t *testing.T) {
 	s.Logoff()
 }
 
-// failedLogons counts smbd's failed authentications of user.
-func failedLogons(log, user string) int {
-	n := 0
-	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "Auth:") && strings.Contains(l, `\[`+user+`]`) &&
-			strings.Contains(l, "status [NT_STATUS_") && !strings.Contains(l, "NT_STATUS_OK") {
-			n++
-		}
-	}
-	return n
-}
-
 // TestStalePasswordLogsOnOnce: the user's password changes on the server
 // behind davgate's back. The session's next connection is refused; the
 // pool reports ErrLogonFailure, the caller ends the session, and however
@@ -312,7 +300,7 @@ func TestStalePasswordLogsOnOnce(t *testing.T) {
 	if err := request(); err != nil {
 		t.Fatalf("first request: %v", err)
 	}
-	if n := failedLogons(srv.Log(t), poolUser); n != 0 {
+	if n := srv.FailedLogons(t, poolUser); n != 0 {
 		t.Fatalf("smbd logged %d failed logons before the change", n)
 	}
 
@@ -365,7 +353,7 @@ func TestStalePasswordLogsOnOnce(t *testing.T) {
 	// smbd writes its audit line as it answers, but give it a moment.
 	time.Sleep(200 * time.Millisecond)
 	t.Logf("smbd auth lines:\n%s", grepAuth(srv.Log(t)))
-	if n := failedLogons(srv.Log(t), poolUser); n != 1 {
+	if n := srv.FailedLogons(t, poolUser); n != 1 {
 		t.Errorf("smbd logged %d failed logons for %s, want exactly 1\n%s", n, poolUser, srv.Log(t))
 	}
 	if got := credCalls.Load(); got != 2 {

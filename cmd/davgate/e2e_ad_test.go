@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -240,7 +239,7 @@ func TestEndToEndActiveDirectoryStalePassword(t *testing.T) {
 			t.Fatalf("request %d with the stale password: %d %s, want 401", i, resp.StatusCode, body)
 		}
 	}
-	if n := krbPreauthFailures(dc.Log(t), "adcarol"); n != 1 {
+	if n := dc.FailedPreauths(t, "adcarol"); n != 1 {
 		t.Errorf("%d failed Kerberos pre-authentications of adcarol, want exactly 1:\n%s", n, dc.Log(t))
 	}
 	for _, l := range dc.SMBLogons(t, "adcarol") {
@@ -284,19 +283,6 @@ func TestEndToEndActiveDirectoryKerberosBackend(t *testing.T) {
 			t.Errorf("SMB log-on of adbob: %+v, want krb5 only", l)
 		}
 	}
-}
-
-// krbPreauthFailures counts user's refused Kerberos pre-authentications
-// in the DC's audit log.
-func krbPreauthFailures(log, user string) int {
-	re := regexp.MustCompile(`(?i)^Auth: \[Kerberos KDC,[^\]]*\] user \[[^\]]*\]\\\[` + regexp.QuoteMeta(user) + `@[^\]]*\].* status \[(NT_STATUS_[A-Z_]+)\]`)
-	n := 0
-	for _, l := range strings.Split(log, "\n") {
-		if m := re.FindStringSubmatch(l); m != nil && m[1] != "NT_STATUS_OK" {
-			n++
-		}
-	}
-	return n
 }
 
 func waitFor(t *testing.T, d time.Duration, cond func() bool) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -102,7 +101,7 @@ func TestEndToEndStalePasswordEndsSession(t *testing.T) {
 	// Drop the open SMB connection so the next request must log on again.
 	f.smbd.Stop(t)
 	f.smbd.Start(t)
-	before := countFailedSetups(f.smbd.Log(t), "dgalice")
+	before := f.smbd.FailedLogons(t, "dgalice")
 	for i := 0; i < 5; i++ {
 		resp, _ := c.do("PROPFIND", "/dav/data/", nil, bearer(alice.Token), "Depth", "0")
 		if i == 0 && resp.StatusCode != 401 && resp.StatusCode != 503 {
@@ -113,24 +112,12 @@ func TestEndToEndStalePasswordEndsSession(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if got := countFailedSetups(f.smbd.Log(t), "dgalice") - before; got != 1 {
+	if got := f.smbd.FailedLogons(t, "dgalice") - before; got != 1 {
 		t.Errorf("smbd saw %d failed session setups for dgalice, want exactly 1", got)
 	}
 	if !strings.Contains(in.Log.String(), "refused stored credentials") {
 		t.Errorf("davgate's log does not say why the session ended")
 	}
-}
-
-var failedSetup = regexp.MustCompile(`(?m)^.*Auth:.*\[(\S+)\]\\\[(\S+)\].*status \[NT_STATUS_(WRONG_PASSWORD|LOGON_FAILURE|NO_SUCH_USER)\].*$`)
-
-func countFailedSetups(log, user string) int {
-	n := 0
-	for _, m := range failedSetup.FindAllStringSubmatch(log, -1) {
-		if strings.EqualFold(m[2], user) {
-			n++
-		}
-	}
-	return n
 }
 
 // Redis down: requests that need it get 503 with a clear message, nothing

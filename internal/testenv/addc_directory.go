@@ -337,3 +337,11 @@ func (d *ADDC) SID(t testing.TB, name string) string {
 	}
 	return sid
 }
+
+// FailedPreauths counts the Kerberos pre-authentications of user that the
+// KDC refused so far (wrong password, locked out, ...), from lines like
+//
+//	Auth: [Kerberos KDC,ENC-TS Pre-authentication] user [(null)]\[alice@LAB.TEST] ... status [NT_STATUS_WRONG_PASSWORD]
+func (d *ADDC) FailedPreauths(t testing.TB, user string) int {
+	return countAuthFailures(d.Log(t), "Auth: [Kerberos KDC,", user+"@")
+}

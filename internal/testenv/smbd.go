@@ -204,3 +204,32 @@ func ensureUnixUser(t testing.TB, user string) {
 		t.Fatalf("useradd %s: %v\n%s", user, err, out)
 	}
 }
+
+// FailedLogons counts the session setups of user that smbd refused so far,
+// from its auth_audit log lines.
+func (s *Smbd) FailedLogons(t testing.TB, user string) int {
+	return countAuthFailures(s.Log(t), `Auth: [SMB2,`, user+"]")
+}
+
+// countAuthFailures counts audit lines "Auth: [KIND,...] user [DOMAIN]\[NAME..."
+// with a status other than NT_STATUS_OK, for lines holding prefix whose
+// user part starts with name (matched case-insensitively).
+func countAuthFailures(log, prefix, name string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		i := strings.Index(l, prefix)
+		if i < 0 {
+			continue
+		}
+		l = l[i:]
+		_, user, ok := strings.Cut(l, `]\[`)
+		if !ok || !strings.HasPrefix(strings.ToLower(user), strings.ToLower(name)) {
+			continue
+		}
+		_, status, ok := strings.Cut(l, "status [")
+		if ok && !strings.HasPrefix(status, "NT_STATUS_OK]") {
+			n++
+		}
+	}
+	return n
+}
