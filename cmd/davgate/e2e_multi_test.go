@@ -14,11 +14,7 @@ import (
 // other, and revoking it on one stops it on both within a second, closing
 // the other instance's SMB session too.
 func TestEndToEndTwoInstancesShareSessions(t *testing.T) {
-	r := testenv.StartRedis(t)
-	f := newFixture(t, r.URL)
-	a := startDavgate(t, f.cfgPath)
-	b := startDavgate(t, f.cfgPath)
-	ca, cb := client{t: t, base: a.URL}, client{t: t, base: b.URL}
+	f, ca, cb := twoInstances(t)
 
 	alice := ca.logon("dgalice", alicePass, http.StatusCreated)
 	if resp, body := cb.do("PROPFIND", "/dav/data/", nil, basic("dgalice", alice.Token), "Depth", "1"); resp.StatusCode != 207 {
@@ -50,6 +46,17 @@ func TestEndToEndTwoInstancesShareSessions(t *testing.T) {
 	}
 }
 
+// twoInstances starts two davgate instances sharing one Redis, in front of
+// one smbd, and returns a client for each.
+func twoInstances(t *testing.T) (f *fixture, ca, cb client) {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	f = newFixture(t, r.URL)
+	a := startDavgate(t, f.cfgPath)
+	b := startDavgate(t, f.cfgPath)
+	return f, client{t: t, base: a.URL}, client{t: t, base: b.URL}
+}
+
 // smbSessions counts the user's SMB sessions on smbd, as smbstatus sees them.
 func smbSessions(t *testing.T, s *testenv.Smbd, user string) int {
 	t.Helper()
@@ -69,11 +76,7 @@ func smbSessions(t *testing.T, s *testenv.Smbd, user string) int {
 
 // Failed log-ons are counted across instances: guessing on A slows B.
 func TestEndToEndRateLimitAcrossInstances(t *testing.T) {
-	r := testenv.StartRedis(t)
-	f := newFixture(t, r.URL)
-	a := startDavgate(t, f.cfgPath)
-	b := startDavgate(t, f.cfgPath)
-	ca, cb := client{t: t, base: a.URL}, client{t: t, base: b.URL}
+	_, ca, cb := twoInstances(t)
 	for i := 0; i < 6; i++ {
 		c := ca
 		if i%2 == 1 {
@@ -96,11 +99,7 @@ func TestEndToEndRateLimitAcrossInstances(t *testing.T) {
 // conflicting write through another, and its owner can write through
 // either with the lock token.
 func TestEndToEndLocksAcrossInstances(t *testing.T) {
-	r := testenv.StartRedis(t)
-	f := newFixture(t, r.URL)
-	a := startDavgate(t, f.cfgPath)
-	b := startDavgate(t, f.cfgPath)
-	ca, cb := client{t: t, base: a.URL}, client{t: t, base: b.URL}
+	f, ca, cb := twoInstances(t)
 	alice := ca.logon("dgalice", alicePass, http.StatusCreated)
 	bob := cb.logon("dgbob", bobPass, http.StatusCreated)
 	if resp, _ := ca.do("PUT", "/dav/data/locked.txt", strings.NewReader("v1"), bearer(alice.Token)); resp.StatusCode != 201 {
