@@ -99,7 +99,7 @@ func TestEndToEndRateLimitAcrossInstances(t *testing.T) {
 // conflicting write through another, and its owner can write through
 // either with the lock token.
 func TestEndToEndLocksAcrossInstances(t *testing.T) {
-	f, ca, cb := twoInstances(t)
+	_, ca, cb := twoInstances(t)
 	alice := ca.logon("dgalice", alicePass, http.StatusCreated)
 	bob := cb.logon("dgbob", bobPass, http.StatusCreated)
 	if resp, _ := ca.do("PUT", "/dav/data/locked.txt", strings.NewReader("v1"), bearer(alice.Token)); resp.StatusCode != 201 {
