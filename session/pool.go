@@ -285,7 +285,7 @@ func (p *Pool) mount(ctx context.Context, ck connKey, c *conn, s *Session, creds
 		sh := c.shares[name]
 		if sh == nil {
 			var err error
-			sh, err = c.sess.WithContext(ctx).Mount(name)
+			sh, err = p.treeConnect(ctx, c.sess, name)
 			if err != nil {
 				if isBadShare(err) {
 					return nil, fmt.Errorf("mount %s: %w: %w", name, fs.ErrNotExist, err)
@@ -323,6 +323,17 @@ func (p *Pool) echo(s *smb2.Session) error {
 	ctx, cancel := context.WithTimeout(context.Background(), min(p.dialTO, 5*time.Second))
 	defer cancel()
 	return s.WithContext(ctx).Echo()
+}
+
+// treeConnect mounts a share on a shared SMB session. It does not use the
+// request's cancellation: go-smb2 breaks the whole connection when a
+// request is cancelled while its packet is being written (a client that
+// hangs up at that moment would cost every request on the session), so
+// the tree connect is bounded by the dial timeout instead.
+func (p *Pool) treeConnect(ctx context.Context, s *smb2.Session, name string) (*smb2.Share, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.dialTO)
+	defer cancel()
+	return s.WithContext(ctx).Mount(name)
 }
 
 // dropLocked logs off and forgets c's SMB session; c.mu is held.
