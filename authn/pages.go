@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/davgate/davgate/session"
 )
@@ -106,10 +107,11 @@ func (l *Logon) HandleLogout() http.Handler {
 	})
 }
 
-// RedirectToLogin answers an unauthenticated browser GET with the log-on
-// page; other requests get the Basic challenge.
+// RedirectToLogin answers an unauthenticated browser GET (one that accepts
+// HTML) with a redirect to the log-on page; other requests, DAV clients'
+// included, get the Basic challenge.
 func RedirectToLogin(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet {
+	if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}

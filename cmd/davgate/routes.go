@@ -30,7 +30,7 @@ type serverDeps struct {
 func newServer(d serverDeps) http.Handler {
 	api := &authn.Middleware{Sessions: d.sessions, Log: d.log}
 	browser := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin}
-	dav := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: davAuthFail, PasswordBasic: d.passwordBasic}
+	dav := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin, PasswordBasic: d.passwordBasic}
 	davHandler := dav.Require(newDavHandler(d))
 
 	mux := http.NewServeMux()
@@ -67,17 +67,6 @@ func optionsOutsideDav(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// davAuthFail sends browsers to the log-on page and gives DAV clients the
-// Basic challenge.
-func davAuthFail(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		authn.RedirectToLogin(w, r)
-		return
-	}
-	w.Header().Set("WWW-Authenticate", authn.Challenge)
-	http.Error(w, "authentication required: log on and use your token", http.StatusUnauthorized)
 }
 
 func securityHeaders(next http.Handler) http.Handler {
