@@ -267,8 +267,10 @@ func startChromium(t *testing.T) *cdpPage {
 
 	// Chromium writes the port it chose, then the browser's WebSocket
 	// path, to DevToolsActivePort in the profile.
+	// A first start on a machine builds font caches and can take long,
+	// the more so while other tests load both cores.
 	var port int
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(chromiumStart)
 	for port == 0 {
 		if b, err := os.ReadFile(filepath.Join(profile, "DevToolsActivePort")); err == nil {
 			if line, _, ok := strings.Cut(string(b), "\n"); ok {
@@ -284,7 +286,7 @@ func startChromium(t *testing.T) *cdpPage {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("chromium did not open its DevTools port in 15s:\n%s", fileTail(logPath, 4000))
+			t.Fatalf("chromium did not open its DevTools port in %v:\n%s", chromiumStart, fileTail(logPath, 4000))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -479,3 +481,6 @@ func (p *cdpPage) screenshot(path string) []byte {
 	}
 	return b
 }
+
+// chromiumStart bounds Chromium's start-up, up to its DevTools port.
+const chromiumStart = 90 * time.Second
