@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/session"
 )
@@ -36,6 +38,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	// go-redis logs connection trouble through a logger of its own, one
+	// per process; send it to ours so that every line is JSON.
+	redis.SetLogger(redisLog{log})
 
 	app, err := newApp(ctx, cfg, log)
 	if err != nil {
@@ -104,6 +109,13 @@ func storeKind(spec string) string {
 		return "memory"
 	}
 	return "redis"
+}
+
+// redisLog passes go-redis' messages (dial failures; no credentials) on.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
