@@ -1,0 +1,86 @@
+package httplog
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestMiddlewareLogsWithRequestContext(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, nil)))
+	h := Middleware(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetUser(r.Context(), "alice")
+		switch r.URL.Path {
+		case "/panic":
+			panic("secret-in-panic-value")
+		case "/fail":
+			log.ErrorContext(r.Context(), "it broke", "err", "cause")
+			http.Error(w, "short message", http.StatusBadGateway)
+		default:
+			w.Write([]byte("hello"))
+		}
+	}))
+
+	tests := []struct {
+		path       string
+		status     int
+		wantLines  int
+		wantBodies string
+	}{
+		{"/ok?token=tok-SECRET-q", 200, 1, "hello"},
+		{"/fail", 502, 2, "short message"},
+		{"/panic", 500, 2, "internal error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			buf.Reset()
+			req := httptest.NewRequest("GET", tt.path, nil)
+			req.Header.Set("User-Agent", "test-agent")
+			req.Header.Set("Authorization", "Bearer tok-SECRET-h")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.status || !strings.Contains(rec.Body.String(), tt.wantBodies) {
+				t.Fatalf("answer = %d %q", rec.Code, rec.Body)
+			}
+			id := rec.Header().Get("X-Request-Id")
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if len(lines) != tt.wantLines {
+				t.Fatalf("%d log lines, want %d:\n%s", len(lines), tt.wantLines, buf.String())
+			}
+			var access map[string]any
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &access); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]any{"msg": "request", "request_id": id, "method": "GET", "status": float64(tt.status), "user": "alice"}
+			for k, v := range want {
+				if access[k] != v {
+					t.Errorf("access line %s = %v, want %v", k, access[k], v)
+				}
+			}
+			if access["path"] != strings.Split(tt.path, "?")[0] {
+				t.Errorf("access line path = %v, want the path without its query", access["path"])
+			}
+			if tt.wantLines == 2 {
+				var e struct {
+					Req map[string]string `json:"req"`
+				}
+				json.Unmarshal([]byte(lines[0]), &e)
+				for k, v := range map[string]string{"request_id": id, "method": "GET", "path": tt.path, "client": "192.0.2.1", "user_agent": "test-agent", "user": "alice"} {
+					if e.Req[k] != v {
+						t.Errorf("error line req.%s = %q, want %q", k, e.Req[k], v)
+					}
+				}
+			}
+			for _, secret := range []string{"tok-SECRET", "secret-in-panic-value"} {
+				if strings.Contains(buf.String(), secret) {
+					t.Errorf("the log holds %q", secret)
+				}
+			}
+		})
+	}
+}
