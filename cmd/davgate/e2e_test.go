@@ -44,11 +44,18 @@ type instance struct {
 	exited chan error
 }
 
-var listening = regexp.MustCompile(`davgate listening on (http://\S+)/`)
+var listening = regexp.MustCompile(`davgate listening on (https?://\S+)/`)
 
 // startDavgate runs `davgate serve --config cfgPath` until Stop or the end
 // of the test, and waits for /healthz.
 func startDavgate(t *testing.T, cfgPath string) *instance {
+	t.Helper()
+	return startDavgateWith(t, cfgPath, http.DefaultClient)
+}
+
+// startDavgateWith is startDavgate with the client that checks /healthz
+// (one that trusts a test CA, for TLS).
+func startDavgateWith(t *testing.T, cfgPath string, hc *http.Client) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
@@ -81,7 +88,7 @@ func startDavgate(t *testing.T, cfgPath string) *instance {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	resp, err := http.Get(in.URL + "/healthz")
+	resp, err := hc.Get(in.URL + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}

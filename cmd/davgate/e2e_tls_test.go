@@ -1,0 +1,73 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/davgate/davgate/authn"
+	"github.com/davgate/davgate/internal/testenv"
+)
+
+// With tls set davgate serves HTTPS only, and the browser cookie is
+// Secure.
+func TestEndToEndTLS(t *testing.T) {
+	f := newFixture(t, "memory")
+	caFile, cert, key := testenv.TestPKI(t, "127.0.0.1", "localhost")
+	b, err := os.ReadFile(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(b) + "tls: {cert: \"" + cert + "\", key: \"" + key + "\"}\n"
+	if err := os.WriteFile(f.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	ca, _ := os.ReadFile(caFile)
+	pool.AppendCertsFromPEM(ca)
+	hc := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	in := startDavgateWith(t, f.cfgPath, hc)
+	if !strings.HasPrefix(in.URL, "https://") {
+		t.Fatalf("davgate URL = %s, want https", in.URL)
+	}
+	resp, err := hc.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {alicePass}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == authn.CookieName {
+			cookie = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || cookie == nil || !cookie.Secure || !cookie.HttpOnly {
+		t.Fatalf("log-on over TLS = %d, cookie %+v; want 303 and a Secure, HttpOnly cookie", resp.StatusCode, cookie)
+	}
+	req, _ := http.NewRequest("PUT", in.URL+"/dav/data/tls.txt", strings.NewReader("over tls"))
+	req.AddCookie(cookie)
+	resp, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("PUT over TLS = %d", resp.StatusCode)
+	}
+
+	// Plain HTTP on the TLS port gets no service.
+	plain := strings.Replace(in.URL, "https://", "http://", 1)
+	if resp, err := http.Get(plain + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Errorf("plain HTTP on the TLS listener answered 200")
+		}
+	}
+}
