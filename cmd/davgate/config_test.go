@@ -121,3 +121,18 @@ func TestAuthBackendsFromConfig(t *testing.T) {
 		})
 	}
 }
+
+// The example config shipped with the systemd unit is valid.
+func TestDeployExampleConfig(t *testing.T) {
+	c, err := loadConfig("../../deploy/systemd/davgate.yaml")
+	if err != nil {
+		t.Fatalf("deploy/systemd/davgate.yaml: %v", err)
+	}
+	shares, err := parseShares(c.Shares)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newAuthenticator(c, shares, nil); err != nil {
+		t.Fatal(err)
+	}
+}
