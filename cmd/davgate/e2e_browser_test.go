@@ -99,3 +99,32 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 	in.Stop()
 	assertNoSecrets(t, in.Log.String(), alicePass, cookie.Value)
 }
+
+// A file one user stores is served to browsers in a CSP sandbox: its
+// scripts cannot run with the reader's session (stored XSS).
+func TestEndToEndUploadedHTMLIsSandboxed(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	bob := c.logon("dgbob", bobPass, http.StatusCreated)
+	evil := `<script>fetch("/api/v1/sessions",{method:"DELETE"})</script>`
+	if resp, _ := c.do("PUT", "/dav/data/evil.html", strings.NewReader(evil), bearer(bob.Token)); resp.StatusCode != 201 {
+		t.Fatalf("PUT = %d", resp.StatusCode)
+	}
+	alice := c.logon("dgalice", alicePass, http.StatusCreated)
+	resp, body := c.do("GET", "/dav/data/evil.html", nil, bearer(alice.Token))
+	if resp.StatusCode != 200 || body != evil {
+		t.Fatalf("GET = %d %q", resp.StatusCode, body)
+	}
+	sandboxed := false
+	for _, v := range resp.Header.Values("Content-Security-Policy") {
+		for _, d := range strings.Split(v, ";") {
+			if strings.TrimSpace(d) == "sandbox" {
+				sandboxed = true
+			}
+		}
+	}
+	if !sandboxed || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("uploaded HTML served with CSP %q, nosniff %q; want a sandbox", resp.Header.Values("Content-Security-Policy"), resp.Header.Get("X-Content-Type-Options"))
+	}
+}

@@ -31,7 +31,7 @@ func newServer(d serverDeps) http.Handler {
 	api := &authn.Middleware{Sessions: d.sessions, Log: d.log}
 	browser := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin}
 	dav := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin, PasswordBasic: d.passwordBasic}
-	davHandler := dav.Require(newDavHandler(d))
+	davHandler := dav.Require(sandboxFiles(newDavHandler(d)))
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -64,6 +64,19 @@ func optionsOutsideDav(next http.Handler) http.Handler {
 		if r.Method == http.MethodOptions && r.URL.Path != davPrefix && !strings.HasPrefix(r.URL.Path, davPrefix+"/") {
 			opts.ServeHTTP(w, r)
 			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sandboxFiles serves what users stored under a sandbox CSP: an HTML or
+// SVG file uploaded by one user and opened by another in a browser then
+// runs without scripts and in an opaque origin, so it cannot act with the
+// reader's session cookie (stored XSS).
+func sandboxFiles(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			w.Header().Add("Content-Security-Policy", "sandbox")
 		}
 		next.ServeHTTP(w, r)
 	})
