@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 	"unicode"
 
+	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/session"
 )
 
@@ -91,7 +91,7 @@ func (l *Logon) HandleCreate() http.Handler {
 // failure it returns the status to answer (and has set Retry-After for 429).
 func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
 	ctx := r.Context()
-	client := clientAddr(r)
+	client := httplog.ClientAddr(r)
 	wait, err := l.Limiter.Wait(ctx, user, client)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "log-on", "logon_user", user, "err", err)
@@ -267,12 +267,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-func clientAddr(r *http.Request) string {
-	host := r.RemoteAddr
-	if i := strings.LastIndexByte(host, ':'); i > 0 {
-		host = host[:i]
-	}
-	return strings.Trim(host, "[]")
 }

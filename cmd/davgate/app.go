@@ -15,6 +15,7 @@ import (
 
 	"github.com/davgate/davgate/authn"
 	"github.com/davgate/davgate/davfs"
+	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/session"
 )
 
@@ -82,7 +83,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		SecureCookie: cfg.TLS.Cert != "",
 	}
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
-	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.names, locks: lockSystem(store)}
+	proxies, _ := httplog.ParseProxies(cfg.TrustedProxies) // checked with the config
+	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.names,
+		locks: lockSystem(store), proxies: proxies}
 	if cfg.Auth.AllowPasswordBasic {
 		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")
 		deps.passwordBasic = authn.NewPasswordBasic(logon, 5*time.Minute)

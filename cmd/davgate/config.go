@@ -13,6 +13,8 @@ import (
 
 	"github.com/davgate/davgate/session"
 	"gopkg.in/yaml.v3"
+
+	"github.com/davgate/davgate/internal/httplog"
 )
 
 // Config is davgate's configuration file. Unknown keys are errors.
@@ -26,6 +28,10 @@ type Config struct {
 	Sessions      SessionsConfig `yaml:"sessions"`
 	SMB           SMBConfig      `yaml:"smb"`
 	LogLevel      string         `yaml:"log_level"`
+	// TrustedProxies are the addresses or CIDR prefixes of the reverse
+	// proxies and load balancers in front of davgate, whose
+	// X-Forwarded-For names the client (for rate limits and logs).
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // TLSConfig names a certificate and key; both empty means plain HTTP.
@@ -265,6 +271,9 @@ func (c *Config) check() error {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be positive", key)
 		}
+	}
+	if _, err := httplog.ParseProxies(c.TrustedProxies); err != nil {
+		return fmt.Errorf("trusted_proxies: %w", err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

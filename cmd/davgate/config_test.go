@@ -53,6 +53,7 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"share without url", `shares: [{name: a}]`, "shares[0].url"},
 		{"negative duration", "smb: {idle_timeout: -1m}", "smb.idle_timeout"},
 		{"bad log level", "log_level: loud", "log_level"},
+		{"bad trusted proxy", "trusted_proxies: [lb.example.com]", "trusted_proxies"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

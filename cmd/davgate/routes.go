@@ -22,6 +22,7 @@ type serverDeps struct {
 	source     davfs.ShareSource
 	shareNames func() []string
 	locks      davfs.LockSystem
+	proxies    httplog.Proxies
 	// passwordBasic is nil unless auth.allow_password_basic is set.
 	passwordBasic *authn.PasswordBasic
 }
@@ -52,7 +53,7 @@ func newServer(d serverDeps) http.Handler {
 	// WebDAV: /dav and everything under it, every method.
 	mux.Handle(davPrefix+"/", davHandler)
 	mux.Handle(davPrefix, davHandler)
-	return httplog.Middleware(d.log, securityHeaders(optionsOutsideDav(mux)))
+	return httplog.Middleware(d.log, d.proxies, securityHeaders(optionsOutsideDav(mux)))
 }
 
 // optionsOutsideDav answers OPTIONS on paths outside /dav with the DAV

@@ -17,10 +17,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 )
@@ -90,15 +93,95 @@ func (h ctxHandler) WithAttrs(as []slog.Attr) slog.Handler {
 }
 func (h ctxHandler) WithGroup(n string) slog.Handler { return ctxHandler{h.Handler.WithGroup(n)} }
 
+// ClientAddr returns the request's client address, as Middleware found
+// it; outside Middleware, the peer's address.
+func ClientAddr(r *http.Request) string {
+	if i := FromContext(r.Context()); i != nil {
+		return i.Client
+	}
+	return peerAddr(r)
+}
+
+func peerAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Proxies are the reverse proxies and load balancers in front of davgate.
+// A request from one of them names its client in X-Forwarded-For: the
+// client is the rightmost address there that is not itself a proxy. From
+// any other peer the header is ignored, so clients cannot forge their
+// address (which rate limits count).
+type Proxies []netip.Prefix
+
+// ParseProxies reads addresses and CIDR prefixes.
+func ParseProxies(list []string) (Proxies, error) {
+	var ps Proxies
+	for _, s := range list {
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or CIDR prefix", s)
+			}
+			ps = append(ps, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR prefix", s)
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps, nil
+}
+
+func (ps Proxies) contains(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// client finds the request's client address.
+func (ps Proxies) client(r *http.Request) string {
+	addr := peerAddr(r)
+	if !ps.contains(addr) {
+		return addr
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		if h == "" {
+			continue
+		}
+		if _, err := netip.ParseAddr(h); err != nil {
+			return addr // malformed: trust only the proxy itself
+		}
+		if !ps.contains(h) {
+			return h
+		}
+		addr = h
+	}
+	return addr
+}
+
 // Middleware gives each request an Info, logs one access line when it ends
-// and turns a panic into a logged 500.
-func Middleware(log *slog.Logger, next http.Handler) http.Handler {
+// and turns a panic into a logged 500. proxies names the reverse proxies
+// whose X-Forwarded-For is believed (nil: none).
+func Middleware(log *slog.Logger, proxies Proxies, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		client, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			client = r.RemoteAddr
-		}
+		client := proxies.client(r)
 		info := &Info{ID: newID(), Method: r.Method, Path: r.URL.Path, Client: client, UserAgent: r.UserAgent()}
 		ctx := context.WithValue(r.Context(), ctxKey{}, info)
 		rec := &recorder{ResponseWriter: w}

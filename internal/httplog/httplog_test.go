@@ -13,7 +13,7 @@ import (
 func TestMiddlewareLogsWithRequestContext(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, nil)))
-	h := Middleware(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Middleware(log, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetUser(r.Context(), "alice")
 		switch r.URL.Path {
 		case "/panic":
@@ -80,6 +80,45 @@ func TestMiddlewareLogsWithRequestContext(t *testing.T) {
 				if strings.Contains(buf.String(), secret) {
 					t.Errorf("the log holds %q", secret)
 				}
+			}
+		})
+	}
+}
+
+func TestClientAddressBehindProxies(t *testing.T) {
+	proxies, err := ParseProxies([]string{"10.0.0.0/8", "192.0.2.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseProxies([]string{"lb.example.com"}); err == nil {
+		t.Error("a host name was accepted as a proxy")
+	}
+	tests := []struct {
+		name, peer, xff, want string
+	}{
+		{"direct client", "198.51.100.9:5000", "", "198.51.100.9"},
+		{"direct client forging the header", "198.51.100.9:5000", "203.0.113.1", "198.51.100.9"},
+		{"through the load balancer", "10.1.2.3:443", "203.0.113.5", "203.0.113.5"},
+		{"through two proxies", "10.1.2.3:443", "203.0.113.5, 192.0.2.7", "203.0.113.5"},
+		{"client prepends a forged hop", "10.1.2.3:443", "1.1.1.1, 203.0.113.5", "203.0.113.5"},
+		{"proxy without the header", "10.1.2.3:443", "", "10.1.2.3"},
+		{"malformed header", "10.1.2.3:443", "garbage", "10.1.2.3"},
+		{"ipv6 client", "10.1.2.3:443", "2001:db8::1", "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			h := Middleware(slog.New(slog.DiscardHandler), proxies, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got = ClientAddr(r)
+			}))
+			req := httptest.NewRequest("GET", "/", nil)
+			req.RemoteAddr = tt.peer
+			if tt.xff != "" {
+				req.Header.Set("X-Forwarded-For", tt.xff)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			if got != tt.want {
+				t.Errorf("client = %q, want %q", got, tt.want)
 			}
 		})
 	}
