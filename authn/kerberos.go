@@ -20,6 +20,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/krberror"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/davgate/davgate/session"
 )
 
 // ErrKDCNotVerified: the KDC accepted the password but could not prove it
@@ -170,13 +172,7 @@ func (k *Kerberos) principal(user string) (string, error) {
 }
 
 func (k *Kerberos) config() *config.Config {
-	c := config.New()
-	c.LibDefaults.DefaultRealm = k.Realm
-	c.LibDefaults.DNSLookupKDC = false
-	c.LibDefaults.DNSLookupRealm = false
-	c.LibDefaults.UDPPreferenceLimit = 1 // TCP only
-	c.Realms = []config.Realm{{Realm: k.Realm, KDC: k.KDCs}}
-	return c
+	return session.Kerberos{Realm: k.Realm, KDCs: k.KDCs}.Krb5Config()
 }
 
 // logOn is the AS exchange with the password, then the KDC's proof, then

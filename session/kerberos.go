@@ -107,7 +107,9 @@ func (k Kerberos) targetSPN(addr string) (string, error) {
 	return "cifs/" + host, nil
 }
 
-func (k Kerberos) config() *krb5config.Config {
+// Krb5Config is the gokrb5 configuration davgate uses for the realm: its
+// KDCs only, over TCP, with no DNS lookups.
+func (k Kerberos) Krb5Config() *krb5config.Config {
 	c := krb5config.New()
 	c.LibDefaults.DefaultRealm = k.Realm
 	c.LibDefaults.DNSLookupKDC = false
@@ -136,7 +138,7 @@ func (p *Pool) dialKerberos(ctx context.Context, addr string, c Creds) (*smb2.Se
 	if c.User == "" || strings.ContainsAny(c.User, `/@\`) {
 		return nil, fmt.Errorf("smb log-on to %s: %w: user name %q is not a Kerberos principal name", addr, errKerberos, c.User)
 	}
-	cl := krb5client.NewWithPassword(c.User, k.Realm, c.Password, k.config(), krb5client.DisablePAFXFAST(true))
+	cl := krb5client.NewWithPassword(c.User, k.Realm, c.Password, k.Krb5Config(), krb5client.DisablePAFXFAST(true))
 	// gokrb5 takes no context; its KDC dials and reads time out on their
 	// own (a few seconds per KDC). If ctx ends first, the goroutine
 	// destroys the client when gokrb5 gives up.
