@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -19,9 +20,10 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <title>davgate{{with .Title}} – {{.}}{{end}}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
 label{display:block;margin:.6rem 0}input{font-size:1rem;padding:.3rem}.err{color:#b00}</style></head>
-<body>{{if .Shares}}<h1>davgate</h1>
+<body>{{if .Home}}<h1>davgate</h1>
 <p>Logged on as <b>{{.User}}</b>.</p>
-<h2>Shares</h2><ul>{{range .Shares}}<li><a href="{{.Href}}">{{.Name}}</a></li>{{end}}</ul>
+{{with .Error}}<p class="err" role="alert">{{.}}</p>{{end}}
+<h2>Shares</h2>{{if .Shares}}<ul>{{range .Shares}}<li><a href="{{.Href}}">{{.Name}}</a></li>{{end}}</ul>{{else}}<p>No shares for you here.</p>{{end}}
 <p>To mount a share, use the WebDAV address of this server and a device token
 (<code>POST /api/v1/sessions</code> with <code>"kind":"device"</code>) as the password.</p>
 <form method="post" action="/logout"><button type="submit">Log out</button></form>
@@ -37,6 +39,7 @@ label{display:block;margin:.6rem 0}input{font-size:1rem;padding:.3rem}.err{color
 type shareLink struct{ Name, Href string }
 
 type pageData struct {
+	Home               bool // the logged-on page, else the log-on form
 	Title, User, Error string
 	Shares             []shareLink
 }
@@ -82,12 +85,19 @@ func (l *Logon) HandleLoginForm() http.Handler {
 }
 
 // HandleHome serves GET / for a logged-on browser: the user's shares.
-// shares lists the share names, each served under davPrefix.
-func (l *Logon) HandleHome(davPrefix string, shares func() []string) http.Handler {
+// shares lists the share names for the request's user, each served under
+// davPrefix.
+func (l *Logon) HandleHome(davPrefix string, shares func(context.Context) ([]string, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, _ := SessionFrom(r.Context())
-		d := pageData{User: s.User}
-		for _, n := range shares() {
+		names, err := shares(r.Context())
+		if err != nil {
+			l.Log.ErrorContext(r.Context(), "list shares", "err", err)
+			render(w, http.StatusServiceUnavailable, pageData{Home: true, User: s.User, Error: "The shares cannot be listed now; try again shortly."})
+			return
+		}
+		d := pageData{Home: true, User: s.User}
+		for _, n := range names {
 			d.Shares = append(d.Shares, shareLink{Name: n, Href: davPrefix + "/" + url.PathEscape(n) + "/"})
 		}
 		render(w, http.StatusOK, d)

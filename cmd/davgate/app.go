@@ -84,7 +84,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	}
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
 	proxies, _ := httplog.ParseProxies(cfg.TrustedProxies) // checked with the config
-	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.names,
+	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.Names,
 		locks: lockSystem(store), proxies: proxies}
 	if cfg.Auth.AllowPasswordBasic {
 		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -20,7 +21,7 @@ type serverDeps struct {
 	logon      *authn.Logon
 	sessions   *session.Manager
 	source     davfs.ShareSource
-	shareNames func() []string
+	shareNames func(context.Context) ([]string, error)
 	locks      davfs.LockSystem
 	proxies    httplog.Proxies
 	// passwordBasic is nil unless auth.allow_password_basic is set.
