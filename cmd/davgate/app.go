@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,6 +39,9 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	kr, err := session.LoadKeyring(cfg.MasterKeyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("master_key_file: %s does not exist; create it with: davgate keygen --out %s", cfg.MasterKeyFile, cfg.MasterKeyFile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("master_key_file: %w", err)
 	}

@@ -206,6 +206,7 @@ var fieldNotFound = regexp.MustCompile(`line (\d+): field (\S+) not found in typ
 func cleanYAMLError(err error) error {
 	msg := fieldNotFound.ReplaceAllString(err.Error(), "line $1: unknown key $2")
 	msg = strings.ReplaceAll(msg, "yaml: ", "")
+	msg = strings.ReplaceAll(msg, "unmarshal errors:\n  ", "")
 	return errors.New(msg)
 }
 
