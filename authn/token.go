@@ -34,6 +34,13 @@ func tokenFrom(r *http.Request) (token, basicUser string, ok bool) {
 	return "", "", false
 }
 
+// HasCredentials reports whether the request presents a token, a Basic
+// user name and password, or a session cookie (valid or not).
+func HasCredentials(r *http.Request) bool {
+	_, _, ok := tokenFrom(r)
+	return ok
+}
+
 // Middleware resolves the request's token into a session and hands the
 // request on with the session in its context; without a valid token it
 // answers 401 with the Basic challenge.

@@ -346,3 +346,39 @@ func TestEndToEndPasswordBasicWhenAllowed(t *testing.T) {
 	in.Stop()
 	assertNoSecrets(t, in.Log.String(), alicePass)
 }
+
+// OPTIONS answers class 2 everywhere, also before the client has
+// authenticated (Windows and Office probe first); with credentials the
+// share names what the resource allows.
+func TestEndToEndOptions(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	alice := c.logon("dgalice", alicePass, http.StatusCreated)
+	if resp, _ := c.do("PUT", "/dav/data/o.txt", strings.NewReader("x"), bearer(alice.Token)); resp.StatusCode != 201 {
+		t.Fatalf("PUT = %d", resp.StatusCode)
+	}
+	tests := []struct {
+		name, path string
+		auth       func(*http.Request)
+		allowPut   bool
+	}{
+		{"server root, no credentials", "/", nil, true},
+		{"share, no credentials", "/dav/data/", nil, true},
+		{"file, with a token", "/dav/data/o.txt", bearer(alice.Token), true},
+		{"collection, with a token", "/dav/data/", bearer(alice.Token), false},
+	}
+	for _, tt := range tests {
+		resp, _ := c.do("OPTIONS", tt.path, nil, tt.auth)
+		if resp.StatusCode != 200 || resp.Header.Get("DAV") != "1, 2" || resp.Header.Get("MS-Author-Via") != "DAV" {
+			t.Errorf("%s: OPTIONS = %d, DAV %q, MS-Author-Via %q", tt.name, resp.StatusCode, resp.Header.Get("DAV"), resp.Header.Get("MS-Author-Via"))
+		}
+		if got := strings.Contains(resp.Header.Get("Allow"), "PUT"); got != tt.allowPut {
+			t.Errorf("%s: Allow %q, PUT listed = %v, want %v", tt.name, resp.Header.Get("Allow"), got, tt.allowPut)
+		}
+	}
+	// A bad token still gets 401: OPTIONS with credentials checks them.
+	if resp, _ := c.do("OPTIONS", "/dav/data/", nil, bearer(flipByte(alice.Token))); resp.StatusCode != 401 {
+		t.Errorf("OPTIONS with a bad token = %d, want 401", resp.StatusCode)
+	}
+}

@@ -54,22 +54,27 @@ func newServer(d serverDeps) http.Handler {
 	// WebDAV: /dav and everything under it, every method.
 	mux.Handle(davPrefix+"/", davHandler)
 	mux.Handle(davPrefix, davHandler)
-	return httplog.Middleware(d.log, d.proxies, securityHeaders(optionsOutsideDav(mux)))
+	return httplog.Middleware(d.log, d.proxies, securityHeaders(davOptions(mux)))
 }
 
-// optionsOutsideDav answers OPTIONS on paths outside /dav with the DAV
-// headers: DAV clients probe the server root (the Windows client sends
-// OPTIONS /) and mount read-only without class 2.
-func optionsOutsideDav(next http.Handler) http.Handler {
+// davOptions answers OPTIONS with the DAV headers where no session is
+// needed to answer: on paths outside /dav (the Windows client sends
+// OPTIONS /), and anywhere when the request carries no credentials (the
+// Windows client and Office probe before they authenticate; clients mount
+// read-only without class 2). With credentials, OPTIONS under /dav goes to
+// the share, which names the methods the resource allows.
+func davOptions(next http.Handler) http.Handler {
 	opts := davfs.OptionsHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions && r.URL.Path != davPrefix && !strings.HasPrefix(r.URL.Path, davPrefix+"/") {
+		if r.Method == http.MethodOptions && (!underDav(r.URL.Path) || !authn.HasCredentials(r)) {
 			opts.ServeHTTP(w, r)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+func underDav(p string) bool { return p == davPrefix || strings.HasPrefix(p, davPrefix+"/") }
 
 // sandboxFiles serves what users stored under a sandbox CSP: an HTML or
 // SVG file uploaded by one user and opened by another in a browser then
