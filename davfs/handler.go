@@ -61,6 +61,9 @@ type Handler struct {
 	refuse                             []string
 	leftovers                          leftovers
 	bufs                               bufPool
+	// started dates the virtual collections (the share list and its
+	// entries), which have no modification time of their own.
+	started time.Time
 }
 
 // NewHandler returns the WebDAV handler. Mount it for both Prefix and
@@ -73,6 +76,7 @@ func NewHandler(o HandlerOptions) *Handler {
 		log:     o.Logger,
 		user:    o.User,
 		maxBody: o.MaxBodyBytes,
+		started: time.Now(),
 	}
 	if h.locks == nil {
 		h.locks = NewMemoryLocks()
@@ -229,7 +233,7 @@ func (h *Handler) writeShareList(w http.ResponseWriter, names []string) {
 			`<D:resourcetype><D:collection/></D:resourcetype><D:displayname>%s</D:displayname>`+
 			`<D:getlastmodified>%s</D:getlastmodified>`+
 			`</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`,
-			xmlEscape(href), xmlEscape(display), time.Unix(0, 0).UTC().Format(http.TimeFormat))
+			xmlEscape(href), xmlEscape(display), h.started.UTC().Format(http.TimeFormat))
 	}
 	entry((&url.URL{Path: h.prefix + "/"}).EscapedPath(), "")
 	for _, n := range names {
