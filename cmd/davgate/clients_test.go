@@ -489,10 +489,7 @@ func (ce *clientEnv) testDavfs2(t *testing.T) {
 	}
 	dir, local, mnt := t.TempDir(), t.TempDir(), t.TempDir()
 	url := ce.url + "/dav/data/davfs2/"
-	if err := os.MkdirAll(ce.served("davfs2"), 0o777); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(ce.served("davfs2"), 0o777)
+	testenv.WritableDir(t, ce.served("davfs2"))
 	if err := os.WriteFile(ce.served("davfs2/on-server.txt"), []byte("from the server\n"), 0o666); err != nil {
 		t.Fatal(err)
 	}

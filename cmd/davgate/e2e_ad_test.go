@@ -44,11 +44,7 @@ func newADFixture(t *testing.T, backend string) *adFixture {
 	})
 	for _, d := range []string{"users/adalice", "users/adbob", "users/adcarol", "depts/sales"} {
 		share, sub, _ := strings.Cut(d, "/")
-		p := filepath.Join(dc.ShareDir(share), sub)
-		if err := os.MkdirAll(p, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(p, 0o777)
+		testenv.WritableDir(t, filepath.Join(dc.ShareDir(share), sub))
 	}
 	// adalice's home folder, as AD stores it: a UNC path. The DC's name
 	// resolves nowhere outside its namespace, so the path names its IP and

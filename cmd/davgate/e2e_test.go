@@ -123,11 +123,7 @@ func newFixture(t *testing.T, store string) *fixture {
 		Shares: []testenv.Share{{Name: "data"}, {Name: "users"}},
 	})
 	for _, u := range []string{"dgalice", "dgbob"} {
-		p := filepath.Join(smbd.SharePath("users"), u)
-		if err := os.MkdirAll(p, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(p, 0o777)
+		testenv.WritableDir(t, filepath.Join(smbd.SharePath("users"), u))
 	}
 	f := &fixture{smbd: smbd, dir: t.TempDir()}
 	keys := filepath.Join(f.dir, "master.keys")

@@ -136,17 +136,9 @@ func StartADDC(t testing.TB, o ADDCOptions) *ADDC {
 	if out, err := command("cp", "-a", tmpl+"/.", d.Dir).CombinedOutput(); err != nil {
 		t.Fatalf("copy AD DC template: %v\n%s", err, out)
 	}
-	for _, dir := range []string{"run", "log", "pid", "ncalrpc", "cache", "private/tls", "shares"} {
-		if err := os.MkdirAll(filepath.Join(d.Dir, dir), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	makeDirs(t, d.Dir, "run", "log", "pid", "ncalrpc", "cache", "private/tls", "shares")
 	for _, sh := range o.Shares {
-		p := d.ShareDir(sh.Name)
-		if err := os.MkdirAll(p, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(p, 0o777)
+		WritableDir(t, d.ShareDir(sh.Name))
 	}
 	certs, err := newPKI(filepath.Join(d.Dir, "private", "tls"), d.Hostname, d.IP)
 	if err != nil {

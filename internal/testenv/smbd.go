@@ -52,17 +52,9 @@ func StartSmbd(t testing.TB, c SmbdConfig) *Smbd {
 	}
 	s := &Smbd{Port: FreePort(t), Dir: stateDir(t, "davgate-smbd-")}
 	s.conf = filepath.Join(s.Dir, "smb.conf")
-	for _, d := range []string{"private", "lock", "state", "cache", "pid", "ncalrpc", "log", "shares"} {
-		if err := os.MkdirAll(filepath.Join(s.Dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	makeDirs(t, s.Dir, "private", "lock", "state", "cache", "pid", "ncalrpc", "log", "shares")
 	for _, sh := range c.Shares {
-		p := s.SharePath(sh.Name)
-		if err := os.MkdirAll(p, 0o777); err != nil {
-			t.Fatal(err)
-		}
-		os.Chmod(p, 0o777)
+		WritableDir(t, s.SharePath(sh.Name))
 	}
 	if err := os.WriteFile(s.conf, []byte(s.config(c)), 0o644); err != nil {
 		t.Fatal(err)

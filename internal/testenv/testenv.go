@@ -158,3 +158,26 @@ func killMatching(marker string) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
+
+// WritableDir makes dir (and its parents) and opens it to every user,
+// whatever the umask: the Unix accounts that smbd switches to must write
+// in share directories the test (as root) made.
+func WritableDir(t testing.TB, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// makeDirs makes the named directories under base, mode 0755.
+func makeDirs(t testing.TB, base string, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := os.MkdirAll(filepath.Join(base, n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
