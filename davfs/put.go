@@ -85,7 +85,7 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 		s.failFS(w, r, err)
 		return
 	}
-	n, copyErr := writeBody(f, r.Body)
+	n, copyErr := writeBody(f, r.Body, s.fsys.bufs)
 	if copyErr == nil && r.ContentLength >= 0 && n != r.ContentLength {
 		copyErr = &bodyError{fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)}
 	}
@@ -186,8 +186,10 @@ func (e *bodyError) Error() string { return e.err.Error() }
 func (e *bodyError) Unwrap() error { return e.err }
 
 // writeBody copies body to f in 1 MiB writes, reading the next chunk from
-// the client while the previous one is written to the server.
-func writeBody(f *smb2.File, body io.Reader) (int64, error) {
+// the client while the previous one is written to the server. Its buffers
+// come from bufs, at most nbuf and only as many as the body needs, and go
+// back there when it returns.
+func writeBody(f *smb2.File, body io.Reader, bufs *bufPool) (int64, error) {
 	type chunk struct {
 		b   []byte
 		n   int
@@ -197,18 +199,37 @@ func writeBody(f *smb2.File, body io.Reader) (int64, error) {
 	free := make(chan []byte, nbuf)
 	full := make(chan chunk, nbuf)
 	stop := make(chan struct{})
-	defer close(stop)
-	for range nbuf {
-		free <- make([]byte, chunkSize)
-	}
+	defer func() {
+		close(stop)
+		for {
+			select {
+			case b := <-free:
+				bufs.put(b)
+			default:
+				return
+			}
+		}
+	}()
 	go func() {
 		defer close(full)
+		made := 0
 		for {
 			var b []byte
 			select {
 			case b = <-free:
 			case <-stop:
 				return
+			default:
+				if made < nbuf {
+					b = bufs.get()
+					made++
+					break
+				}
+				select {
+				case b = <-free:
+				case <-stop:
+					return
+				}
 			}
 			n, err := readChunk(body, b)
 			full <- chunk{b, n, err}
