@@ -167,7 +167,7 @@ func (p *Pool) dialKerberos(ctx context.Context, addr string, c Creds) (*smb2.Se
 		return nil, fmt.Errorf("smb log-on to %s: %w: kerberos: %w", addr, errKerberos, ctx.Err())
 	}
 	defer cl.Destroy()
-	s, err := newDialer(&smb2.Krb5Initiator{Client: cl, TargetSPN: spn}).Dial(ctx, addr)
+	s, err := p.dialSMB(ctx, addr, &smb2.Krb5Initiator{Client: cl, TargetSPN: spn})
 	if err != nil {
 		if _, refused := logonStatus(err); refused || errors.Is(err, fs.ErrPermission) {
 			// The KDC has just accepted the password, so the server's

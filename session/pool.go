@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,12 @@ type PoolOptions struct {
 	// meanwhile costs a transparent redial instead of a failed request.
 	// Default 10s; negative: never check before use.
 	CheckAfter time.Duration
+	// ReplyTimeout closes an SMB connection whose server has owed a reply
+	// this long without sending anything (servers answer slow operations
+	// with an interim reply at once), failing the requests that wait on it
+	// instead of leaving them hanging; the next request redials. Default
+	// 60s; negative: wait as long as TCP does.
+	ReplyTimeout time.Duration
 	// Logger receives connection events; default discards.
 	Logger *slog.Logger
 }
@@ -70,6 +77,7 @@ type Pool struct {
 	idle       time.Duration
 	dialTO     time.Duration
 	checkAfter time.Duration
+	replyTO    time.Duration
 	log        *slog.Logger
 
 	dials atomic.Int64 // successful and failed dials, for tests
@@ -112,6 +120,7 @@ func NewPool(o PoolOptions) *Pool {
 		idle:       cmp.Or(o.IdleTimeout, 5*time.Minute),
 		dialTO:     cmp.Or(o.DialTimeout, 15*time.Second),
 		checkAfter: cmp.Or(o.CheckAfter, 10*time.Second),
+		replyTO:    cmp.Or(o.ReplyTimeout, 60*time.Second),
 		log:        o.Logger,
 		conns:      make(map[connKey]*conn),
 		failed:     make(map[string]failure),
@@ -176,9 +185,25 @@ func newDialer(i smb2.Initiator) *smb2.Dialer {
 	return &smb2.Dialer{Initiator: i, MaxCreditBalance: maxCreditBalance}
 }
 
+// dialSMB connects to addr over a watched TCP connection (watchConn) and
+// logs on with i.
+func (p *Pool) dialSMB(ctx context.Context, addr string, i smb2.Initiator) (*smb2.Session, error) {
+	var nd net.Dialer
+	tc, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("establishing TCP connection: %w", err)
+	}
+	s, err := newDialer(i).DialConn(ctx, watchConn(tc, p.replyTO, p.hangLogger(addr)), addr)
+	if err != nil {
+		tc.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 func (p *Pool) dialNTLM(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
 	p.dials.Add(1)
-	s, err := newDialer(&smb2.NTLMInitiator{User: c.User, Password: c.Password, Domain: c.Domain}).Dial(ctx, addr)
+	s, err := p.dialSMB(ctx, addr, &smb2.NTLMInitiator{User: c.User, Password: c.Password, Domain: c.Domain})
 	if err != nil {
 		return nil, dialError(addr, err)
 	}

@@ -421,3 +421,56 @@ func TestPoolServerSecurity(t *testing.T) {
 		})
 	}
 }
+
+// A file server that stops answering (here: smbd frozen with SIGSTOP, its
+// connections open) fails the requests waiting on it within ReplyTimeout
+// instead of hanging them, and once it answers again the next request
+// redials.
+func TestPoolHungServer(t *testing.T) {
+	srv := startSmbd(t)
+	const timeout = time.Second
+	p, logs := newTestPool(t, PoolOptions{ReplyTimeout: timeout, CheckAfter: -1})
+	creds, _ := credsFunc(poolUser, poolPass)
+	s := testSession("key-hung")
+	data := shareURL(t, srv, "data")
+	use(t, p, s, creds, data, "before.txt")
+
+	// Idle connections are not hung ones: nothing is owed.
+	time.Sleep(2 * timeout)
+	use(t, p, s, creds, data, "idle.txt")
+	if got := p.dials.Load(); got != 1 {
+		t.Fatalf("dials after an idle period = %d, want 1", got)
+	}
+
+	thaw := srv.Freeze(t)
+	sh, release, err := p.Mount(context.Background(), s, creds, data)
+	if err != nil {
+		t.Fatalf("Mount of the cached share: %v", err)
+	}
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { _, err := sh.Stat("before.txt"); done <- err }()
+	select {
+	case err = <-done:
+	case <-time.After(20 * timeout):
+		thaw()
+		t.Fatal("Stat on a hung server still waiting after 20 reply timeouts")
+	}
+	waited := time.Since(start)
+	release(err)
+	if err == nil {
+		t.Fatal("Stat on a hung server succeeded")
+	}
+	if waited < timeout {
+		t.Errorf("Stat failed after %v, before the reply timeout of %v", waited, timeout)
+	}
+	if !strings.Contains(logs.String(), "owing a reply") {
+		t.Errorf("no log line about the hung server; logs:\n%s", logs)
+	}
+
+	thaw()
+	use(t, p, s, creds, data, "after.txt")
+	if got := p.dials.Load(); got != 2 {
+		t.Errorf("dials = %d, want 2 (one redial after the hang)", got)
+	}
+}

@@ -60,9 +60,10 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		Logger: log,
 	})
 	a.pool = session.NewPool(session.PoolOptions{
-		IdleTimeout: time.Duration(cfg.SMB.IdleTimeout),
-		DialTimeout: time.Duration(cfg.SMB.DialTimeout),
-		Logger:      log,
+		IdleTimeout:  time.Duration(cfg.SMB.IdleTimeout),
+		DialTimeout:  time.Duration(cfg.SMB.DialTimeout),
+		ReplyTimeout: time.Duration(cfg.SMB.ReplyTimeout),
+		Logger:       log,
 	})
 	// A session that ends anywhere closes its SMB connections here.
 	a.sessions.OnEnd(a.pool.Close)

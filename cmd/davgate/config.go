@@ -122,6 +122,10 @@ type SessionsConfig struct {
 type SMBConfig struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	DialTimeout Duration `yaml:"dial_timeout"`
+	// ReplyTimeout: a file server that owes a reply this long without
+	// sending anything has its connection closed; the waiting requests get
+	// 503 and the next one redials.
+	ReplyTimeout Duration `yaml:"reply_timeout"`
 	// Kerberos is the realm and KDCs of shares with auth kerberos or
 	// kerberos-then-ntlm. When realm is unset and auth.backend is kerberos,
 	// auth.kerberos's realm and kdcs are used.
@@ -169,7 +173,8 @@ func defaultConfig() Config {
 			DeviceIdle:      Duration(720 * time.Hour),
 			DeviceLifetime:  Duration(2160 * time.Hour),
 		},
-		SMB:      SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second)},
+		SMB: SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second),
+			ReplyTimeout: Duration(time.Minute)},
 		LogLevel: "info",
 	}
 }
@@ -268,6 +273,7 @@ func (c *Config) check() error {
 		"sessions.browser_idle": c.Sessions.BrowserIdle, "sessions.browser_lifetime": c.Sessions.BrowserLifetime,
 		"sessions.device_idle": c.Sessions.DeviceIdle, "sessions.device_lifetime": c.Sessions.DeviceLifetime,
 		"smb.idle_timeout": c.SMB.IdleTimeout, "smb.dial_timeout": c.SMB.DialTimeout,
+		"smb.reply_timeout": c.SMB.ReplyTimeout,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be positive", key)

@@ -378,3 +378,38 @@ func TestEndToEndOptions(t *testing.T) {
 		t.Errorf("OPTIONS with a bad token = %d, want 401", resp.StatusCode)
 	}
 }
+
+// A file server that hangs with its connections open fails the requests
+// waiting on it with 503 after smb.reply_timeout, instead of holding them
+// until TCP gives up; once it answers again, the same token works.
+func TestEndToEndHungFileServer(t *testing.T) {
+	f := newFixture(t, "memory")
+	b, err := os.ReadFile(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.cfgPath, append(b, "smb: {reply_timeout: 1s}\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	tok := c.logon("dgalice", alicePass, http.StatusCreated).Token
+	if resp, b := c.do("PUT", "/dav/data/hung.txt", strings.NewReader("still here"), bearer(tok)); resp.StatusCode != 201 {
+		t.Fatalf("PUT = %d %s", resp.StatusCode, b)
+	}
+
+	thaw := f.smbd.Freeze(t)
+	start := time.Now()
+	resp, _ := c.do("GET", "/dav/data/hung.txt", nil, bearer(tok))
+	if waited := time.Since(start); resp.StatusCode != http.StatusServiceUnavailable || waited > 10*time.Second {
+		t.Errorf("GET from a hung file server = %d after %v, want 503 within a few seconds", resp.StatusCode, waited)
+	}
+	if !strings.Contains(in.Log.String(), "owing a reply") {
+		t.Errorf("no log line names the hung server; log:\n%s", in.Log)
+	}
+
+	thaw()
+	if resp, b := c.do("GET", "/dav/data/hung.txt", nil, bearer(tok)); resp.StatusCode != 200 || b != "still here" {
+		t.Errorf("GET after the server recovered = %d %q", resp.StatusCode, b)
+	}
+}
