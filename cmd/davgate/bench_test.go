@@ -84,6 +84,11 @@ shares:
 	syscall.Sync()
 
 	r := report{cpu: dg.cpu, load: []string{loadavg()}}
+	if profiles == "" {
+		r.self = selfCPU // davgate is not in this process
+	}
+	plainCPU, signedCPU := serverCPU(plain.ConfigPath()), serverCPU(signed.ConfigPath())
+	r.server = func() time.Duration { return plainCPU() + signedCPU() }
 	b.ResetTimer()
 
 	// One untimed round of each first: the first GiB through a fresh
@@ -423,10 +428,12 @@ func rate(r *report, what string, conns int, d time.Duration, f func() error) fl
 
 // report is the table the benchmark prints.
 type report struct {
-	rows  []row
-	notes []string             // failures seen while measuring
-	cpu   func() time.Duration // davgate's CPU time so far
-	load  []string             // load averages at the start and the end
+	rows   []row
+	notes  []string             // failures seen while measuring
+	cpu    func() time.Duration // davgate's CPU time so far
+	self   func() time.Duration // this process's (the clients'), nil when davgate runs in it
+	server func() time.Duration // the smbds'
+	load   []string             // load averages at the start and the end
 }
 
 type row struct {
@@ -435,17 +442,29 @@ type row struct {
 	target          float64
 	davgate, direct []float64       // every run
 	cpu             []time.Duration // davgate's CPU time in each of its runs
+	// CPU per run of the other processes: in davgate's runs its HTTP
+	// client and smbd, in the direct client's runs that client and smbd.
+	clientCPU, smbdCPU, directCPU, directSmbdCPU []time.Duration
 }
 
 // measure runs davgate's and the direct client's figure n times each,
 // taking turns, and adds a row; round i of each gets i.
 func (r *report) measure(measure, op string, target float64, n int, davgate, direct func(i int) float64) {
 	w := row{measure: measure, op: op, target: target}
+	self := r.self
+	if self == nil {
+		self = func() time.Duration { return 0 }
+	}
 	for i := range n {
-		c := r.cpu()
+		c, s, v := r.cpu(), self(), r.server()
 		w.davgate = append(w.davgate, davgate(i))
 		w.cpu = append(w.cpu, r.cpu()-c)
+		w.clientCPU = append(w.clientCPU, self()-s)
+		w.smbdCPU = append(w.smbdCPU, r.server()-v)
+		s, v = self(), r.server()
 		w.direct = append(w.direct, direct(i))
+		w.directCPU = append(w.directCPU, self()-s)
+		w.directSmbdCPU = append(w.directSmbdCPU, r.server()-v)
 	}
 	r.rows = append(r.rows, w)
 }
@@ -498,17 +517,24 @@ func (r *report) print(out io.Writer) {
 		if w.op != "" {
 			target = fmt.Sprintf("%s %.2f", w.op, w.target)
 		}
-		var cpu []float64
-		for _, c := range w.cpu {
-			cpu = append(cpu, c.Seconds())
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\t%s\t%.2f s\t\n", w.measure, figure(median(w.davgate)), figure(median(w.direct)),
-			w.ratio(), target, w.verdict(), median(cpu))
+			w.ratio(), target, w.verdict(), seconds(w.cpu))
 	}
 	tw.Flush()
 	fmt.Fprintln(out, "\nevery run (davgate | direct):")
 	for _, w := range r.rows {
 		fmt.Fprintf(out, "  %s: %s | %s\n", w.measure, figures(w.davgate), figures(w.direct))
+	}
+	if r.self != nil {
+		// On a machine with few cores the processes of a run compete: the
+		// sums say how much CPU each way needs for the same work.
+		fmt.Fprintln(out, "\nCPU per run, median (davgate + its HTTP client + smbd | direct client + smbd):")
+		for _, w := range r.rows {
+			dav := []float64{seconds(w.cpu), seconds(w.clientCPU), seconds(w.smbdCPU)}
+			dir := []float64{seconds(w.directCPU), seconds(w.directSmbdCPU)}
+			fmt.Fprintf(out, "  %s: %.2f + %.2f + %.2f = %.2f s | %.2f + %.2f = %.2f s\n", w.measure,
+				dav[0], dav[1], dav[2], dav[0]+dav[1]+dav[2], dir[0], dir[1], dir[0]+dir[1])
+		}
 	}
 	fmt.Fprintf(out, "\n%d CPUs; load average %s at the start, %s at the end\n", runtime.NumCPU(), r.load[0], r.load[len(r.load)-1])
 	if len(r.notes) > 0 {
@@ -517,6 +543,24 @@ func (r *report) print(out io.Writer) {
 			fmt.Fprintf(out, "  %s\n", n)
 		}
 	}
+}
+
+// seconds is the median of CPU times, in seconds.
+func seconds(d []time.Duration) float64 {
+	var v []float64
+	for _, x := range d {
+		v = append(v, x.Seconds())
+	}
+	return median(v)
+}
+
+// selfCPU is the CPU time (user and system) this process has used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func figure(v float64) string {

@@ -147,9 +147,18 @@ func (p *davgateProcess) peak() int64 {
 
 // cpu is the CPU time (user and system) the process has used so far.
 func (p *davgateProcess) cpu() time.Duration {
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	d, err := procCPU(p.pid)
 	if err != nil {
 		p.b.Fatal(err)
+	}
+	return d
+}
+
+// procCPU is the CPU time (user and system) process pid has used so far.
+func procCPU(pid int) (time.Duration, error) {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
 	}
 	// The fields after the command name, which is in parentheses; utime
 	// and stime are fields 14 and 15, in clock ticks (100 per second on
@@ -157,7 +166,31 @@ func (p *davgateProcess) cpu() time.Duration {
 	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:]))
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// serverCPU returns the CPU time so far of the live processes whose
+// command line contains marker (an smbd's config file: the server and its
+// per-connection children).
+func serverCPU(marker string) func() time.Duration {
+	return func() time.Duration {
+		var sum time.Duration
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
+				continue
+			}
+			if d, err := procCPU(pid); err == nil {
+				sum += d
+			}
+		}
+		return sum
+	}
 }
 
 // loadavg describes the machine: CPUs and load average, which tell how
