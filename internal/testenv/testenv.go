@@ -16,8 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -145,16 +143,7 @@ func (p *process) stop() {
 // killMatching ends stray processes whose command line mentions marker,
 // such as samba-dcerpcd helpers that smbd starts and that call setsid.
 func killMatching(marker string) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.Contains(string(cmdline), marker) {
-			continue
-		}
+	for _, pid := range matchingPids(marker) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
