@@ -23,7 +23,8 @@ import (
 )
 
 // Real WebDAV clients against the whole davgate (issue 3, "Real clients in
-// the tests"): rclone, cadaver, curl, an rclone FUSE mount and davfs2, each driven
+// the tests"): rclone, cadaver, curl, an rclone FUSE mount, davfs2 and
+// GNOME's gvfs (gio, as the Files app uses it), each driven
 // as a user would, with alice's device token as the password. Every
 // subtest works in its own folder of share "data" and checks what reached
 // the SMB server by reading the folder that backs the share.
@@ -41,6 +42,7 @@ func TestRealClients(t *testing.T) {
 	t.Run("curl", ce.testCurl)
 	t.Run("rclone mount", ce.testRcloneMount)
 	t.Run("davfs2", ce.testDavfs2)
+	t.Run("gvfs", ce.testGvfs)
 	in.Stop()
 	assertNoSecrets(t, in.Log.String(), alicePass, ce.token)
 }
@@ -559,5 +561,77 @@ func (ce *clientEnv) testDavfs2(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(ce.served("davfs2"), "made")); err != nil {
 		t.Errorf("mkdir through davfs2: %v", err)
+	}
+}
+
+// testGvfs drives GNOME's gvfs the way the Files app does, through gio in a
+// private D-Bus session: mount with the token as password, make a folder,
+// upload (a new file, an overwrite), list, read, download, move, delete.
+func (ce *clientEnv) testGvfs(t *testing.T) {
+	testenv.Need(t, "gio", "dbus-run-session")
+	const gvfsd = "/usr/libexec/gvfsd"
+	for _, p := range []string{gvfsd, "/usr/libexec/gvfsd-dav"} {
+		if _, err := os.Stat(p); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required in CI (packages gvfs-daemons, gvfs-backends): %v", p, err)
+			}
+			t.Skipf("gvfs not installed: %v", err)
+		}
+	}
+	local := t.TempDir()
+	big := bytes.Repeat([]byte("gvfs "), 700<<10) // 3.5 MB: several chunks
+	for name, b := range map[string][]byte{"big.bin": big, "note é.txt": []byte("first\n"), "note2.txt": []byte("second version\n")} {
+		if err := os.WriteFile(filepath.Join(local, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := "dav://dgalice@" + strings.TrimPrefix(ce.url, "http://") + "/dav/data/"
+	dir := root + "gvfs/"
+	// gvfsd is the session's daemon; gio mount asks for the password on
+	// the terminal (here stdin), once.
+	script := `set -eu
+` + gvfsd + ` --no-fuse & trap 'kill $!' EXIT
+sleep 0.5
+gio mount "$ROOT" >/dev/null
+gio mkdir "$DIR" "$DIR/sub"
+gio copy big.bin "note é.txt" "$DIR"
+gio copy note2.txt "$DIR/note é.txt"
+echo "LIST:"; gio list "$DIR"
+echo "CAT:"; gio cat "$DIR/note é.txt"
+echo "SIZE:"; gio info -a standard::size "$DIR/big.bin" | grep standard::size
+gio copy "$DIR/big.bin" back.bin
+gio move "$DIR/big.bin" "$DIR/sub/big moved.bin"
+gio copy note2.txt "$DIR/gone.txt"
+gio remove "$DIR/gone.txt"
+gio mount -u "$ROOT"
+echo DONE
+`
+	out := command(t, 2*time.Minute, cmdOpts{dir: local, stdin: ce.token + "\n", env: []string{"ROOT=" + root, "DIR=" + dir}},
+		"dbus-run-session", "--", "bash", "-c", script)
+	if !strings.Contains(out, "DONE") {
+		t.Fatalf("gio script did not finish:\n%s", out)
+	}
+	list := out[strings.Index(out, "LIST:"):strings.Index(out, "CAT:")]
+	for _, name := range []string{"big.bin", "note é.txt", "sub"} {
+		if !strings.Contains(list, name+"\n") {
+			t.Errorf("gio list lacks %q:\n%s", name, list)
+		}
+	}
+	if !strings.Contains(out, "CAT:\nsecond version\n") {
+		t.Errorf("gio cat after the overwrite did not show the new content:\n%s", out)
+	}
+	if !strings.Contains(out, fmt.Sprintf("standard::size: %d", len(big))) {
+		t.Errorf("gio info size is not %d:\n%s", len(big), out)
+	}
+	if b, err := os.ReadFile(filepath.Join(local, "back.bin")); err != nil || !bytes.Equal(b, big) {
+		t.Errorf("gio download: %d bytes, %v; want %d bytes as sent", len(b), err, len(big))
+	}
+	want := map[string]string{
+		"sub":               "dir",
+		"sub/big moved.bin": digestOf(big),
+		"note é.txt":        digestOf([]byte("second version\n")),
+	}
+	if d := cmp.Diff(want, digest(t, ce.served("gvfs"))); d != "" {
+		t.Errorf("share after the gio script (-want +got):\n%s\ngio said:\n%s", d, out)
 	}
 }

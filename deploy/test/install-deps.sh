@@ -2,8 +2,8 @@
 # Installs what davgate's tests and demo need on Debian, if it is missing:
 # Samba (file server and AD DC, with winbind), the Kerberos and LDAP
 # client tools, OpenLDAP's slapd, iproute2 (the AD DC runs in a network
-# namespace), redis-server, litmus, rclone, cadaver, fuse3, davfs2, chromium (the
-# browser test drives it headless). Daemons are not
+# namespace), redis-server, litmus, rclone, cadaver, fuse3, davfs2, gvfs with
+# gio and a D-Bus session bus, chromium (the browser test drives it headless). Daemons are not
 # started: the tests start their own on 127.0.0.1 or in a namespace. Runs as
 # root (or with sudo available).
 #
@@ -14,7 +14,8 @@ if [ "${1:-}" = demo ]; then
 	pkgs=(samba curl ca-certificates)
 else
 	pkgs=(samba winbind smbclient krb5-user ldap-utils slapd iproute2
-		redis-server litmus rclone cadaver fuse3 davfs2 chromium curl ca-certificates)
+		redis-server litmus rclone cadaver fuse3 davfs2 gvfs-daemons gvfs-backends libglib2.0-bin dbus-daemon
+		chromium curl ca-certificates)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
