@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -278,18 +279,26 @@ func waitFor(t testing.TB, cond func() bool) {
 func TestPutRefusals(t *testing.T) {
 	e := newTestEnv(t)
 	e.expect(t, 400, "PUT", "/dav/data/r", strings.NewReader("x"), "Content-Range", "bytes 0-0/10")
-	req, _ := http.NewRequest("PUT", e.srv.URL+"/dav/data/huge", io.LimitReader(neverEnding{}, 1<<62))
-	req.ContentLength = 1 << 62
-	req.Header.Set("Expect", "100-continue")
-	tr := &http.Transport{ExpectContinueTimeout: 10 * time.Second}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusInsufficientStorage {
-		t.Fatalf("huge PUT: %s", resp.Status)
+	// Too large for the share, said by Content-Length or, for a chunked
+	// body, by the X-Expected-Entity-Length that macOS Finder sends.
+	for _, chunked := range []bool{false, true} {
+		req, _ := http.NewRequest("PUT", e.srv.URL+"/dav/data/huge", io.LimitReader(neverEnding{}, 1<<62))
+		req.ContentLength = 1 << 62
+		if chunked {
+			req.ContentLength = -1
+			req.Header.Set("X-Expected-Entity-Length", strconv.Itoa(1<<62))
+		}
+		req.Header.Set("Expect", "100-continue")
+		tr := &http.Transport{ExpectContinueTimeout: 10 * time.Second}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusInsufficientStorage {
+			t.Fatalf("huge PUT (chunked %v): %s", chunked, resp.Status)
+		}
 	}
 	if tf := tempFiles(t, e.dir); len(tf) != 0 {
 		t.Fatalf("temporary files left: %v", tf)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -55,9 +56,9 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	// A large upload that cannot fit is refused before its body is sent
 	// (the client waits for 100 Continue until the body is read).
-	if r.ContentLength >= quotaCheckSize {
-		if avail, _, err := s.fsys.quota(); err == nil && uint64(r.ContentLength) > avail {
-			h.fail(w, r, http.StatusInsufficientStorage, fmt.Errorf("upload of %d bytes, %d available", r.ContentLength, avail))
+	if size := expectedSize(r); size >= quotaCheckSize {
+		if avail, _, err := s.fsys.quota(); err == nil && uint64(size) > avail {
+			h.fail(w, r, http.StatusInsufficientStorage, fmt.Errorf("upload of %d bytes, %d available", size, avail))
 			return
 		}
 	}
@@ -129,6 +130,19 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
+}
+
+// expectedSize is the size of r's body: its Content-Length, or for a
+// chunked body the X-Expected-Entity-Length that macOS Finder announces;
+// -1 when unknown.
+func expectedSize(r *http.Request) int64 {
+	if r.ContentLength >= 0 {
+		return r.ContentLength
+	}
+	if n, err := strconv.ParseInt(r.Header.Get("X-Expected-Entity-Length"), 10, 64); err == nil && n >= 0 {
+		return n
+	}
+	return -1
 }
 
 // quotaCheckSize is the upload size from which PUT asks the server for
