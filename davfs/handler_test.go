@@ -282,7 +282,9 @@ func TestPutRefusals(t *testing.T) {
 	// Too large for the share, said by Content-Length or, for a chunked
 	// body, by the X-Expected-Entity-Length that macOS Finder sends.
 	for _, chunked := range []bool{false, true} {
-		req, _ := http.NewRequest("PUT", e.srv.URL+"/dav/data/huge", io.LimitReader(neverEnding{}, 1<<62))
+		// The body is refused unread; were it read, 64 MiB would be stored.
+		body := &countingReader{r: io.LimitReader(neverEnding{}, 64<<20)}
+		req, _ := http.NewRequest("PUT", e.srv.URL+"/dav/data/huge", body)
 		req.ContentLength = 1 << 62
 		if chunked {
 			req.ContentLength = -1
@@ -296,13 +298,24 @@ func TestPutRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusInsufficientStorage {
-			t.Fatalf("huge PUT (chunked %v): %s", chunked, resp.Status)
+		if resp.StatusCode != http.StatusInsufficientStorage || body.n > 1<<20 {
+			t.Fatalf("huge PUT (chunked %v): %s after %d bytes of the body were sent", chunked, resp.Status, body.n)
 		}
 	}
 	if tf := tempFiles(t, e.dir); len(tf) != 0 {
 		t.Fatalf("temporary files left: %v", tf)
 	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 type neverEnding struct{}
