@@ -25,6 +25,11 @@ type SmbdConfig struct {
 // Share is one share of a test smbd.
 type Share struct {
 	Name string
+	// VFSObjects replaces the share's "vfs objects" list, streams_xattr
+	// when empty; "acl_xattr streams_xattr" stores NT ACLs (in the
+	// security.NTACL extended attribute, which needs a file system with
+	// xattrs and an smbd running as root).
+	VFSObjects string
 	// Extra holds extra lines for the share's section.
 	Extra string
 }
@@ -102,8 +107,12 @@ func (s *Smbd) config(c SmbdConfig) string {
 		fmt.Fprintf(&b, "\t%s\n", strings.ReplaceAll(strings.TrimSpace(c.Global), "\n", "\n\t"))
 	}
 	for _, sh := range c.Shares {
-		fmt.Fprintf(&b, "\n[%s]\n\tpath = %s\n\tread only = no\n\tbrowseable = yes\n\tcreate mask = 0666\n\tdirectory mask = 0777\n\tvfs objects = streams_xattr\n",
-			sh.Name, s.SharePath(sh.Name))
+		vfs := sh.VFSObjects
+		if vfs == "" {
+			vfs = "streams_xattr"
+		}
+		fmt.Fprintf(&b, "\n[%s]\n\tpath = %s\n\tread only = no\n\tbrowseable = yes\n\tcreate mask = 0666\n\tdirectory mask = 0777\n\tvfs objects = %s\n",
+			sh.Name, s.SharePath(sh.Name), vfs)
 		if sh.Extra != "" {
 			fmt.Fprintf(&b, "\t%s\n", strings.ReplaceAll(strings.TrimSpace(sh.Extra), "\n", "\n\t"))
 		}
