@@ -5,7 +5,8 @@
 // from SMB status to HTTP status.
 //
 // It protects the user's files against partial writes (PUT writes a temporary
-// file and renames it over the target only once the whole body arrived) and
+// file and renames it over the target only once the whole body arrived, with
+// the replaced file's ACL where the server lets the user read and set it) and
 // keeps SMB error text away from clients. Names from clients are checked so
 // that they cannot reach alternate data streams or climb out of the share's
 // root.
@@ -502,29 +503,32 @@ func (f *FS) smbPathOf(name string) (string, error) {
 
 // copyFile copies the file src to dst through a temporary file next to
 // dst, renamed over dst once the data and the dead properties are there.
-func (f *FS) copyFile(ctx context.Context, src, dst string) (err error) {
+// With keepACL (dst exists), dst's security descriptor is copied onto the
+// temporary file while the data is (see keepSecurity); aclErr says what of
+// it could not be, which does not fail the copy.
+func (f *FS) copyFile(ctx context.Context, src, dst string, keepACL bool) (aclErr, err error) {
 	src, sp, err := f.resolve("copy", src)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dst, dp, err := f.resolve("copy", dst)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tmp := path.Join(path.Dir(dst), tempPrefix+randomHex(8))
 	tp, err := f.smbPath(tmp)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f.forget()
 	in := &file{fsys: f, name: src, path: sp}
 	defer in.Close()
 	if err := in.open(); err != nil {
-		return err
+		return nil, err
 	}
 	sf, err := f.share.OpenFile(tp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 	if err != nil {
-		return f.fail("copy", dst, err)
+		return nil, f.fail("copy", dst, err)
 	}
 	out := &file{fsys: f, name: dst, path: tp, f: sf}
 	defer func() {
@@ -533,17 +537,26 @@ func (f *FS) copyFile(ctx context.Context, src, dst string) (err error) {
 			f.share.Remove(tp)
 		}
 	}()
-	if _, err := out.ReadFrom(in); err != nil {
-		return err
+	var kept chan error
+	if keepACL {
+		kept = make(chan error, 1)
+		go func() { kept <- keepSecurity(f.share, dp, sf, tp) }()
+	}
+	_, err = out.ReadFrom(in)
+	if kept != nil {
+		aclErr = <-kept
+	}
+	if err != nil {
+		return nil, err
 	}
 	if err := out.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	f.copyProps(sp, tp)
 	if err := replace(f.share, tp, dp); err != nil {
-		return f.fail("copy", dst, err)
+		return nil, f.fail("copy", dst, err)
 	}
-	return nil
+	return aclErr, nil
 }
 
 // joinSMB joins an SMB directory path ("" for the share root) and a name.

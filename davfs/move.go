@@ -144,7 +144,9 @@ func (passLocks) Unlock(time.Time, string) error { return nil }
 // (FSCTL_SRV_COPYCHUNK, see file.ReadFrom) into a temporary file next to
 // the destination, with its dead properties, and renamed over the
 // destination only when complete; a failed copy leaves the destination as
-// it was. Collections are copied by x/net/webdav through the same FS.
+// it was. A file copied over a file keeps the replaced file's ACL, as a
+// copy over an existing file on a Windows share does (see keepSecurity).
+// Collections are copied by x/net/webdav through the same FS.
 func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
 	h := s.h
@@ -178,7 +180,8 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
 		return
 	}
-	if err := s.fsys.copyFile(ctx, name, dst); err != nil {
+	aclErr, err := s.fsys.copyFile(ctx, name, dst, exists)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			// section 9.8.5: the destination's parent is missing (the
 			// source was there a moment ago)
@@ -188,6 +191,7 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 		s.failFS(w, r, err)
 		return
 	}
+	s.logKeepSecurity(ctx, dst, aclErr)
 	if exists {
 		w.WriteHeader(http.StatusNoContent)
 		return

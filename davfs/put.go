@@ -21,8 +21,12 @@ import (
 // file: the body goes to a temporary file in the same directory, which is
 // renamed over the target (one SMB rename with ReplaceIfExists) only after
 // the whole body arrived. On any failure the temporary file is removed and
-// the target is untouched. The price: a replaced file gets the new file's
-// creation time and inherited ACL, not the old one's explicit ACL.
+// the target is untouched. A replaced file keeps its ACL: the old file's
+// DACL (and owner and group, where the server allows) is copied onto the
+// temporary file while the body arrives (see keepSecurity); where that is
+// refused, the PUT still succeeds and the file has its directory's
+// inherited ACL, as a new file would. The price that remains: a replaced
+// file gets the new file's creation time.
 func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) {
 	h := s.h
 	if name == "/" || strings.HasSuffix(r.URL.Path, "/") {
@@ -86,9 +90,19 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 		s.failFS(w, r, err)
 		return
 	}
+	// The old file's security descriptor is copied while the body arrives.
+	var kept chan error
+	if old != nil {
+		kept = make(chan error, 1)
+		go func() { kept <- keepSecurity(share, target, f, tmpPath) }()
+	}
 	n, copyErr := writeBody(f, r.Body, s.fsys.bufs)
 	if copyErr == nil && r.ContentLength >= 0 && n != r.ContentLength {
 		copyErr = &bodyError{fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)}
+	}
+	var aclErr error
+	if kept != nil {
+		aclErr = <-kept
 	}
 	closeErr := f.Close()
 	fail := func(status int, err error) {
@@ -121,6 +135,7 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 		fail(st, s.fsys.Err())
 		return
 	}
+	s.logKeepSecurity(ctx, name, aclErr)
 	if fi, err := s.fsys.Stat(ctx, name); err == nil {
 		w.Header().Set("ETag", fi.(*fileInfo).etag())
 	}
