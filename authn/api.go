@@ -28,7 +28,21 @@ type Logon struct {
 	Log *slog.Logger
 	// SecureCookie marks the session cookie Secure (set when serving TLS).
 	SecureCookie bool
+	// Observe, if set, hears how each log-on attempt ended (for metrics),
+	// whether through the API, the log-on page or password Basic auth.
+	Observe func(LogonResult)
 }
+
+// LogonResult is how a log-on attempt ended.
+type LogonResult string
+
+// The results a log-on attempt can have.
+const (
+	LogonOK          LogonResult = "ok"
+	LogonRefused     LogonResult = "refused"      // the directory refused the credentials (401)
+	LogonRateLimited LogonResult = "rate_limited" // too many failures (429)
+	LogonError       LogonResult = "error"        // directory or store unavailable (503)
+)
 
 // logonRequest is the body of POST /api/v1/sessions (JSON or form).
 type logonRequest struct {
@@ -90,6 +104,24 @@ func (l *Logon) HandleCreate() http.Handler {
 // logOn checks the rate limits and the password and mints a session. On
 // failure it returns the status to answer (and has set Retry-After for 429).
 func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
+	token, info, status := l.checkAndCreate(w, r, user, password, kind, label)
+	if l.Observe != nil {
+		switch status {
+		case 0:
+			l.Observe(LogonOK)
+		case http.StatusUnauthorized:
+			l.Observe(LogonRefused)
+		case http.StatusTooManyRequests:
+			l.Observe(LogonRateLimited)
+		default:
+			l.Observe(LogonError)
+		}
+	}
+	return token, info, status
+}
+
+// checkAndCreate is logOn without the observation.
+func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
 	ctx := r.Context()
 	client := httplog.ClientAddr(r)
 	wait, err := l.Limiter.Wait(ctx, user, client)

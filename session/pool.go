@@ -59,6 +59,40 @@ type PoolOptions struct {
 	ReplyTimeout time.Duration
 	// Logger receives connection events; default discards.
 	Logger *slog.Logger
+	// Events hears of connection events, for metrics; default none.
+	Events PoolEvents
+}
+
+// PoolEvents are callbacks on the pool's connection events, for metrics.
+// Nil fields are skipped; set ones must be quick and safe for concurrent
+// use. They are given no credentials, user names, addresses or session
+// ids.
+type PoolEvents struct {
+	// Dialed: one SMB log-on attempt with mech ended with result "ok",
+	// "refused" (the credentials, ErrLogonFailure) or "error".
+	Dialed func(mech Mech, result string)
+	// ConnOpened and ConnClosed: a TCP connection to a file server was
+	// opened, and later closed (once per connection, whoever closes it).
+	ConnOpened, ConnClosed func()
+	// Hung: a connection was closed because its server owed a reply for
+	// ReplyTimeout and sent nothing (see watchedConn).
+	Hung func()
+	// Redialed: a pooled connection that was lost or dropped after an
+	// error is being dialed again.
+	Redialed func()
+}
+
+// withDefaults fills the nil callbacks with ones that do nothing.
+func (e PoolEvents) withDefaults() PoolEvents {
+	if e.Dialed == nil {
+		e.Dialed = func(Mech, string) {}
+	}
+	for _, f := range []*func(){&e.ConnOpened, &e.ConnClosed, &e.Hung, &e.Redialed} {
+		if *f == nil {
+			*f = func() {}
+		}
+	}
+	return e
 }
 
 // Pool keeps one SMB session per (davgate session, file server) and its
@@ -79,6 +113,7 @@ type Pool struct {
 	checkAfter time.Duration
 	replyTO    time.Duration
 	log        *slog.Logger
+	events     PoolEvents
 
 	dials atomic.Int64 // successful and failed dials, for tests
 
@@ -106,6 +141,7 @@ type conn struct {
 	sess     *smb2.Session
 	shares   map[string]*smb2.Share
 	lastUsed time.Time
+	dialed   bool // a session was set up before: the next dial is a redial
 
 	// guarded by Pool.mu
 	refs   int
@@ -122,6 +158,7 @@ func NewPool(o PoolOptions) *Pool {
 		checkAfter: cmp.Or(o.CheckAfter, 10*time.Second),
 		replyTO:    cmp.Or(o.ReplyTimeout, 60*time.Second),
 		log:        o.Logger,
+		events:     o.Events.withDefaults(),
 		conns:      make(map[connKey]*conn),
 		failed:     make(map[string]failure),
 	}
@@ -156,6 +193,7 @@ func (p *Pool) dial(ctx context.Context, addr string, c Creds) (*smb2.Session, M
 	case MechKerberos, MechKerberosThenNTLM:
 		p.dials.Add(1)
 		s, err := p.dialKerberos(ctx, addr, c)
+		p.dialed(MechKerberos, err)
 		if err == nil {
 			return s, MechKerberos, nil
 		}
@@ -189,10 +227,12 @@ func newDialer(i smb2.Initiator) *smb2.Dialer {
 // logs on with i.
 func (p *Pool) dialSMB(ctx context.Context, addr string, i smb2.Initiator) (*smb2.Session, error) {
 	var nd net.Dialer
-	tc, err := nd.DialContext(ctx, "tcp", addr)
+	nc, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("establishing TCP connection: %w", err)
 	}
+	p.events.ConnOpened()
+	tc := &countedConn{Conn: nc, onClose: p.events.ConnClosed}
 	s, err := newDialer(i).DialConn(ctx, watchConn(tc, p.replyTO, p.hangLogger(addr)), addr)
 	if err != nil {
 		tc.Close()
@@ -201,13 +241,40 @@ func (p *Pool) dialSMB(ctx context.Context, addr string, i smb2.Initiator) (*smb
 	return s, nil
 }
 
+// dialed reports one log-on attempt's result to the events.
+func (p *Pool) dialed(m Mech, err error) {
+	result := "ok"
+	switch {
+	case errors.Is(err, ErrLogonFailure):
+		result = "refused"
+	case err != nil:
+		result = "error"
+	}
+	p.events.Dialed(m, result)
+}
+
+// countedConn tells onClose when it is first closed, so that a gauge of
+// open connections stays right however often go-smb2, the watchdog and
+// the pool close it.
+type countedConn struct {
+	net.Conn
+	once    sync.Once
+	onClose func()
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(c.onClose)
+	return c.Conn.Close()
+}
+
 func (p *Pool) dialNTLM(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
 	p.dials.Add(1)
 	s, err := p.dialSMB(ctx, addr, &smb2.NTLMInitiator{User: c.User, Password: c.Password, Domain: c.Domain})
 	if err != nil {
-		return nil, dialError(addr, err)
+		err = dialError(addr, err)
 	}
-	return s, nil
+	p.dialed(MechNTLM, err)
+	return s, err
 }
 
 // Mount returns share u.Share on server u.Addr() for session s, bound to
@@ -288,6 +355,9 @@ func (p *Pool) mount(ctx context.Context, ck connKey, c *conn, s *Session, creds
 			}
 		}
 		if c.sess == nil {
+			if c.dialed {
+				p.events.Redialed()
+			}
 			cr, err := creds()
 			if err != nil {
 				return nil, fmt.Errorf("smb credentials: %w", err)
@@ -303,7 +373,7 @@ func (p *Pool) mount(ctx context.Context, ck connKey, c *conn, s *Session, creds
 			if err != nil {
 				return nil, err
 			}
-			c.sess, c.shares, fresh = sess, make(map[string]*smb2.Share), true
+			c.sess, c.shares, fresh, c.dialed = sess, make(map[string]*smb2.Share), true, true
 			p.log.LogAttrs(ctx, slog.LevelDebug, "smb session opened", slog.String("addr", ck.addr), slog.String("user", cr.User),
 				slog.String("mech", string(mech)), slog.String("session", s.ID))
 		}

@@ -195,9 +195,11 @@ func isReply(msg []byte) bool {
 	return true
 }
 
-// hangLogger returns the onHang of a watched connection to addr.
+// hangLogger returns the onHang of a watched connection to addr: it logs
+// and counts the hang.
 func (p *Pool) hangLogger(addr string) func(time.Duration) {
 	return func(waited time.Duration) {
+		p.events.Hung()
 		p.log.Warn("smb server sent nothing while owing a reply; connection closed",
 			slog.String("addr", addr), slog.Duration("waited", waited.Round(time.Millisecond)))
 	}

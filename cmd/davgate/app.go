@@ -14,9 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/davgate/davgate/authn"
 	"github.com/davgate/davgate/davfs"
 	"github.com/davgate/davgate/internal/httplog"
+	"github.com/davgate/davgate/internal/metrics"
 	"github.com/davgate/davgate/session"
 )
 
@@ -28,6 +31,8 @@ type app struct {
 	sessions *session.Manager
 	pool     *session.Pool
 	handler  http.Handler
+	// metrics is the registry served on metrics_listen.
+	metrics *prometheus.Registry
 
 	stopWatch context.CancelFunc
 }
@@ -49,7 +54,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, store: store}
+	a := &app{cfg: cfg, log: log, store: store, metrics: metrics.NewRegistry()}
+	m := metrics.New(a.metrics)
 	a.sessions = session.NewManager(session.ManagerOptions{
 		Keyring: kr,
 		Store:   store,
@@ -64,6 +70,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		DialTimeout:  time.Duration(cfg.SMB.DialTimeout),
 		ReplyTimeout: time.Duration(cfg.SMB.ReplyTimeout),
 		Logger:       log,
+		Events:       m.PoolEvents(),
 	})
 	// A session that ends anywhere closes its SMB connections here.
 	a.sessions.OnEnd(a.pool.Close)
@@ -86,11 +93,12 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		Limiter:      authn.NewLimiter(limitStore(store)),
 		Log:          log,
 		SecureCookie: cfg.TLS.Cert != "",
+		Observe:      m.Logon,
 	}
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
 	proxies, _ := httplog.ParseProxies(cfg.TrustedProxies) // checked with the config
 	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.Names,
-		locks: lockSystem(store), proxies: proxies}
+		locks: lockSystem(store), proxies: proxies, observer: m}
 	if cfg.Auth.AllowPasswordBasic {
 		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")
 		deps.passwordBasic = authn.NewPasswordBasic(logon, 5*time.Minute)

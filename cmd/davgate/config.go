@@ -28,6 +28,10 @@ type Config struct {
 	Sessions      SessionsConfig `yaml:"sessions"`
 	SMB           SMBConfig      `yaml:"smb"`
 	LogLevel      string         `yaml:"log_level"`
+	// MetricsListen is where Prometheus metrics are served, at /metrics
+	// (host:port; empty: not at all). Never the public listener: metrics
+	// reveal usage.
+	MetricsListen string `yaml:"metrics_listen"`
 	// TrustedProxies are the addresses or CIDR prefixes of the reverse
 	// proxies and load balancers in front of davgate, whose
 	// X-Forwarded-For names the client (for rate limits and logs).
@@ -220,6 +224,15 @@ var shareName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 func (c *Config) check() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port", c.Listen)
+	}
+	if c.MetricsListen != "" {
+		_, port, err := net.SplitHostPort(c.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %q is not host:port", c.MetricsListen)
+		}
+		if c.MetricsListen == c.Listen && port != "0" {
+			return errors.New("metrics_listen: must differ from listen: metrics are not served to WebDAV clients")
+		}
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("tls: cert and key must be set together")

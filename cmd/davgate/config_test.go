@@ -34,6 +34,13 @@ func TestParseConfig(t *testing.T) {
 	if c.Auth.SMB.Domain != "EXAMPLE" {
 		t.Errorf("auth.smb.domain = %q", c.Auth.SMB.Domain)
 	}
+	if c.MetricsListen != "" {
+		t.Errorf("metrics_listen = %q, want none by default", c.MetricsListen)
+	}
+	c, err = parseConfig([]byte(goodConfig + "metrics_listen: 127.0.0.1:9100\n"))
+	if err != nil || c.MetricsListen != "127.0.0.1:9100" {
+		t.Errorf("metrics_listen = %q, %v; want 127.0.0.1:9100", c.MetricsListen, err)
+	}
 }
 
 func TestParseConfigErrorsNameTheKey(t *testing.T) {
@@ -54,6 +61,8 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"negative duration", "smb: {idle_timeout: -1m}", "smb.idle_timeout"},
 		{"bad log level", "log_level: loud", "log_level"},
 		{"bad trusted proxy", "trusted_proxies: [lb.example.com]", "trusted_proxies"},
+		{"bad metrics_listen", "metrics_listen: 9100", "metrics_listen:"},
+		{"metrics on the WebDAV listener", "metrics_listen: 127.0.0.1:8080", "metrics_listen: must differ from listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -40,6 +40,7 @@ func (s *syncBuffer) String() string {
 type instance struct {
 	URL    string
 	Log    *syncBuffer
+	Out    *syncBuffer // what run printed to stdout
 	stop   func()
 	exited chan error
 }
@@ -59,7 +60,7 @@ func startDavgateWith(t *testing.T, cfgPath string, hc *http.Client) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	in := &instance{Log: stderr, exited: make(chan error, 1)}
+	in := &instance{Log: stderr, Out: stdout, exited: make(chan error, 1)}
 	go func() {
 		in.exited <- run(ctx, []string{"davgate", "serve", "--config", cfgPath}, func(string) string { return "" }, stdout, stderr)
 	}()

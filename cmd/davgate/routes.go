@@ -24,6 +24,7 @@ type serverDeps struct {
 	shareNames func(context.Context) ([]string, error)
 	locks      davfs.LockSystem
 	proxies    httplog.Proxies
+	observer   httplog.Observer // counts requests for metrics; may be nil
 	// passwordBasic is nil unless auth.allow_password_basic is set.
 	passwordBasic *authn.PasswordBasic
 }
@@ -54,7 +55,7 @@ func newServer(d serverDeps) http.Handler {
 	// WebDAV: /dav and everything under it, every method.
 	mux.Handle(davPrefix+"/", davHandler)
 	mux.Handle(davPrefix, davHandler)
-	return httplog.Middleware(d.log, d.proxies, securityHeaders(davOptions(mux)))
+	return httplog.Middleware(d.log, d.proxies, d.observer, securityHeaders(davOptions(mux)))
 }
 
 // davOptions answers OPTIONS with the DAV headers where no session is

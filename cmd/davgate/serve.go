@@ -14,9 +14,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/davgate/davgate/internal/httplog"
+	"github.com/davgate/davgate/internal/metrics"
 	"github.com/davgate/davgate/session"
 )
 
@@ -78,10 +80,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.TLS.Cert != "" {
 		scheme = "https"
 	}
+	errc := make(chan error, 2)
+	var msrv *http.Server
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		msrv = newMetricsServer(app.metrics, log)
+		log.Info("metrics serving", "url", fmt.Sprintf("http://%s/metrics", mln.Addr()))
+		fmt.Fprintf(stdout, "metrics listening on http://%s/metrics\n", mln.Addr())
+		go func() { errc <- fmt.Errorf("metrics: %w", msrv.Serve(mln)) }()
+	}
 	log.Info("davgate serving", "url", fmt.Sprintf("%s://%s/", scheme, ln.Addr()), "version", versionString(), "store", storeKind(cfg.Store))
 	fmt.Fprintf(stdout, "davgate listening on %s://%s/\n", scheme, ln.Addr())
 
-	errc := make(chan error, 1)
 	go func() {
 		if cfg.TLS.Cert != "" {
 			errc <- srv.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key)
@@ -100,7 +114,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
+	if msrv != nil {
+		msrv.Close() // a scrape loses nothing by being cut short
+	}
 	return nil
+}
+
+// newMetricsServer serves reg at /metrics, and nothing else, in plain
+// HTTP: it belongs on a loopback or otherwise private address.
+func newMetricsServer(reg *prometheus.Registry, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(reg))
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 // storeKind names the store without its URL, which may hold a password.

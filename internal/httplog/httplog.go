@@ -18,6 +18,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -175,10 +177,31 @@ func (ps Proxies) client(r *http.Request) string {
 	return addr
 }
 
+// Observer hears of every request, for metrics. StartRequest is called
+// when a request arrives and returns the func that is called once when it
+// ends. It is given no path, client, user or header: nothing that would
+// make a metric's labels unbounded or reveal who did what.
+type Observer interface {
+	StartRequest(method string) (end func(Done))
+}
+
+// Done is a finished request as an Observer sees it.
+type Done struct {
+	Method string
+	// Status is the final status sent; 0 when the handler aborted the
+	// response (http.ErrAbortHandler) before sending one.
+	Status int
+	// RequestBytes are the request body bytes the handler read;
+	// ResponseBytes the response body bytes written.
+	RequestBytes, ResponseBytes int64
+	Duration                    time.Duration
+}
+
 // Middleware gives each request an Info, logs one access line when it ends
 // and turns a panic into a logged 500. proxies names the reverse proxies
-// whose X-Forwarded-For is believed (nil: none).
-func Middleware(log *slog.Logger, proxies Proxies, next http.Handler) http.Handler {
+// whose X-Forwarded-For is believed (nil: none); obs, if not nil, observes
+// every request.
+func Middleware(log *slog.Logger, proxies Proxies, obs Observer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		client := proxies.client(r)
@@ -186,6 +209,27 @@ func Middleware(log *slog.Logger, proxies Proxies, next http.Handler) http.Handl
 		ctx := context.WithValue(r.Context(), ctxKey{}, info)
 		rec := &recorder{ResponseWriter: w}
 		rec.Header().Set("X-Request-Id", info.ID)
+		req := r.WithContext(ctx)
+		returned := false
+		if obs != nil {
+			end := obs.StartRequest(r.Method)
+			var body *countingBody
+			if r.Body != nil && r.Body != http.NoBody {
+				body = &countingBody{ReadCloser: r.Body}
+				req.Body = body
+			}
+			// Deferred first, so it runs last: after a recovered panic's 500.
+			defer func() {
+				d := Done{Method: r.Method, Status: rec.status, ResponseBytes: rec.bytes, Duration: time.Since(start)}
+				if d.Status == 0 && returned {
+					d.Status = http.StatusOK
+				}
+				if body != nil {
+					d.RequestBytes = body.n.Load()
+				}
+				end(d)
+			}()
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -211,7 +255,8 @@ func Middleware(log *slog.Logger, proxies Proxies, next http.Handler) http.Handl
 			}
 			log.Info("request", attrs...)
 		}()
-		next.ServeHTTP(rec, r.WithContext(ctx))
+		next.ServeHTTP(rec, req)
+		returned = true
 	})
 }
 
@@ -230,6 +275,18 @@ func newID() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// countingBody counts the request body bytes read.
+type countingBody struct {
+	io.ReadCloser
+	n atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
 }
 
 // recorder notes the status and the body size.

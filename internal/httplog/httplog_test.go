@@ -3,6 +3,7 @@ package httplog
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,7 @@ import (
 func TestMiddlewareLogsWithRequestContext(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, nil)))
-	h := Middleware(log, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := Middleware(log, nil, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetUser(r.Context(), "alice")
 		switch r.URL.Path {
 		case "/panic":
@@ -108,7 +109,7 @@ func TestClientAddressBehindProxies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got string
-			h := Middleware(slog.New(slog.DiscardHandler), proxies, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := Middleware(slog.New(slog.DiscardHandler), proxies, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				got = ClientAddr(r)
 			}))
 			req := httptest.NewRequest("GET", "/", nil)
@@ -119,6 +120,72 @@ func TestClientAddressBehindProxies(t *testing.T) {
 			h.ServeHTTP(httptest.NewRecorder(), req)
 			if got != tt.want {
 				t.Errorf("client = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// observed records what an Observer is told.
+type observed struct {
+	started []string
+	done    []Done
+}
+
+func (o *observed) StartRequest(method string) func(Done) {
+	o.started = append(o.started, method)
+	return func(d Done) { o.done = append(o.done, d) }
+}
+
+func TestMiddlewareObserves(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/read3":
+			b := make([]byte, 3)
+			io.ReadFull(r.Body, b)
+			w.WriteHeader(http.StatusCreated)
+			w.Write([]byte("made"))
+		case "/panic":
+			panic("boom")
+		case "/abort":
+			panic(http.ErrAbortHandler)
+		case "/silent":
+		}
+	})
+	tests := []struct {
+		method, path, body string
+		want               Done
+	}{
+		{"PUT", "/read3", "0123456789", Done{Method: "PUT", Status: 201, RequestBytes: 3, ResponseBytes: 4}},
+		{"GET", "/silent", "", Done{Method: "GET", Status: 200}},
+		{"GET", "/panic", "", Done{Method: "GET", Status: 500, ResponseBytes: int64(len("internal error\n"))}},
+		{"GET", "/abort", "", Done{Method: "GET", Status: 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			o := &observed{}
+			mw := Middleware(slog.New(slog.DiscardHandler), nil, o, h)
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			func() {
+				defer func() {
+					if p := recover(); p != nil && p != http.ErrAbortHandler {
+						t.Fatalf("panic %v", p)
+					}
+				}()
+				mw.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(tt.method, tt.path, body))
+			}()
+			if len(o.started) != 1 || o.started[0] != tt.method || len(o.done) != 1 {
+				t.Fatalf("started %q, done %d times; want %s once each", o.started, len(o.done), tt.method)
+			}
+			got := o.done[0]
+			if got.Duration <= 0 {
+				t.Errorf("duration %v, want > 0", got.Duration)
+			}
+			got.Duration = 0
+			if got != tt.want {
+				t.Errorf("done = %+v, want %+v", got, tt.want)
 			}
 		})
 	}
