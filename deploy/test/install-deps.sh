@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what davgate's tests and demo need on Debian, if it is missing:
-# Samba (file server and AD DC, with winbind), the Kerberos and LDAP
+# Samba (file server with its VFS modules, and AD DC with its schema files
+# and winbind: apt's --no-install-recommends leaves those out), the Kerberos and LDAP
 # client tools, OpenLDAP's slapd, iproute2 (the AD DC runs in a network
 # namespace), redis-server, litmus, rclone, cadaver, fuse3, davfs2, gvfs with
 # gio and a D-Bus session bus, chromium (the browser test drives it headless). Daemons are not
@@ -11,9 +12,9 @@
 #   install-deps.sh demo     only what the demo needs
 set -euo pipefail
 if [ "${1:-}" = demo ]; then
-	pkgs=(samba curl ca-certificates)
+	pkgs=(samba samba-vfs-modules curl ca-certificates)
 else
-	pkgs=(samba winbind smbclient krb5-user ldap-utils slapd iproute2
+	pkgs=(samba samba-vfs-modules samba-ad-dc samba-ad-provision winbind smbclient krb5-user ldap-utils slapd iproute2
 		redis-server litmus rclone cadaver fuse3 davfs2 gvfs-daemons gvfs-backends libglib2.0-bin dbus-daemon
 		chromium curl ca-certificates)
 fi
