@@ -244,9 +244,25 @@ func (h *Handler) writeShareList(w http.ResponseWriter, names []string) {
 }
 
 func xmlEscape(s string) string {
+	if plainXML(s) {
+		return s
+	}
 	var b strings.Builder
 	xml.EscapeText(&b, []byte(s))
 	return b.String()
+}
+
+// plainXML reports whether s is printable ASCII without a character that
+// XML escapes, so that xmlEscape can return it as it is: most names,
+// hrefs and dates in a listing of thousands are.
+func plainXML(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '&', c == '\'', c == '<', c == '>':
+			return false
+		}
+	}
+	return true
 }
 
 // propfindDepth applies RFC 4918 section 9.1: a PROPFIND without Depth or

@@ -244,12 +244,7 @@ func (s *shareRequest) writeResponse(w *bufio.Writer, pf propfindReq, e *entry, 
 	w.WriteString("</D:href>")
 	var found, missing strings.Builder
 	emit := func(b *strings.Builder, n xml.Name, lang, value string, withValue bool) {
-		open, end := elementTags(n, lang)
-		b.WriteString(open)
-		if withValue {
-			b.WriteString(value)
-		}
-		b.WriteString(end)
+		writeElement(b, n, lang, value, withValue)
 	}
 	switch pf.mode {
 	case modePropname:
@@ -326,17 +321,35 @@ func contains(list []xml.Name, n xml.Name) bool {
 	return false
 }
 
-// elementTags returns the open and close tags of a property element; a
-// property outside DAV: declares its namespace as the default one.
-func elementTags(n xml.Name, lang string) (open, end string) {
-	attr := ""
+// writeElement writes a property element, empty when withValue is false;
+// a property outside DAV: declares its namespace as the default one.
+func writeElement(b *strings.Builder, n xml.Name, lang, value string, withValue bool) {
+	dav := n.Space == nsDAV
+	b.WriteString("<")
+	if dav {
+		b.WriteString("D:")
+	}
+	b.WriteString(n.Local)
+	if !dav {
+		b.WriteString(` xmlns="`)
+		b.WriteString(xmlEscape(n.Space))
+		b.WriteString(`"`)
+	}
 	if lang != "" {
-		attr = ` xml:lang="` + xmlEscape(lang) + `"`
+		b.WriteString(` xml:lang="`)
+		b.WriteString(xmlEscape(lang))
+		b.WriteString(`"`)
 	}
-	if n.Space == nsDAV {
-		return "<D:" + n.Local + attr + ">", "</D:" + n.Local + ">"
+	b.WriteString(">")
+	if withValue {
+		b.WriteString(value)
 	}
-	return "<" + n.Local + ` xmlns="` + xmlEscape(n.Space) + `"` + attr + ">", "</" + n.Local + ">"
+	b.WriteString("</")
+	if dav {
+		b.WriteString("D:")
+	}
+	b.WriteString(n.Local)
+	b.WriteString(">")
 }
 
 // liveValue computes a live property; ok is false when the resource has

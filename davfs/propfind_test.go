@@ -2,6 +2,7 @@ package davfs
 
 import (
 	"encoding/xml"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -42,5 +43,22 @@ func TestParsePropfind(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// xmlEscape's shortcut for plain ASCII gives what encoding/xml gives, for
+// every byte value alone and inside a name.
+func TestXMLEscape(t *testing.T) {
+	inputs := []string{"", "report-2026.pdf", "/dav/data/a%20b/", "Tue, 24 Nov 2026 10:00:00 GMT",
+		"a<b>&\"c'", "tab\there", "line\nbreak\r", "caf\u00e9", "\xff\xfe", "x\x7fy"}
+	for c := range 256 {
+		inputs = append(inputs, string([]byte{byte(c)}), "name"+string([]byte{byte(c)})+".txt")
+	}
+	for _, in := range inputs {
+		var want strings.Builder
+		xml.EscapeText(&want, []byte(in))
+		if got := xmlEscape(in); got != want.String() {
+			t.Errorf("xmlEscape(%q) = %q, want %q", in, got, want.String())
+		}
 	}
 }
