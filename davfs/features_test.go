@@ -108,6 +108,37 @@ func TestDeadPropertiesSurviveMoveCopyPut(t *testing.T) {
 	}
 }
 
+// A PROPPATCH the server cannot store (here a value larger than ext4
+// keeps in the extended attribute behind the stream) fails on its own and
+// leaves the properties already stored; shorter values written after
+// longer ones read back exactly.
+func TestProppatchFailureKeepsProperties(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/a", strings.NewReader("x"))
+	long := strings.Repeat("k", 500)
+	e.expect(t, 207, "PROPPATCH", "/dav/data/a", proppatch(`<X:keep>`+long+`</X:keep>`))
+	big := strings.Repeat("b", 6000)
+	body := e.expect(t, 207, "PROPPATCH", "/dav/data/a", proppatch(`<X:big>`+big+`</X:big>`))
+	stored := strings.Contains(body, "200 OK")
+	if !stored && !strings.Contains(body, "507 Insufficient Storage") {
+		t.Fatalf("PROPPATCH of a large value: %s", body)
+	}
+	q := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><X:keep xmlns:X="http://example.com/x"/><X:big xmlns:X="http://example.com/x"/></D:prop></D:propfind>`
+	check := func(keep string) {
+		t.Helper()
+		body := e.expect(t, 207, "PROPFIND", "/dav/data/a", strings.NewReader(q), "Depth", "0")
+		if !strings.Contains(body, `<keep xmlns="http://example.com/x">`+keep+`</keep>`) {
+			t.Errorf("keep is not %.10q...:\n%.400s", keep, body)
+		}
+		if got := strings.Contains(body, ">"+big+"<"); got != stored {
+			t.Errorf("large value: stored %v, read back %v", stored, got)
+		}
+	}
+	check(long)
+	e.expect(t, 207, "PROPPATCH", "/dav/data/a", proppatch(`<X:keep>short</X:keep>`))
+	check("short")
+}
+
 // PROPPATCH always answers 207 (RFC 4918 section 9.2); protected
 // properties fail with 403 and the rest with 424.
 func TestProppatchProtected(t *testing.T) {

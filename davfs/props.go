@@ -1,6 +1,7 @@
 package davfs
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,19 +167,37 @@ func (f *FS) writeProps(p string, m map[xml.Name]webdav.Property) error {
 	return f.writePropsRaw(p, raw)
 }
 
+// writePropsRaw stores raw as the properties of p without ever leaving
+// them empty: the stream is overwritten in place in one write, padded with
+// spaces (which JSON ignores) to at least its old length, and cut to size
+// only afterwards. A write the server refuses (a full disk, or an
+// extended attribute too large for the file system, where streams_xattr
+// keeps streams) then leaves the old properties as they were; truncating
+// first would lose them all.
 func (f *FS) writePropsRaw(p string, raw []byte) error {
 	if p != f.root {
 		f.markChildProps(parentSMB(p))
 	}
-	sf, err := f.share.OpenFile(p+propsStream, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	sf, err := f.share.OpenFile(p+propsStream, os.O_RDWR|os.O_CREATE, 0o666)
 	if err != nil {
 		return f.fail("write properties", p, err)
 	}
-	_, err = sf.Write(raw)
-	if cerr := sf.Close(); err == nil {
-		err = cerr
-	}
+	defer sf.Close()
+	st, err := sf.Stat()
 	if err != nil {
+		return f.fail("write properties", p, err)
+	}
+	data := raw
+	if old := st.Size(); old > int64(len(raw)) {
+		data = append(slices.Clip(raw), bytes.Repeat([]byte(" "), int(old)-len(raw))...)
+	}
+	if _, err := sf.WriteAt(data, 0); err != nil {
+		return f.fail("write properties", p, err)
+	}
+	if len(data) > len(raw) {
+		sf.Truncate(int64(len(raw))) // the padding is harmless if this fails
+	}
+	if err := sf.Close(); err != nil {
 		return f.fail("write properties", p, err)
 	}
 	return nil
