@@ -3,6 +3,7 @@ package davfs
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -29,6 +30,52 @@ func TestPutPreconditions(t *testing.T) {
 	if got := e.expect(t, 200, "GET", "/dav/data/p.txt", nil); got != "two" {
 		t.Fatalf("content %q", got)
 	}
+}
+
+// The same preconditions guard DELETE, PROPPATCH, COPY and MOVE, and
+// If-Unmodified-Since guards them and PUT: a stale ETag or date gets 412
+// and changes nothing.
+func TestPreconditionsOnChanges(t *testing.T) {
+	e := newTestEnv(t)
+	resp, _ := e.do(t, "PUT", "/dav/data/p.txt", strings.NewReader("one"))
+	etag := resp.Header.Get("ETag")
+	long := "Sat, 01 Jan 2000 00:00:00 GMT"
+	dest := e.srv.URL + "/dav/data/q.txt"
+	for _, c := range []struct {
+		method string
+		hdr    []string
+	}{
+		{"DELETE", []string{"If-Match", `"stale"`}},
+		{"DELETE", []string{"If-Unmodified-Since", long}},
+		{"DELETE", []string{"If-None-Match", "*"}},
+		{"MOVE", []string{"If-Match", `"stale"`, "Destination", dest}},
+		{"COPY", []string{"If-Unmodified-Since", long, "Destination", dest}},
+		{"PROPPATCH", []string{"If-Match", `"stale"`}},
+		{"PUT", []string{"If-Unmodified-Since", long}},
+	} {
+		var body io.Reader
+		switch c.method {
+		case "PROPPATCH":
+			body = proppatch(`<X:colour>red</X:colour>`)
+		case "PUT":
+			body = strings.NewReader("two")
+		}
+		if resp, _ := e.do(t, c.method, "/dav/data/p.txt", body, c.hdr...); resp.StatusCode != 412 {
+			t.Errorf("%s with %q = %d, want 412", c.method, c.hdr, resp.StatusCode)
+		}
+	}
+	if got := e.expect(t, 200, "GET", "/dav/data/p.txt", nil); got != "one" {
+		t.Errorf("content %q after refused changes", got)
+	}
+	e.expect(t, 404, "GET", "/dav/data/q.txt", nil)
+	body := e.expect(t, 207, "PROPFIND", "/dav/data/p.txt", strings.NewReader(propfindAll), "Depth", "0")
+	if strings.Contains(body, ">red<") {
+		t.Errorf("refused PROPPATCH was applied:\n%s", body)
+	}
+	// current validators let the change through
+	e.expect(t, 201, "COPY", "/dav/data/p.txt", nil, "Destination", dest, "If-Match", etag)
+	e.expect(t, 204, "DELETE", "/dav/data/q.txt", nil, "If-Unmodified-Since", time.Now().UTC().Add(time.Hour).Format(http.TimeFormat))
+	e.expect(t, 204, "DELETE", "/dav/data/p.txt", nil, "If-Match", etag)
 }
 
 const propfindAll = `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`

@@ -350,6 +350,12 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.Method {
+	case http.MethodDelete, "PROPPATCH", "MKCOL", "COPY", "MOVE":
+		if !s.preconditions(w, r, name) {
+			return
+		}
+	}
+	switch r.Method {
 	case http.MethodOptions:
 		s.options(w, r, name)
 	case http.MethodGet, http.MethodHead, http.MethodPost:

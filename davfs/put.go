@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cloudsoda/go-smb2"
 )
@@ -173,11 +174,17 @@ func (s *shareRequest) failFS(w http.ResponseWriter, r *http.Request, err error)
 	s.h.fail(w, r, st, err)
 }
 
-// checkPreconditions applies If-Match and If-None-Match to a PUT (RFC 9110
-// section 13.1.1 and 13.1.2): 412 when they fail.
+// checkPreconditions applies If-Match, If-Unmodified-Since and
+// If-None-Match to a request that changes the resource cur (nil when it
+// does not exist) (RFC 9110 section 13.1.1 to 13.1.4 and 13.2.2): 412 when
+// they fail.
 func checkPreconditions(r *http.Request, cur *fileInfo) int {
 	if im := r.Header.Get("If-Match"); im != "" {
 		if cur == nil || !etagListHas(im, cur.etag()) {
+			return http.StatusPreconditionFailed
+		}
+	} else if ius := r.Header.Get("If-Unmodified-Since"); ius != "" && cur != nil {
+		if t, err := http.ParseTime(ius); err == nil && cur.mtime.Truncate(time.Second).After(t) {
 			return http.StatusPreconditionFailed
 		}
 	}
@@ -187,6 +194,28 @@ func checkPreconditions(r *http.Request, cur *fileInfo) int {
 		}
 	}
 	return 0
+}
+
+// preconditions applies checkPreconditions to the resource a DELETE,
+// PROPPATCH, MKCOL, COPY or MOVE names, so that a client working from a
+// stale ETag or date gets 412 instead of deleting or moving a newer
+// version. It reports whether the request may go on.
+func (s *shareRequest) preconditions(w http.ResponseWriter, r *http.Request, name string) bool {
+	if r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == "" && r.Header.Get("If-Unmodified-Since") == "" {
+		return true
+	}
+	var cur *fileInfo
+	if fi, err := s.fsys.Stat(r.Context(), name); err == nil {
+		cur = fi.(*fileInfo)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		s.failFS(w, r, err)
+		return false
+	}
+	if st := checkPreconditions(r, cur); st != 0 {
+		s.h.fail(w, r, st, fmt.Errorf("%s precondition failed", r.Method))
+		return false
+	}
+	return true
 }
 
 // etagListHas reports whether the header's list is "*" or holds etag
