@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cloudsoda/go-smb2"
@@ -60,5 +63,47 @@ func TestErrorTable(t *testing.T) {
 				t.Errorf("os.IsNotExist false for %v", pe)
 			}
 		})
+	}
+}
+
+// Access the server denies is 403 whatever the method: a file and a folder
+// owned by root in a folder only root may change.
+func TestAccessDeniedIs403(t *testing.T) {
+	e := newTestEnv(t)
+	ro := filepath.Join(e.dir, "ro")
+	if err := os.MkdirAll(filepath.Join(ro, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ro, "f.txt"), []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(t, 201, "PUT", "/dav/data/mine.txt", strings.NewReader("mine"))
+	for _, c := range []struct {
+		method, path string
+		hdr          []string
+	}{
+		{"DELETE", "/dav/data/ro/f.txt", nil},
+		{"DELETE", "/dav/data/ro/sub/", nil},
+		{"DELETE", "/dav/data/ro/", nil},
+		{"MKCOL", "/dav/data/ro/new/", nil},
+		{"PUT", "/dav/data/ro/f.txt", nil},
+		{"MOVE", "/dav/data/mine.txt", []string{"Destination", e.srv.URL + "/dav/data/ro/f.txt"}},
+		{"MOVE", "/dav/data/mine.txt", []string{"Destination", e.srv.URL + "/dav/data/ro/g.txt"}},
+		{"COPY", "/dav/data/mine.txt", []string{"Destination", e.srv.URL + "/dav/data/ro/g.txt"}},
+		{"MOVE", "/dav/data/ro/f.txt", []string{"Destination", e.srv.URL + "/dav/data/moved.txt"}},
+	} {
+		var body io.Reader
+		if c.method == "PUT" {
+			body = strings.NewReader("x")
+		}
+		if resp, _ := e.do(t, c.method, c.path, body, c.hdr...); resp.StatusCode != 403 {
+			t.Errorf("%s %s %q = %d, want 403", c.method, c.path, c.hdr, resp.StatusCode)
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(ro, "f.txt")); err != nil || string(got) != "keep" {
+		t.Errorf("ro/f.txt = %q, %v", got, err)
+	}
+	if got := e.expect(t, 200, "GET", "/dav/data/mine.txt", nil); got != "mine" {
+		t.Errorf("mine.txt = %q", got)
 	}
 }

@@ -90,7 +90,14 @@ func (f *FS) Err() error {
 func (f *FS) fail(op, name string, err error) error {
 	var pe *os.PathError
 	if errors.As(err, &pe) && isKind(pe.Err) {
-		// already mapped by this package
+		// Already a kind: mapped and recorded by this package, or mapped
+		// by go-smb2 itself (os.ErrPermission for access denied on some
+		// calls), which the handler still has to learn of.
+		f.mu.Lock()
+		if f.lastErr == nil {
+			f.lastErr = &Error{Op: op, Path: name, Kind: pe.Err, Err: err}
+		}
+		f.mu.Unlock()
 		return pe
 	}
 	detail, pe := mapError(op, name, err)

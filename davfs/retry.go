@@ -3,6 +3,7 @@ package davfs
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"time"
 
 	"github.com/cloudsoda/go-smb2"
@@ -44,15 +45,27 @@ func replace(share *smb2.Share, from, to string) error {
 	}
 }
 
-// inUse reports whether a refused rename target exists and is not
-// read-only, so that the refusal can only mean someone has it open.
+// inUse reports whether a refused rename target exists, is not read-only
+// and may be opened for writing (or is refused with a sharing violation),
+// so that the refusal can only mean someone has it open. A target the user
+// may not write, such as one in a folder only others may change, is
+// refused for want of permission instead (403, not 423).
 func inUse(share *smb2.Share, p string) bool {
 	st, err := share.Stat(p)
 	if err != nil {
 		return false
 	}
 	s, ok := st.Sys().(*smb2.FileStat)
-	return ok && s.FileAttributes&fileAttributeReadonly == 0 && !st.IsDir()
+	if !ok || s.FileAttributes&fileAttributeReadonly != 0 || st.IsDir() {
+		return false
+	}
+	f, err := share.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		kind, _ := classify(err)
+		return kind == ErrLocked
+	}
+	f.Close()
+	return true
 }
 
 // fileAttributeReadonly is FILE_ATTRIBUTE_READONLY ([MS-FSCC] 2.6).
