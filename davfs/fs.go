@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cloudsoda/go-smb2"
 	"golang.org/x/net/webdav"
@@ -153,10 +154,12 @@ func isASCII(s string) bool {
 }
 
 // smbPath maps a clean webdav name to the SMB path below the share. Names
-// with a backslash (an SMB separator), a colon (alternate data streams) or a
-// NUL are refused: none of them can name a plain file on the share.
+// with a backslash (an SMB separator), a colon (alternate data streams), a
+// NUL or bytes that are not UTF-8 (SMB names are UTF-16; they would become
+// U+FFFD, and different names the same file) are refused: none of them can
+// name a plain file on the share.
 func (f *FS) smbPath(name string) (string, error) {
-	if strings.ContainsAny(name, "\\:\x00") {
+	if strings.ContainsAny(name, "\\:\x00") || !utf8.ValidString(name) {
 		return "", ErrBadName
 	}
 	if p, ok := f.storedPath(name); ok {
@@ -234,7 +237,7 @@ func (f *FS) resolve(op, name string) (clean_, smb string, err error) {
 	c := clean(name)
 	p, err := f.smbPath(c)
 	if err != nil {
-		return "", "", &os.PathError{Op: op, Path: c, Err: err}
+		return "", "", f.fail(op, c, &os.PathError{Op: op, Path: c, Err: err})
 	}
 	return c, p, nil
 }

@@ -575,9 +575,6 @@ func (s *shareRequest) listing(w http.ResponseWriter, r *http.Request, name stri
 // allowedName refuses to create a resource whose name matches one of
 // RefuseNames (403).
 func (s *shareRequest) allowedName(w http.ResponseWriter, r *http.Request, name string) bool {
-	if len(s.h.refuse) == 0 {
-		return true
-	}
 	check := ""
 	switch r.Method {
 	case http.MethodPut, "MKCOL", "LOCK":
@@ -585,10 +582,16 @@ func (s *shareRequest) allowedName(w http.ResponseWriter, r *http.Request, name 
 	case "COPY", "MOVE":
 		check = s.destName(r)
 	}
-	if check == "" {
+	if check == "" || check == "/" {
 		return true
 	}
 	base := path.Base(check)
+	if why := windowsRefuses(base); why != "" {
+		if _, err := s.fsys.Stat(r.Context(), check); errors.Is(err, fs.ErrNotExist) {
+			s.h.fail(w, r, http.StatusBadRequest, fmt.Errorf("name %q: %s", base, why))
+			return false
+		}
+	}
 	for _, pat := range s.h.refuse {
 		if ok, _ := path.Match(pat, base); ok {
 			s.h.fail(w, r, http.StatusForbidden, fmt.Errorf("name %q refused by configuration", base))
@@ -596,6 +599,28 @@ func (s *shareRequest) allowedName(w http.ResponseWriter, r *http.Request, name 
 		}
 	}
 	return true
+}
+
+// windowsRefuses says why Windows cannot name a file base, or "" if it
+// can: a trailing dot or space (which a Windows server strips, so "a." would
+// replace "a") or a reserved device name, with or without an extension
+// ("NUL", "aux.txt"). Samba stores such names but lists them under mangled
+// 8.3 names, so a client would never find the file it wrote. Only new
+// resources are refused; an existing one keeps working.
+func windowsRefuses(base string) string {
+	if strings.HasSuffix(base, ".") || strings.HasSuffix(base, " ") {
+		return "ends with a dot or a space"
+	}
+	stem, _, _ := strings.Cut(base, ".")
+	stem = strings.ToUpper(strings.TrimRight(stem, " "))
+	switch stem {
+	case "CON", "PRN", "AUX", "NUL":
+		return "a reserved device name"
+	}
+	if len(stem) == 4 && (strings.HasPrefix(stem, "COM") || strings.HasPrefix(stem, "LPT")) && stem[3] >= '0' && stem[3] <= '9' {
+		return "a reserved device name"
+	}
+	return ""
 }
 
 // hiddenName reports whether a name lies in or is one of davgate's

@@ -80,3 +80,47 @@ func TestTemporaryNamesHidden(t *testing.T) {
 		t.Fatalf("listing shows a temporary file:\n%s", body)
 	}
 }
+
+// Names Windows cannot hold are refused with 400 when they would create a
+// resource (Samba would list them under mangled names, a Windows server
+// would strip a trailing dot), and so are bytes that are not UTF-8 (they
+// would all become U+FFFD). A file stored under such a name by other means
+// stays reachable.
+func TestBadNames(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/ok.txt", strings.NewReader("ok"))
+	for _, n := range []string{"trail.", "trail%20", "CON", "nul.txt", "Aux.tar.gz", "com1", "LPT9.log", "bad%ff.txt", "%fe"} {
+		for _, c := range []struct {
+			method string
+			hdr    []string
+		}{
+			{"PUT", nil},
+			{"MKCOL", nil},
+		} {
+			if resp, _ := e.do(t, c.method, "/dav/data/"+n, strings.NewReader(""), c.hdr...); resp.StatusCode != 400 {
+				t.Errorf("%s %s = %d, want 400", c.method, n, resp.StatusCode)
+			}
+		}
+		for _, m := range []string{"COPY", "MOVE"} {
+			if resp, _ := e.do(t, m, "/dav/data/ok.txt", nil, "Destination", e.srv.URL+"/dav/data/"+n); resp.StatusCode != 400 {
+				t.Errorf("%s to %s = %d, want 400", m, n, resp.StatusCode)
+			}
+		}
+	}
+	for _, n := range []string{"console.txt", "com10", "nul-points", "a.b", ".hidden", "LPT"} {
+		e.expect(t, 201, "PUT", "/dav/data/"+url.PathEscape(n), strings.NewReader("x"))
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "made there."), []byte("there"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(t, 204, "PUT", "/dav/data/made%20there.", strings.NewReader("replaced"))
+	if got, err := os.ReadFile(filepath.Join(e.dir, "made there.")); err != nil || string(got) != "replaced" {
+		t.Errorf("existing file with a trailing dot: %q, %v", got, err)
+	}
+	entries, _ := os.ReadDir(e.dir)
+	for _, de := range entries {
+		if strings.ContainsRune(de.Name(), '\uFFFD') || strings.EqualFold(de.Name(), "con") || strings.HasSuffix(de.Name(), " ") {
+			t.Errorf("stored %q", de.Name())
+		}
+	}
+}
