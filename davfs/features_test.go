@@ -155,6 +155,27 @@ func TestDeadPropertiesSurviveMoveCopyPut(t *testing.T) {
 	}
 }
 
+// COPY of a collection copies its own dead properties and, with Depth
+// infinity, those of the collections below it (RFC 4918 section 9.8.2).
+func TestCopyCollectionKeepsProperties(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "MKCOL", "/dav/data/pe", nil)
+	e.expect(t, 201, "MKCOL", "/dav/data/pe/sub", nil)
+	e.expect(t, 201, "PUT", "/dav/data/pe/sub/f", strings.NewReader("x"))
+	for _, p := range []string{"/dav/data/pe/", "/dav/data/pe/sub/", "/dav/data/pe/sub/f"} {
+		e.expect(t, 207, "PROPPATCH", p, proppatch(`<X:colour>blue</X:colour>`))
+	}
+	e.expect(t, 201, "COPY", "/dav/data/pe/", nil, "Destination", e.srv.URL+"/dav/data/deep/")
+	e.expect(t, 201, "COPY", "/dav/data/pe/", nil, "Destination", e.srv.URL+"/dav/data/flat/", "Depth", "0")
+	q := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><X:colour xmlns:X="http://example.com/x"/></D:prop></D:propfind>`
+	for _, p := range []string{"/dav/data/deep/", "/dav/data/deep/sub/", "/dav/data/deep/sub/f", "/dav/data/flat/"} {
+		body := e.expect(t, 207, "PROPFIND", p, strings.NewReader(q), "Depth", "0")
+		if !strings.Contains(body, ">blue<") {
+			t.Errorf("%s lost its property:\n%s", p, body)
+		}
+	}
+}
+
 // A PROPPATCH the server cannot store (here a value larger than ext4
 // keeps in the extended attribute behind the stream) fails on its own and
 // leaves the properties already stored; shorter values written after

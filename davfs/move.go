@@ -173,7 +173,9 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 	}
 	exists := err == nil
 	if src.IsDir() || (exists && old.IsDir()) {
-		s.delegate(w, r)
+		if st := s.delegate(w, r); st >= 200 && st < 300 && src.IsDir() {
+			s.fsys.copyDirProps(name, dst, r.Header.Get("Depth") != "0")
+		}
 		return
 	}
 	if exists && r.Header.Get("Overwrite") == "F" {
