@@ -1,6 +1,7 @@
 package davfs
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/cloudsoda/go-smb2"
@@ -105,5 +107,33 @@ func TestAccessDeniedIs403(t *testing.T) {
 	}
 	if got := e.expect(t, 200, "GET", "/dav/data/mine.txt", nil); got != "mine" {
 		t.Errorf("mine.txt = %q", got)
+	}
+}
+
+// A COPY onto a full disk is 507, like a PUT, and leaves the source and no
+// temporary file behind: a 2.5 MiB tmpfs inside the share holds two copies of
+// a 1 MiB file but not three.
+func TestCopyOntoFullDisk(t *testing.T) {
+	e := newTestEnv(t)
+	small := filepath.Join(e.dir, "small")
+	if err := os.Mkdir(small, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=2560k,mode=0777"); err != nil {
+		t.Fatalf("mount a small tmpfs (the tests run as root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	e.expect(t, 201, "PUT", "/dav/data/small/m1", bytes.NewReader(data))
+	e.expect(t, 201, "COPY", "/dav/data/small/m1", nil, "Destination", e.srv.URL+"/dav/data/small/m2")
+	resp, body := e.do(t, "COPY", "/dav/data/small/m1", nil, "Destination", e.srv.URL+"/dav/data/small/m3")
+	if resp.StatusCode != http.StatusInsufficientStorage {
+		t.Errorf("COPY onto a full disk = %s %q, want 507", resp.Status, body)
+	}
+	if got, err := os.ReadFile(filepath.Join(small, "m1")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("source after the failed COPY: %d bytes, %v", len(got), err)
+	}
+	if tf := tempFiles(t, small); len(tf) != 0 {
+		t.Errorf("temporary files left: %v", tf)
 	}
 }

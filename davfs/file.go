@@ -279,11 +279,16 @@ func (f *file) ReadFrom(r io.Reader) (int64, error) {
 		}
 		if fi.Size() > 0 && fi.Size() <= copyChunkLimit {
 			n, err := f.f.ReadFrom(src.f)
-			if err != nil {
+			var ie *smb2.InvalidResponseError
+			if err == nil {
+				f.off += n
+				return n, nil
+			} else if !errors.As(err, &ie) {
 				return 0, f.fsys.fail("copy", f.name, err)
 			}
-			f.off += n
-			return n, nil
+			// go-smb2 could not read the server's refusal (Samba's
+			// answer to a copy onto a full disk, for one): copy through
+			// davgate instead, which fails with a status of its own.
 		}
 	}
 	buf := make([]byte, chunkSize)
