@@ -238,6 +238,28 @@ func TestWin32Properties(t *testing.T) {
 	if !st.ModTime().Equal(when) {
 		t.Fatalf("mtime %v, want %v", st.ModTime(), when)
 	}
+	// A value that cannot be set is 409, the rest of the PROPPATCH 424,
+	// and nothing changes; RFC 3339 is read as well.
+	for _, v := range []string{"garbage", "Mon, 01 Jan 1601 00:00:00 GMT", "Fri, 01 Jan 9999 00:00:00 GMT"} {
+		body := e.expect(t, 207, "PROPPATCH", "/dav/data/w.txt", proppatch(
+			`<Z:Win32LastModifiedTime>`+v+`</Z:Win32LastModifiedTime><X:colour>red</X:colour>`))
+		if !strings.Contains(body, "409 Conflict") || !strings.Contains(body, "424 Failed Dependency") {
+			t.Errorf("PROPPATCH of Win32LastModifiedTime %q: %s", v, body)
+		}
+	}
+	body = e.expect(t, 207, "PROPPATCH", "/dav/data/w.txt", proppatch(`<Z:Win32FileAttributes>not hex</Z:Win32FileAttributes>`))
+	if !strings.Contains(body, "409 Conflict") {
+		t.Errorf("PROPPATCH of Win32FileAttributes: %s", body)
+	}
+	later := time.Date(2011, 2, 3, 4, 5, 6, 0, time.UTC)
+	e.expect(t, 207, "PROPPATCH", "/dav/data/w.txt", proppatch(`<Z:Win32LastModifiedTime>`+later.Format(time.RFC3339)+`</Z:Win32LastModifiedTime>`))
+	if st, err := os.Stat(filepath.Join(e.dir, "w.txt")); err != nil || !st.ModTime().Equal(later) {
+		t.Errorf("mtime after an RFC 3339 value: %v, %v", st.ModTime(), err)
+	}
+	body = e.expect(t, 207, "PROPFIND", "/dav/data/w.txt", strings.NewReader(propfindAll), "Depth", "0")
+	if strings.Contains(body, ">red<") {
+		t.Errorf("a refused PROPPATCH stored a property:\n%s", body)
+	}
 }
 
 // RFC 4918 section 9.9: MOVE over an existing collection replaces it; the

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -295,6 +296,48 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 		}
 		return []webdav.Propstat{{Status: st, Props: all}}, nil
 	}
+	// A Win32 value that cannot be set (a date that is no date, or one
+	// out of range) fails with 409 and the rest
+	// with 424, before anything is changed.
+	var mtime, atime time.Time
+	var bad []webdav.Property
+	for _, p := range patches {
+		for _, pr := range p.Props {
+			if !win32Props[pr.XMLName] || p.Remove {
+				continue
+			}
+			v := strings.TrimSpace(string(pr.InnerXML))
+			if pr.XMLName.Local == "Win32FileAttributes" {
+				if _, err := strconv.ParseUint(v, 16, 32); err != nil {
+					bad = append(bad, webdav.Property{XMLName: pr.XMLName})
+				}
+				continue
+			}
+			t, ok := parseWin32Time(v)
+			switch {
+			case !ok:
+				bad = append(bad, webdav.Property{XMLName: pr.XMLName})
+			case pr.XMLName.Local == "Win32LastModifiedTime":
+				mtime = t
+			case pr.XMLName.Local == "Win32LastAccessTime":
+				atime = t
+			}
+		}
+	}
+	if len(bad) > 0 {
+		var dep []webdav.Property
+		for _, pr := range all {
+			if !slices.ContainsFunc(bad, func(b webdav.Property) bool { return b.XMLName == pr.XMLName }) {
+				dep = append(dep, pr)
+			}
+		}
+		out := []webdav.Propstat{{Status: http.StatusConflict, Props: bad,
+			ResponseDescription: "not a date from 1678 to 2261, or not hexadecimal attributes"}}
+		if len(dep) > 0 {
+			out = append(out, webdav.Propstat{Status: http.StatusFailedDependency, Props: dep})
+		}
+		return out, nil
+	}
 	m, err := f.fsys.readProps(f.path)
 	if err != nil {
 		return failed(err)
@@ -303,20 +346,9 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 		m = map[xml.Name]webdav.Property{}
 	}
 	changed := false
-	var mtime, atime time.Time
 	for _, p := range patches {
 		for _, pr := range p.Props {
 			if win32Props[pr.XMLName] {
-				if !p.Remove {
-					t, err := http.ParseTime(string(pr.InnerXML))
-					switch {
-					case err != nil:
-					case pr.XMLName.Local == "Win32LastModifiedTime":
-						mtime = t
-					case pr.XMLName.Local == "Win32LastAccessTime":
-						atime = t
-					}
-				}
 				continue
 			}
 			changed = true
@@ -332,20 +364,40 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 			return failed(err)
 		}
 	}
+	// The times last: writing the properties' stream sets the file's
+	// modification time.
 	if !mtime.IsZero() || !atime.IsZero() {
 		fi, err := f.Stat()
-		if err == nil {
-			if mtime.IsZero() {
-				mtime = fi.ModTime()
-			}
-			if atime.IsZero() {
-				atime = mtime
-			}
-			if err := f.fsys.share.Chtimes(f.path, atime, mtime); err != nil {
-				f.fsys.fail("set times", f.name, err)
-			}
-			f.fi = nil
+		if err != nil {
+			return failed(err)
 		}
+		if mtime.IsZero() {
+			mtime = fi.ModTime()
+		}
+		if atime.IsZero() {
+			atime = mtime
+		}
+		if err := f.fsys.share.Chtimes(f.path, atime, mtime); err != nil {
+			return failed(f.fsys.fail("set times", f.name, err))
+		}
+		f.fi = nil
 	}
 	return []webdav.Propstat{{Status: http.StatusOK, Props: all}}, nil
+}
+
+// parseWin32Time reads a Win32 time property: an HTTP date, as Windows
+// sends, or RFC 3339. ok is false for anything else and for dates outside
+// the years 1678 to 2261, the ones go-smb2 can send (it counts in Unix
+// nanoseconds; an SMB timestamp itself starts in 1601).
+func parseWin32Time(v string) (t time.Time, ok bool) {
+	t, err := http.ParseTime(v)
+	if err != nil {
+		if t, err = time.Parse(time.RFC3339Nano, v); err != nil {
+			return time.Time{}, false
+		}
+	}
+	if t.Year() < 1678 || t.Year() > 2261 {
+		return time.Time{}, false
+	}
+	return t, true
 }
