@@ -2,6 +2,7 @@ package davfs
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,7 +162,10 @@ func (h *Handler) logFailure(r *http.Request, status int, err error) {
 	}
 	level := slog.LevelDebug
 	switch {
-	case status >= 500 || status == http.StatusLocked:
+	case status == http.StatusLocked || status == http.StatusInsufficientStorage:
+		// a file in use, a full disk: the share's state, not a fault
+		level = slog.LevelWarn
+	case status >= 500:
 		level = slog.LevelError
 	case status == http.StatusForbidden || status == http.StatusConflict || status == http.StatusBadRequest:
 		level = slog.LevelInfo
@@ -343,7 +348,12 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if hiddenName(name) || hiddenName(s.destName(r)) {
-		s.h.fail(w, r, http.StatusNotFound, errors.New("name of a davgate temporary file"))
+		st := http.StatusNotFound
+		switch r.Method {
+		case http.MethodPut, "MKCOL", "LOCK", "COPY", "MOVE":
+			st = http.StatusForbidden // a name clients may not create
+		}
+		s.h.fail(w, r, st, errors.New("name of a davgate temporary file"))
 		return
 	}
 	if !s.allowedName(w, r, name) {
@@ -368,7 +378,16 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case "PROPPATCH":
 		if s.checkLocks(w, r, target{name: name}) {
-			r.Body = http.MaxBytesReader(w, r.Body, s.h.maxBody)
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.h.maxBody))
+			if err != nil {
+				st := http.StatusBadRequest
+				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+					st = http.StatusRequestEntityTooLarge
+				}
+				s.h.fail(w, r, st, fmt.Errorf("proppatch body: %w", err))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			s.delegate(w, r)
 		}
 	case "MKCOL":
@@ -518,7 +537,52 @@ func (s *shareRequest) get(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	w.Header().Set("ETag", fi.etag())
 	w.Header().Set("Content-Type", contentType(fi.name))
+	if rg := r.Header.Get("Range"); rg != "" && !validRange(rg) {
+		r.Header.Del("Range") // RFC 9110 section 14.2: ignored, the whole file
+	}
 	http.ServeContent(chunkWriter{w, f.(*file)}, r, fi.name, fi.mtime, f)
+}
+
+// validRange reports whether a Range header is a well-formed bytes range
+// set (RFC 9110 section 14.1.2): "bytes=" and first-last, first- or -suffix
+// specs with first <= last. Whether it fits the file is for
+// http.ServeContent (416 if no range does); a malformed one is ignored.
+func validRange(h string) bool {
+	set, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		return false
+	}
+	digits := func(s string) bool {
+		if s == "" {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	for spec := range strings.SplitSeq(set, ",") {
+		first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+		switch {
+		case !ok:
+			return false
+		case first == "":
+			if !digits(last) {
+				return false
+			}
+		case !digits(first) || (last != "" && !digits(last)):
+			return false
+		case last != "":
+			f, err1 := strconv.ParseUint(first, 10, 63)
+			l, err2 := strconv.ParseUint(last, 10, 63)
+			if err1 != nil || err2 != nil || f > l {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // chunkWriter passes the response writer on, except that http.ServeContent's

@@ -28,6 +28,17 @@ func TestPutGetRange(t *testing.T) {
 	if got := e.expect(t, 206, "GET", "/dav/data/a.txt", nil, "Range", "bytes=7-11"); got != "world" {
 		t.Fatalf("GET range = %q", got)
 	}
+	if got := e.expect(t, 206, "GET", "/dav/data/a.txt", nil, "Range", "bytes=-5"); got != "world" {
+		t.Fatalf("GET suffix range = %q", got)
+	}
+	// a malformed Range is ignored (RFC 9110 section 14.2); one that is
+	// well formed but outside the file is 416
+	for _, rg := range []string{"garbage", "bytes=5-2", "bytes=x-3", "items=0-1", "bytes=1"} {
+		if got := e.expect(t, 200, "GET", "/dav/data/a.txt", nil, "Range", rg); got != "hello, world" {
+			t.Fatalf("GET with Range %q = %q", rg, got)
+		}
+	}
+	e.expect(t, 416, "GET", "/dav/data/a.txt", nil, "Range", "bytes=100-")
 	// RFC 4918 section 9.7.1 / RFC 9110 section 9.3.4: 204 when replaced.
 	e.expect(t, 204, "PUT", "/dav/data/a.txt", strings.NewReader("second"))
 	if got := e.expect(t, 200, "GET", "/dav/data/a.txt", nil); got != "second" {
@@ -410,4 +421,15 @@ func TestClientsGoingAway(t *testing.T) {
 	}
 	e.expect(t, 207, "PROPFIND", "/dav/data/", nil, "Depth", "1")
 	waitFor(t, func() bool { return len(tempFiles(t, e.dir)) == 0 })
+}
+
+// A PROPPATCH body over the limit is 413, like a PROPFIND's; names of
+// davgate's temporary files cannot be created by MKCOL or COPY either.
+func TestBodyLimitAndReservedNames(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/a", strings.NewReader("x"))
+	huge := proppatch(`<X:big>` + strings.Repeat("b", 2<<20) + `</X:big>`)
+	e.expect(t, 413, "PROPPATCH", "/dav/data/a", huge)
+	e.expect(t, 403, "MKCOL", "/dav/data/"+tempPrefix+"d", nil)
+	e.expect(t, 403, "COPY", "/dav/data/a", nil, "Destination", e.srv.URL+"/dav/data/"+tempPrefix+"c")
 }

@@ -70,12 +70,13 @@ func TestRefuseNames(t *testing.T) {
 	e.expect(t, 201, "PUT", "/dav/data/b", strings.NewReader("x"))
 }
 
-// davgate's temporary files are neither listed nor reachable.
+// davgate's temporary files are neither listed nor reachable, nor can a
+// client create one.
 func TestTemporaryNamesHidden(t *testing.T) {
 	e := newTestEnv(t)
 	os.WriteFile(filepath.Join(e.dir, tempPrefix+"x"), []byte("t"), 0o666)
 	e.expect(t, 404, "GET", "/dav/data/"+tempPrefix+"x", nil)
-	e.expect(t, 404, "PUT", "/dav/data/"+tempPrefix+"y", strings.NewReader("x"))
+	e.expect(t, 403, "PUT", "/dav/data/"+tempPrefix+"y", strings.NewReader("x")) // a name clients may not create
 	if body := e.expect(t, 207, "PROPFIND", "/dav/data/", nil, "Depth", "1"); strings.Contains(body, tempPrefix) {
 		t.Fatalf("listing shows a temporary file:\n%s", body)
 	}
