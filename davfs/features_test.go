@@ -326,7 +326,13 @@ func TestLockBoundToUser(t *testing.T) {
 		t.Errorf("lockdiscovery:\n%s", body)
 	}
 	e.expect(t, 423, "PUT", "/dav/data/l.txt", strings.NewReader("bob"), "X-User", "bob", "If", "("+tok+")")
-	e.expect(t, 423, "PUT", "/dav/data/l.txt", strings.NewReader("anon"), "X-User", "alice")
+	if body := e.expect(t, 423, "PUT", "/dav/data/l.txt", strings.NewReader("anon"), "X-User", "alice"); !strings.Contains(body, "<D:lock-token-submitted>") {
+		t.Errorf("PUT without the token: %s", body)
+	}
+	// a conflicting LOCK names its precondition (RFC 4918 section 9.10.6)
+	if body := e.expect(t, 423, "LOCK", "/dav/data/l.txt", strings.NewReader(lockBody), "X-User", "bob"); !strings.Contains(body, "<D:no-conflicting-lock>") {
+		t.Errorf("conflicting LOCK: %s", body)
+	}
 	e.expect(t, 403, "UNLOCK", "/dav/data/l.txt", nil, "X-User", "bob", "Lock-Token", tok)
 	e.expect(t, 204, "PUT", "/dav/data/l.txt", strings.NewReader("alice"), "X-User", "alice", "If", "("+tok+")")
 	// DELETE releases the lock (RFC 4918 section 9.6.1)

@@ -121,12 +121,19 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 // writeLocked answers 423 with the lock-token-submitted precondition
 // (RFC 4918 section 16) naming the locked resource.
 func (s *shareRequest) writeLocked(w http.ResponseWriter, r *http.Request, root string) {
+	s.writeLockError(w, r, "lock-token-submitted", root, errors.New("resource locked, no lock token submitted"))
+}
+
+// writeLockError answers 423 with a precondition element of RFC 4918
+// section 16 (lock-token-submitted, no-conflicting-lock) naming the
+// resource at root.
+func (s *shareRequest) writeLockError(w http.ResponseWriter, r *http.Request, condition, root string, err error) {
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 	w.WriteHeader(http.StatusLocked)
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
-		`<D:error xmlns:D="DAV:"><D:lock-token-submitted><D:href>%s</D:href></D:lock-token-submitted></D:error>`+"\n",
-		xmlEscape(s.href(s.resourceName(root), false)))
-	s.h.logFailure(r, http.StatusLocked, errors.New("resource locked, no lock token submitted"))
+		`<D:error xmlns:D="DAV:"><D:%s><D:href>%s</D:href></D:%s></D:error>`+"\n",
+		condition, xmlEscape(s.href(s.resourceName(root), false)), condition)
+	s.h.logFailure(r, http.StatusLocked, err)
 }
 
 // evalIfList evaluates one list of an If header: all its conditions must
@@ -353,7 +360,7 @@ func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request, name string)
 	}
 	if err := h.locks.Create(ctx, l); err != nil {
 		if errors.Is(err, ErrLockConflict) {
-			s.writeLocked(w, r, l.Root)
+			s.writeLockError(w, r, "no-conflicting-lock", l.Root, err)
 			return
 		}
 		h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("create lock: %w", err))
