@@ -86,7 +86,6 @@ func TestAccessDeniedIs403(t *testing.T) {
 	}{
 		{"DELETE", "/dav/data/ro/f.txt", nil},
 		{"DELETE", "/dav/data/ro/sub/", nil},
-		{"DELETE", "/dav/data/ro/", nil},
 		{"MKCOL", "/dav/data/ro/new/", nil},
 		{"PUT", "/dav/data/ro/f.txt", nil},
 		{"MOVE", "/dav/data/mine.txt", []string{"Destination", e.srv.URL + "/dav/data/ro/f.txt"}},
@@ -101,6 +100,12 @@ func TestAccessDeniedIs403(t *testing.T) {
 		if resp, _ := e.do(t, c.method, c.path, body, c.hdr...); resp.StatusCode != 403 {
 			t.Errorf("%s %s %q = %d, want 403", c.method, c.path, c.hdr, resp.StatusCode)
 		}
+	}
+	// a collection whose members cannot go: 207 naming each (RFC 4918
+	// section 9.6.1)
+	resp, body := e.do(t, "DELETE", "/dav/data/ro/", nil)
+	if resp.StatusCode != 207 || !strings.Contains(body, "<D:href>/dav/data/ro/f.txt</D:href><D:status>HTTP/1.1 403 Forbidden</D:status>") {
+		t.Errorf("DELETE ro/ = %d:\n%s", resp.StatusCode, body)
 	}
 	if got, err := os.ReadFile(filepath.Join(ro, "f.txt")); err != nil || string(got) != "keep" {
 		t.Errorf("ro/f.txt = %q, %v", got, err)
@@ -136,4 +141,29 @@ func TestCopyOntoFullDisk(t *testing.T) {
 	if tf := tempFiles(t, small); len(tf) != 0 {
 		t.Errorf("temporary files left: %v", tf)
 	}
+}
+
+// DELETE of a collection removes every member it can and answers 207
+// naming only the members that stayed, not their ancestors (RFC 4918
+// section 9.6.1).
+func TestDeletePartly(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "MKCOL", "/dav/data/mixed", nil)
+	e.expect(t, 201, "PUT", "/dav/data/mixed/a", strings.NewReader("a"))
+	e.expect(t, 201, "PUT", "/dav/data/mixed/z", strings.NewReader("z"))
+	sub := filepath.Join(e.dir, "mixed", "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil { // root's: the user cannot delete in it
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "x"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.do(t, "DELETE", "/dav/data/mixed/", nil)
+	if resp.StatusCode != 207 || strings.Count(body, "<D:response>") != 1 ||
+		!strings.Contains(body, "<D:href>/dav/data/mixed/sub/x</D:href><D:status>HTTP/1.1 403 Forbidden</D:status>") {
+		t.Errorf("DELETE mixed/ = %d:\n%s", resp.StatusCode, body)
+	}
+	e.expect(t, 404, "GET", "/dav/data/mixed/a", nil)
+	e.expect(t, 404, "GET", "/dav/data/mixed/z", nil)
+	e.expect(t, 200, "GET", "/dav/data/mixed/sub/x", nil)
 }

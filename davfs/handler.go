@@ -396,9 +396,7 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case http.MethodDelete:
 		if s.checkLocks(w, r, target{name, true, true}) {
-			if st := s.delegate(w, r); st >= 200 && st < 300 {
-				s.releaseLocks(r, name)
-			}
+			s.delete(w, r, name)
 		}
 	case "COPY":
 		s.copy(w, r, name)
