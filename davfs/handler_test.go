@@ -424,12 +424,16 @@ func TestClientsGoingAway(t *testing.T) {
 }
 
 // A PROPPATCH body over the limit is 413, like a PROPFIND's; names of
-// davgate's temporary files cannot be created by MKCOL or COPY either.
+// davgate's temporary files cannot be created by MKCOL or COPY either; the
+// share itself cannot be moved or deleted.
 func TestBodyLimitAndReservedNames(t *testing.T) {
 	e := newTestEnv(t)
 	e.expect(t, 201, "PUT", "/dav/data/a", strings.NewReader("x"))
 	huge := proppatch(`<X:big>` + strings.Repeat("b", 2<<20) + `</X:big>`)
 	e.expect(t, 413, "PROPPATCH", "/dav/data/a", huge)
 	e.expect(t, 403, "MKCOL", "/dav/data/"+tempPrefix+"d", nil)
+	// the share itself is neither moved nor deleted
+	e.expect(t, 403, "MOVE", "/dav/data/", nil, "Destination", e.srv.URL+"/dav/other/")
+	e.expect(t, 403, "DELETE", "/dav/data/", nil)
 	e.expect(t, 403, "COPY", "/dav/data/a", nil, "Destination", e.srv.URL+"/dav/data/"+tempPrefix+"c")
 }

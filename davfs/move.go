@@ -48,6 +48,10 @@ func (s *shareRequest) destination(w http.ResponseWriter, r *http.Request) (stri
 func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
 	h := s.h
+	if name == "/" {
+		h.fail(w, r, http.StatusForbidden, errors.New("move of the share itself"))
+		return
+	}
 	dst, ok := s.destination(w, r)
 	if !ok {
 		return
