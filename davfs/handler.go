@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -233,16 +234,27 @@ func (h *Handler) writeShareList(w http.ResponseWriter, names []string) {
 	w.WriteHeader(http.StatusMultiStatus)
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
-	entry := func(href, display string) {
+	// The virtual collections are dated by the server's start; the list's
+	// ETag changes with its names, a share's with its name.
+	etag := func(parts ...string) string {
+		hash := fnv.New64a()
+		for _, p := range parts {
+			hash.Write([]byte(p))
+			hash.Write([]byte{0})
+		}
+		return fmt.Sprintf(`"%x-%x"`, h.started.UnixNano(), hash.Sum64())
+	}
+	entry := func(href, display, etag string) {
 		fmt.Fprintf(&b, `<D:response><D:href>%s</D:href><D:propstat><D:prop>`+
 			`<D:resourcetype><D:collection/></D:resourcetype><D:displayname>%s</D:displayname>`+
-			`<D:getlastmodified>%s</D:getlastmodified>`+
+			`<D:getlastmodified>%s</D:getlastmodified><D:creationdate>%s</D:creationdate><D:getetag>%s</D:getetag>`+
 			`</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`,
-			xmlEscape(href), xmlEscape(display), h.started.UTC().Format(http.TimeFormat))
+			xmlEscape(href), xmlEscape(display), h.started.UTC().Format(http.TimeFormat),
+			h.started.UTC().Format(time.RFC3339), xmlEscape(etag))
 	}
-	entry((&url.URL{Path: h.prefix + "/"}).EscapedPath(), "")
+	entry((&url.URL{Path: h.prefix + "/"}).EscapedPath(), "", etag(names...))
 	for _, n := range names {
-		entry((&url.URL{Path: h.prefix + "/" + n + "/"}).EscapedPath(), n)
+		entry((&url.URL{Path: h.prefix + "/" + n + "/"}).EscapedPath(), n, etag("share", n))
 	}
 	b.WriteString("</D:multistatus>\n")
 	w.Write([]byte(b.String()))
