@@ -380,6 +380,43 @@ func TestEndToEndOptions(t *testing.T) {
 	}
 }
 
+// A WebDAV path with "//" or "/./" in it is served under its clean form,
+// not redirected: clients do not follow a redirect for PUT or PROPFIND.
+func TestEndToEndUncleanPaths(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	alice := c.logon("dgalice", alicePass, http.StatusCreated)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range []struct {
+		method, path string
+		body         string
+		hdr          []string
+		want         int
+	}{
+		{"PUT", "/dav//data/./u.txt", "unclean", nil, 201},
+		{"GET", "/dav/data//u.txt", "", nil, 200},
+		{"PROPFIND", "/dav/data//", "", []string{"Depth", "1"}, 207},
+		{"MKCOL", "/dav/./data/sub/", "", nil, 201},
+		{"MOVE", "/dav/data/x/../u.txt", "", []string{"Destination", in.URL + "/dav/data//sub/u.txt"}, 201},
+		{"GET", "/dav/data/sub/u.txt", "", nil, 200},
+	} {
+		req, _ := http.NewRequest(tt.method, in.URL+tt.path, strings.NewReader(tt.body))
+		bearer(alice.Token)(req)
+		for i := 0; i+1 < len(tt.hdr); i += 2 {
+			req.Header.Set(tt.hdr[i], tt.hdr[i+1])
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s %s = %d, want %d", tt.method, tt.path, resp.StatusCode, tt.want)
+		}
+	}
+}
+
 // A file server that hangs with its connections open fails the requests
 // waiting on it with 503 after smb.reply_timeout, instead of holding them
 // until TCP gives up; once it answers again, the same token works.

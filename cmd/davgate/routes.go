@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/davgate/davgate/authn"
@@ -55,7 +56,31 @@ func newServer(d serverDeps) http.Handler {
 	// WebDAV: /dav and everything under it, every method.
 	mux.Handle(davPrefix+"/", davHandler)
 	mux.Handle(davPrefix, davHandler)
-	return httplog.Middleware(d.log, d.proxies, d.observer, securityHeaders(davOptions(mux)))
+	return httplog.Middleware(d.log, d.proxies, d.observer, securityHeaders(davOptions(cleanDavPaths(mux, davHandler))))
+}
+
+// cleanDavPaths serves a WebDAV path with "//", "/./" or "/../" in it under
+// its clean form, where ServeMux would redirect: a client does not follow
+// a redirect for PUT, PROPFIND or MOVE. A path that cleans to one outside
+// /dav still goes to the mux.
+func cleanDavPaths(mux *http.ServeMux, dav http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		c := path.Clean(p)
+		if strings.HasSuffix(p, "/") && c != "/" {
+			c += "/"
+		}
+		if c == p || !underDav(c) {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = c, ""
+		r2.URL = &u
+		dav.ServeHTTP(w, r2)
+	})
 }
 
 // davOptions answers OPTIONS with the DAV headers where no session is
