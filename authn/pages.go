@@ -29,7 +29,7 @@ label{display:block;margin:.6rem 0}input{font-size:1rem;padding:.3rem}.err{color
 <form method="post" action="/logout"><button type="submit">Log out</button></form>
 {{else}}<h1>Log on to davgate</h1>
 {{with .Error}}<p class="err" role="alert">{{.}}</p>{{end}}
-<form method="post" action="/login">
+<form method="post" action="/login">{{with .Next}}<input type="hidden" name="next" value="{{.}}">{{end}}
 <label>User name <input name="username" autocomplete="username" required autofocus value="{{.User}}"></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">Log on</button></form>{{end}}
@@ -41,7 +41,21 @@ type shareLink struct{ Name, Href string }
 type pageData struct {
 	Home               bool // the logged-on page, else the log-on form
 	Title, User, Error string
+	Next               string // where the log-on form leads, if not home
 	Shares             []shareLink
+}
+
+// localTarget returns next if it is a path on this server to go to after
+// log-on, else "/": never another site (no "//host", no backslash, no
+// scheme), so the form cannot be made an open redirect.
+func localTarget(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") || len(next) > 2048 {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
+		return "/"
+	}
+	return next
 }
 
 func render(w http.ResponseWriter, status int, d pageData) {
@@ -56,12 +70,17 @@ func render(w http.ResponseWriter, status int, d pageData) {
 // HandleLoginPage serves GET /login.
 func (l *Logon) HandleLoginPage() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		render(w, http.StatusOK, pageData{Title: "log on"})
+		next := localTarget(r.URL.Query().Get("next"))
+		if next == "/" {
+			next = ""
+		}
+		render(w, http.StatusOK, pageData{Title: "log on", Next: next})
 	})
 }
 
 // HandleLoginForm serves POST /login: a browser session in a cookie, then a
-// redirect to the home page.
+// redirect to the page the browser asked for before (the form's next), or
+// the home page.
 func (l *Logon) HandleLoginForm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
@@ -70,17 +89,18 @@ func (l *Logon) HandleLoginForm() http.Handler {
 			return
 		}
 		user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
+		next := localTarget(r.PostForm.Get("next"))
 		if user == "" || pass == "" || len(user) > 256 || len(pass) > 1024 || !printable(user) {
-			render(w, http.StatusBadRequest, pageData{Title: "log on", User: user, Error: "Enter your user name and password."})
+			render(w, http.StatusBadRequest, pageData{Title: "log on", User: user, Next: next, Error: "Enter your user name and password."})
 			return
 		}
 		token, info, status := l.logOn(w, r, user, pass, session.KindBrowser, "browser")
 		if status != 0 {
-			render(w, status, pageData{Title: "log on", User: user, Error: statusMessage(status) + "."})
+			render(w, status, pageData{Title: "log on", User: user, Next: next, Error: statusMessage(status) + "."})
 			return
 		}
 		l.setCookie(w, token, info.Expires)
-		http.Redirect(w, r, "/", http.StatusSeeOther)
+		http.Redirect(w, r, next, http.StatusSeeOther)
 	})
 }
 
@@ -122,7 +142,11 @@ func (l *Logon) HandleLogout() http.Handler {
 // included, get the Basic challenge.
 func RedirectToLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet && strings.Contains(r.Header.Get("Accept"), "text/html") {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		target := "/login"
+		if next := r.URL.RequestURI(); next != "/" {
+			target += "?next=" + url.QueryEscape(next)
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
 		return
 	}
 	fail(w, r, http.StatusUnauthorized)

@@ -32,11 +32,16 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 		return resp, string(b)
 	}
 
-	// Not logged on: the home page and a share send the browser to /login.
+	// Not logged on: the home page and a share send the browser to /login,
+	// which leads back to the share once logged on.
 	for _, p := range []string{"/", "/dav/data/"} {
 		if resp, body := get(p); resp.Request.URL.Path != "/login" || !strings.Contains(body, `name="password"`) {
 			t.Fatalf("GET %s logged out ended at %s, want the log-on form", p, resp.Request.URL.Path)
 		}
+	}
+	if resp, body := get("/dav/data/"); resp.Request.URL.Query().Get("next") != "/dav/data/" ||
+		!strings.Contains(body, `<input type="hidden" name="next" value="/dav/data/">`) {
+		t.Fatalf("log-on form for /dav/data/ at %s does not lead back:\n%s", resp.Request.URL, body)
 	}
 
 	resp, err := br.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {"wrong"}})
@@ -67,6 +72,20 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 	}
 	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Secure {
 		t.Fatalf("session cookie = %+v; want HttpOnly, SameSite=Lax, not Secure over plain HTTP", cookie)
+	}
+
+	// The form's next leads back to a page of this server, never elsewhere
+	// (with sessions of their own, outside the jar).
+	noJar := &http.Client{CheckRedirect: noFollow.CheckRedirect}
+	for next, want := range map[string]string{"/dav/data/": "/dav/data/", "//evil.example/": "/", "https://evil.example/": "/", "/\\evil": "/"} {
+		resp, err := noJar.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {alicePass}, "next": {next}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Location"); got != want {
+			t.Errorf("log-on with next %q leads to %q, want %q", next, got, want)
+		}
 	}
 
 	resp, body := get("/")
