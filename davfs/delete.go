@@ -38,16 +38,7 @@ func (s *shareRequest) delete(w http.ResponseWriter, r *http.Request, name strin
 		return
 	}
 	s.fsys.forget()
-	var failed []memberError
-	s.fsys.removeMembers(name, p, &failed)
-	// An upload in progress keeps its folder; the client sees the folder
-	// in use, not davgate's temporary file.
-	for i, m := range failed {
-		if hiddenName(m.name) {
-			failed[i] = memberError{path.Dir(m.name), &os.PathError{Op: "remove", Path: m.name, Err: ErrLocked}}
-		}
-	}
-	failed = slices.CompactFunc(failed, func(a, b memberError) bool { return a.name == b.name })
+	failed := s.removeTree(name, p)
 	switch {
 	case len(failed) == 0:
 		s.releaseLocks(r, name)
@@ -55,22 +46,43 @@ func (s *shareRequest) delete(w http.ResponseWriter, r *http.Request, name strin
 	case len(failed) == 1 && failed[0].name == name:
 		s.failFS(w, r, failed[0].err)
 	default:
-		for _, m := range failed {
-			st, _ := httpStatus(m.err)
-			s.h.logFailure(r, st, m.err)
-		}
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-		w.WriteHeader(http.StatusMultiStatus)
-		bw := bufio.NewWriter(w)
-		bw.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
-		for _, m := range failed {
-			st, _ := httpStatus(m.err)
-			fmt.Fprintf(bw, "<D:response><D:href>%s</D:href><D:status>HTTP/1.1 %d %s</D:status></D:response>\n",
-				xmlEscape(s.href(m.name, false)), st, http.StatusText(st))
-		}
-		bw.WriteString("</D:multistatus>\n")
-		bw.Flush()
+		s.writeMemberErrors(w, r, failed)
 	}
+}
+
+// removeTree removes name (at SMB path p) and what is below it, as far as
+// it can, and returns the members that stayed. An upload in progress keeps
+// its folder: the client sees the folder in use, not davgate's temporary
+// file.
+func (s *shareRequest) removeTree(name, p string) []memberError {
+	var failed []memberError
+	s.fsys.removeMembers(name, p, &failed)
+	for i, m := range failed {
+		if hiddenName(m.name) {
+			failed[i] = memberError{path.Dir(m.name), &os.PathError{Op: "remove", Path: m.name, Err: ErrLocked}}
+		}
+	}
+	return slices.CompactFunc(failed, func(a, b memberError) bool { return a.name == b.name })
+}
+
+// writeMemberErrors answers 207 naming each member that failed and its
+// status (RFC 4918 section 9.6.1 for DELETE, 9.9.4 for MOVE).
+func (s *shareRequest) writeMemberErrors(w http.ResponseWriter, r *http.Request, failed []memberError) {
+	for _, m := range failed {
+		st, _ := httpStatus(m.err)
+		s.h.logFailure(r, st, m.err)
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(http.StatusMultiStatus)
+	bw := bufio.NewWriter(w)
+	bw.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
+	for _, m := range failed {
+		st, _ := httpStatus(m.err)
+		fmt.Fprintf(bw, "<D:response><D:href>%s</D:href><D:status>HTTP/1.1 %d %s</D:status></D:response>\n",
+			xmlEscape(s.href(m.name, false)), st, http.StatusText(st))
+	}
+	bw.WriteString("</D:multistatus>\n")
+	bw.Flush()
 }
 
 // removeMembers removes the resource at the SMB path p (webdav name name)

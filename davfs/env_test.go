@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,18 +26,22 @@ const (
 // fakeSource is a ShareSource that dials the test smbd directly with
 // go-smb2: one session, dialled again after a request saw it fail.
 type fakeSource struct {
-	smbd *testenv.Smbd
+	smbd  *testenv.Smbd
+	names []string // the smbd's shares, "data" if none are given
 
 	mu     sync.Mutex
 	shares map[string]*smb2.Share
 }
 
 func (s *fakeSource) Names(ctx context.Context) ([]string, error) {
-	return []string{"data"}, nil
+	if len(s.names) == 0 {
+		return []string{"data"}, nil
+	}
+	return s.names, nil
 }
 
 func (s *fakeSource) Open(ctx context.Context, name string) (*Mount, error) {
-	if name != "data" {
+	if names, _ := s.Names(ctx); !slices.Contains(names, name) {
 		return nil, ErrNoShare
 	}
 	s.mu.Lock()
@@ -129,6 +134,9 @@ func startEnv(t testing.TB, c testenv.SmbdConfig, opts ...func(*HandlerOptions))
 	smbd := testenv.StartSmbd(t, c)
 	share := dialShare(t, smbd, "data")
 	src := &fakeSource{smbd: smbd, shares: map[string]*smb2.Share{"data": dialShare(t, smbd, "data")}}
+	for _, sh := range c.Shares {
+		src.names = append(src.names, sh.Name)
+	}
 	o := HandlerOptions{Prefix: "/dav", Source: src, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if testing.Verbose() {
 		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -7,14 +7,16 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"strings"
 	"time"
 
 	"golang.org/x/net/webdav"
 )
 
 // destination parses the Destination header of COPY and MOVE into a name
-// in this share. Another host or another share is 502 (RFC 4918 section
-// 9.8.8 and 9.9.4: the server cannot act on another resource space).
+// in this share. Another host is 502 (RFC 4918 section 9.8.8 and 9.9.4:
+// the server cannot act on another resource space); another share of this
+// server is a cross-share request, answered by crossShare, and ok is false.
 func (s *shareRequest) destination(w http.ResponseWriter, r *http.Request) (string, bool) {
 	hdr := r.Header.Get("Destination")
 	if hdr == "" {
@@ -32,7 +34,13 @@ func (s *shareRequest) destination(w http.ResponseWriter, r *http.Request) (stri
 	}
 	name, ok := s.name(u.Path)
 	if !ok {
-		s.h.fail(w, r, http.StatusBadGateway, errors.New("Destination in another share"))
+		rest, under := strings.CutPrefix(path.Clean(u.Path), s.h.prefix+"/")
+		share, dst, _ := strings.Cut(rest, "/")
+		if !under || share == "" {
+			s.h.fail(w, r, http.StatusBadGateway, errors.New("Destination outside the shares"))
+			return "", false
+		}
+		s.crossShare(w, r, share, clean(dst))
 		return "", false
 	}
 	return name, true

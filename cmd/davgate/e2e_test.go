@@ -451,3 +451,26 @@ func TestEndToEndHungFileServer(t *testing.T) {
 		t.Errorf("GET after the server recovered = %d %q", resp.StatusCode, b)
 	}
 }
+
+// A file moved from one share to another through the share list, as
+// Finder or Explorer do when /dav/ is mounted, arrives whole and leaves
+// the source share.
+func TestEndToEndMoveAcrossShares(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	alice := c.logon("dgalice", alicePass, http.StatusCreated)
+	auth := bearer(alice.Token)
+	if resp, _ := c.do("PUT", "/dav/data/travel.txt", strings.NewReader("from data to home"), auth); resp.StatusCode != 201 {
+		t.Fatalf("PUT = %d", resp.StatusCode)
+	}
+	if resp, body := c.do("MOVE", "/dav/data/travel.txt", nil, auth, "Destination", in.URL+"/dav/home/travel.txt"); resp.StatusCode != 201 {
+		t.Fatalf("MOVE to the home share = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := c.do("GET", "/dav/home/travel.txt", nil, auth); resp.StatusCode != 200 || body != "from data to home" {
+		t.Errorf("GET in home = %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := c.do("GET", "/dav/data/travel.txt", nil, auth); resp.StatusCode != 404 {
+		t.Errorf("GET in data after the MOVE = %d, want 404", resp.StatusCode)
+	}
+}

@@ -1,0 +1,240 @@
+package davfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+)
+
+// crossShare serves a COPY or MOVE whose Destination is in another share
+// of this server (dshare, name dst there), as a file manager that shows
+// the share list as folders sends it: the resource is copied through
+// davgate (no server-side copy spans shares), and for MOVE the source is
+// removed once the copy is complete. As within a share, nothing is lost:
+// a file lands in a temporary file renamed over the destination at the
+// end; a destination that is replaced is first renamed aside and put back
+// if the copy fails; a source that cannot be removed after a MOVE stays,
+// with the copy, and the answer is 207 naming what stayed.
+func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare, dst string) {
+	ctx := r.Context()
+	h := s.h
+	name, ok := s.name(r.URL.Path)
+	if !ok {
+		h.fail(w, r, http.StatusNotFound, errors.New("outside the share"))
+		return
+	}
+	move := r.Method == "MOVE"
+	depth := r.Header.Get("Depth")
+	switch {
+	case depth != "" && depth != "infinity" && (move || depth != "0"):
+		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("%s with depth %q", r.Method, depth))
+		return
+	case dst == "/" || (move && name == "/"):
+		h.fail(w, r, http.StatusForbidden, errors.New("copy or move of or onto a share itself"))
+		return
+	}
+	if why := windowsRefuses(path.Base(dst)); why != "" || hiddenName(dst) {
+		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("destination name %q refused", path.Base(dst)))
+		return
+	}
+	m, err := h.source.Open(ctx, dshare)
+	if err != nil {
+		st := sourceStatus(err)
+		if st == http.StatusNotFound {
+			st = http.StatusConflict // section 9.8.5: the destination's parent is missing
+		}
+		h.fail(w, r, st, fmt.Errorf("open destination share %q: %w", dshare, err))
+		return
+	}
+	dfs := NewFS(ctx, m.Share, m.Root)
+	dfs.bufs = &h.bufs
+	defer func() {
+		if m.Release != nil {
+			m.Release(dfs.Err())
+		}
+	}()
+	d := &shareRequest{h: h, fsys: dfs, share: dshare, scope: m.ID, prefix: h.prefix + "/" + dshare, user: s.user}
+	if d.scope == "" {
+		d.scope = dshare
+	}
+	if d.scope == s.scope && (dst == name || isBelow(dst, name)) {
+		h.fail(w, r, http.StatusForbidden, errors.New("copy or move onto or into itself"))
+		return
+	}
+	if move && !s.checkLocks(w, r, target{name, true, true}) {
+		return
+	}
+	// Another user's lock on the destination refuses it; the user's own
+	// (an editor saving over its document) does not.
+	if dl, err := h.locks.Find(ctx, d.lockName(dst), true); err == nil {
+		for _, l := range dl {
+			if l.User != s.user {
+				d.writeLocked(w, r, l.Root)
+				return
+			}
+		}
+	}
+	src, err := s.fsys.Stat(ctx, name)
+	if err != nil {
+		s.failFS(w, r, err)
+		return
+	}
+	old, err := dfs.Stat(ctx, dst)
+	exists := err == nil
+	switch {
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		d.failFS(w, r, err)
+		return
+	case exists && r.Header.Get("Overwrite") == "F":
+		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
+		return
+	}
+	if err := d.copyAcross(ctx, s.fsys, name, src, dst, old, depth != "0"); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			h.fail(w, r, http.StatusConflict, err)
+			return
+		}
+		d.failFS(w, r, err)
+		return
+	}
+	if move {
+		_, sp, err := s.fsys.resolve("move", name)
+		if err == nil {
+			s.fsys.forget()
+			if failed := s.removeTree(name, sp); len(failed) > 0 {
+				s.writeMemberErrors(w, r, failed)
+				return
+			}
+		}
+		s.releaseLocks(r, name)
+	}
+	if exists {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+}
+
+// copyAcross copies the resource name of sfs (src its FileInfo) to dst in
+// d's share, replacing old (nil if none). A collection is copied with
+// everything below it when deep.
+func (d *shareRequest) copyAcross(ctx context.Context, sfs *FS, name string, src fs.FileInfo, dst string, old fs.FileInfo, deep bool) error {
+	dfs := d.fsys
+	dfs.forget()
+	if !src.IsDir() && (old == nil || !old.IsDir()) {
+		return dfs.copyFileFrom(sfs, name, dst)
+	}
+	var aside string
+	if old != nil {
+		aside = path.Join(path.Dir(dst), tempPrefix+randomHex(8))
+		if err := dfs.Rename(ctx, dst, aside); err != nil {
+			return err
+		}
+	}
+	err := dfs.copyTreeFrom(ctx, sfs, name, src, dst, deep)
+	if aside == "" {
+		if err != nil {
+			dfs.RemoveAll(ctx, dst)
+		}
+		return err
+	}
+	if err != nil {
+		dfs.RemoveAll(ctx, dst)
+		if rerr := dfs.Rename(ctx, aside, dst); rerr != nil {
+			d.h.log.ErrorContext(ctx, "copy to another share: put destination back", "path", dst, "aside", aside, "error", rerr.Error())
+		}
+		return err
+	}
+	if err := dfs.RemoveAll(ctx, aside); err != nil {
+		d.h.log.WarnContext(ctx, "copy to another share: remove replaced destination", "aside", aside, "error", err.Error())
+	}
+	return nil
+}
+
+// copyTreeFrom copies name of sfs to the new name dst of f: a file, or a
+// collection with its properties and, when deep, everything below it.
+func (f *FS) copyTreeFrom(ctx context.Context, sfs *FS, name string, src fs.FileInfo, dst string, deep bool) error {
+	if !src.IsDir() {
+		return f.copyFileFrom(sfs, name, dst)
+	}
+	_, sp, err := sfs.resolve("copy", name)
+	if err != nil {
+		return err
+	}
+	if err := f.Mkdir(ctx, dst, 0o777); err != nil {
+		return err
+	}
+	if _, dp, err := f.resolve("copy", dst); err == nil {
+		if raw, err := sfs.readPropsRaw(sp); err == nil && raw != nil {
+			f.writePropsRaw(dp, raw)
+		}
+	}
+	if !deep {
+		return nil
+	}
+	children, err := sfs.share.ReadDir(sp)
+	if err != nil {
+		return sfs.fail("copy", name, err)
+	}
+	for _, c := range children {
+		if strings.HasPrefix(c.Name(), tempPrefix) {
+			continue
+		}
+		if err := f.copyTreeFrom(ctx, sfs, path.Join(name, c.Name()), c, path.Join(dst, c.Name()), true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyFileFrom copies the file name of sfs to dst of f, through a
+// temporary file next to dst that is renamed over it when complete, with
+// its dead properties.
+func (f *FS) copyFileFrom(sfs *FS, name, dst string) (err error) {
+	name, sp, err := sfs.resolve("copy", name)
+	if err != nil {
+		return err
+	}
+	dst, dp, err := f.resolve("copy", dst)
+	if err != nil {
+		return err
+	}
+	tp, err := f.smbPath(path.Join(path.Dir(dst), tempPrefix+randomHex(8)))
+	if err != nil {
+		return err
+	}
+	in := &file{fsys: sfs, name: name, path: sp}
+	defer in.Close()
+	if err := in.open(); err != nil {
+		return err
+	}
+	sf, err := f.share.OpenFile(tp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return f.fail("copy", dst, err)
+	}
+	out := &file{fsys: f, name: dst, path: tp, f: sf}
+	defer func() {
+		if err != nil {
+			out.Close()
+			f.share.Remove(tp)
+		}
+	}()
+	if _, err := out.ReadFrom(in); err != nil {
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if raw, err := sfs.readPropsRaw(sp); err == nil && raw != nil {
+		f.writePropsRaw(tp, raw)
+	}
+	if err := replace(f.share, tp, dp); err != nil {
+		return f.fail("copy", dst, err)
+	}
+	return nil
+}

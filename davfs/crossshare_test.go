@@ -1,0 +1,78 @@
+package davfs
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/davgate/davgate/internal/testenv"
+)
+
+// COPY and MOVE between two shares of the server, as a file manager that
+// shows the share list as folders sends them: files and trees arrive whole
+// with their dead properties, MOVE removes the source, Overwrite and
+// missing parents behave as within a share, and a MOVE whose source cannot
+// be removed keeps both and says so.
+func TestCrossShare(t *testing.T) {
+	e := startEnv(t, testenv.SmbdConfig{
+		Users:  map[string]string{testUser: testPass},
+		Shares: []testenv.Share{{Name: "data"}, {Name: "other"}},
+	})
+	other := e.smbd.SharePath("other")
+	big := bytes.Repeat([]byte("cross-share "), 300000) // 3.6 MB: several chunks
+	e.expect(t, 201, "PUT", "/dav/data/big.bin", bytes.NewReader(big))
+	e.expect(t, 207, "PROPPATCH", "/dav/data/big.bin", proppatch(`<X:colour>blue</X:colour>`))
+	e.expect(t, 201, "MKCOL", "/dav/data/tree", nil)
+	e.expect(t, 201, "MKCOL", "/dav/data/tree/sub", nil)
+	e.expect(t, 201, "PUT", "/dav/data/tree/sub/f.txt", strings.NewReader("leaf"))
+	e.expect(t, 207, "PROPPATCH", "/dav/data/tree/", proppatch(`<X:colour>green</X:colour>`))
+	to := func(p string) []string { return []string{"Destination", e.srv.URL + "/dav/other/" + p} }
+
+	e.expect(t, 201, "COPY", "/dav/data/big.bin", nil, to("big.bin")...)
+	if got, err := os.ReadFile(filepath.Join(other, "big.bin")); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("copied file: %d bytes, %v", len(got), err)
+	}
+	e.expect(t, 412, "COPY", "/dav/data/big.bin", nil, append(to("big.bin"), "Overwrite", "F")...)
+	e.expect(t, 409, "COPY", "/dav/data/big.bin", nil, to("no/such/dir")...)
+	e.expect(t, 409, "COPY", "/dav/data/big.bin", nil, "Destination", e.srv.URL+"/dav/nosuchshare/x")
+	q := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><X:colour xmlns:X="http://example.com/x"/></D:prop></D:propfind>`
+	if body := e.expect(t, 207, "PROPFIND", "/dav/other/big.bin", strings.NewReader(q), "Depth", "0"); !strings.Contains(body, ">blue<") {
+		t.Errorf("copied file lost its property:\n%s", body)
+	}
+
+	// MOVE of a tree over an existing file: the file is replaced, the
+	// source is gone.
+	e.expect(t, 201, "PUT", "/dav/other/tree", strings.NewReader("in the way"))
+	e.expect(t, 204, "MOVE", "/dav/data/tree/", nil, to("tree/")...)
+	if got, err := os.ReadFile(filepath.Join(other, "tree", "sub", "f.txt")); err != nil || string(got) != "leaf" {
+		t.Errorf("moved tree: %q, %v", got, err)
+	}
+	if body := e.expect(t, 207, "PROPFIND", "/dav/other/tree/", strings.NewReader(q), "Depth", "0"); !strings.Contains(body, ">green<") {
+		t.Errorf("moved collection lost its property:\n%s", body)
+	}
+	e.expect(t, 404, "PROPFIND", "/dav/data/tree/", nil, "Depth", "0")
+
+	// A source that cannot be removed: the copy is there, the source
+	// stays, and the answer names it.
+	ro := filepath.Join(e.dir, "ro")
+	if err := os.Mkdir(ro, 0o755); err != nil { // root's: the user cannot delete in it
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ro, "keep.txt"), []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := e.do(t, "MOVE", "/dav/data/ro/", nil, to("ro/")...)
+	if resp.StatusCode != 207 || !strings.Contains(body, "/dav/data/ro/keep.txt") {
+		t.Errorf("MOVE of an undeletable tree = %d:\n%s", resp.StatusCode, body)
+	}
+	for _, p := range []string{filepath.Join(ro, "keep.txt"), filepath.Join(other, "ro", "keep.txt")} {
+		if got, err := os.ReadFile(p); err != nil || string(got) != "keep" {
+			t.Errorf("%s: %q, %v", p, got, err)
+		}
+	}
+	if tf := append(tempFiles(t, e.dir), tempFiles(t, other)...); len(tf) != 0 {
+		t.Errorf("temporary files left: %v", tf)
+	}
+}
