@@ -437,3 +437,27 @@ func TestBodyLimitAndReservedNames(t *testing.T) {
 	e.expect(t, 403, "DELETE", "/dav/data/", nil)
 	e.expect(t, 403, "COPY", "/dav/data/a", nil, "Destination", e.srv.URL+"/dav/data/"+tempPrefix+"c")
 }
+
+// A large upload over a file someone is downloading waits for the
+// download to end (here 3 s) instead of throwing the body away with 423.
+func TestPutWaitsForReader(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/busy.bin", bytes.NewReader(bytes.Repeat([]byte("o"), 8<<20)))
+	resp, err := e.client.Get(e.srv.URL + "/dav/data/busy.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1024)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(3 * time.Second)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
+	data := bytes.Repeat([]byte("n"), quotaCheckSize)
+	e.expect(t, 204, "PUT", "/dav/data/busy.bin", bytes.NewReader(data))
+	if got, _ := os.ReadFile(filepath.Join(e.dir, "busy.bin")); !bytes.Equal(got, data) {
+		t.Errorf("busy.bin has %d bytes, want %d", len(got), len(data))
+	}
+}

@@ -130,7 +130,11 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 	if old != nil {
 		s.fsys.copyProps(target, tmpPath)
 	}
-	if err := replace(share, tmpPath, target); err != nil {
+	wait := renameWait
+	if n >= quotaCheckSize {
+		wait = uploadRenameWait // a large body is worth waiting for a reader
+	}
+	if err := replaceWithin(share, tmpPath, target, wait); err != nil {
 		err := s.fsys.fail("rename", name, err)
 		st, _ := httpStatus(err)
 		fail(st, s.fsys.Err())

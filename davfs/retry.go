@@ -15,17 +15,29 @@ import (
 // over within milliseconds, so davgate retries them briefly before
 // answering.
 
-// renameTries bounds the retries of a rename over an existing file: about
-// 1.3 s in all.
-const renameTries = 8
+// renameWait bounds the retries of a rename over an existing file that is
+// in use; uploadRenameWait those of the rename that ends an upload, which
+// would otherwise throw away a body the client took long to send while
+// someone finishes reading the old file.
+const (
+	renameWait       = 1300 * time.Millisecond
+	uploadRenameWait = 10 * time.Second
+)
 
-// replace renames from over to (SMB paths), retrying while the target is
-// in use. Access denied on an existing target that is not read-only means
-// it is in use: that is retried, and reported as locked (423) if it stays
-// so; any other refusal is returned at once.
+// replace renames from over to (SMB paths), retrying for up to renameWait
+// while the target is in use.
 func replace(share *smb2.Share, from, to string) error {
+	return replaceWithin(share, from, to, renameWait)
+}
+
+// replaceWithin renames from over to, retrying while the target is in use
+// for up to wait. Access denied on an existing target that is not
+// read-only means it is in use: that is retried, and reported as locked
+// (423) if it stays so; any other refusal is returned at once.
+func replaceWithin(share *smb2.Share, from, to string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
 	delay := 10 * time.Millisecond
-	for i := 0; ; i++ {
+	for {
 		err := share.Rename(from, to)
 		if err == nil {
 			return nil
@@ -37,11 +49,11 @@ func replace(share *smb2.Share, from, to string) error {
 		default:
 			return err
 		}
-		if i == renameTries-1 {
+		if time.Now().Add(delay).After(deadline) {
 			return err
 		}
 		time.Sleep(delay)
-		delay *= 2
+		delay = min(2*delay, time.Second)
 	}
 }
 
