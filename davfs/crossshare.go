@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
 	"path"
 	"strings"
 )
@@ -69,15 +68,8 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 	if move && !s.checkLocks(w, r, target{name, true, true}) {
 		return
 	}
-	// Another user's lock on the destination refuses it; the user's own
-	// (an editor saving over its document) does not.
-	if dl, err := h.locks.Find(ctx, d.lockName(dst), true); err == nil {
-		for _, l := range dl {
-			if l.User != s.user {
-				d.writeLocked(w, r, l.Root)
-				return
-			}
-		}
+	if !d.noOthersLocks(w, r, dst) {
+		return
 	}
 	src, err := s.fsys.Stat(ctx, name)
 	if err != nil {
@@ -127,7 +119,9 @@ func (d *shareRequest) copyAcross(ctx context.Context, sfs *FS, name string, src
 	dfs := d.fsys
 	dfs.forget()
 	if !src.IsDir() && (old == nil || !old.IsDir()) {
-		return dfs.copyFileFrom(sfs, name, dst)
+		aclErr, err := dfs.copyFileFrom(sfs, name, dst, old != nil)
+		d.logKeepSecurity(ctx, dst, aclErr)
+		return err
 	}
 	var aside string
 	if old != nil {
@@ -160,7 +154,8 @@ func (d *shareRequest) copyAcross(ctx context.Context, sfs *FS, name string, src
 // collection with its properties and, when deep, everything below it.
 func (f *FS) copyTreeFrom(ctx context.Context, sfs *FS, name string, src fs.FileInfo, dst string, deep bool) error {
 	if !src.IsDir() {
-		return f.copyFileFrom(sfs, name, dst)
+		_, err := f.copyFileFrom(sfs, name, dst, false)
+		return err
 	}
 	_, sp, err := sfs.resolve("copy", name)
 	if err != nil {
@@ -188,53 +183,6 @@ func (f *FS) copyTreeFrom(ctx context.Context, sfs *FS, name string, src fs.File
 		if err := f.copyTreeFrom(ctx, sfs, path.Join(name, c.Name()), c, path.Join(dst, c.Name()), true); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// copyFileFrom copies the file name of sfs to dst of f, through a
-// temporary file next to dst that is renamed over it when complete, with
-// its dead properties.
-func (f *FS) copyFileFrom(sfs *FS, name, dst string) (err error) {
-	name, sp, err := sfs.resolve("copy", name)
-	if err != nil {
-		return err
-	}
-	dst, dp, err := f.resolve("copy", dst)
-	if err != nil {
-		return err
-	}
-	tp, err := f.smbPath(path.Join(path.Dir(dst), tempPrefix+randomHex(8)))
-	if err != nil {
-		return err
-	}
-	in := &file{fsys: sfs, name: name, path: sp}
-	defer in.Close()
-	if err := in.open(); err != nil {
-		return err
-	}
-	sf, err := f.share.OpenFile(tp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
-	if err != nil {
-		return f.fail("copy", dst, err)
-	}
-	out := &file{fsys: f, name: dst, path: tp, f: sf}
-	defer func() {
-		if err != nil {
-			out.Close()
-			f.share.Remove(tp)
-		}
-	}()
-	if _, err := out.ReadFrom(in); err != nil {
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
-	}
-	if raw, err := sfs.readPropsRaw(sp); err == nil && raw != nil {
-		f.writePropsRaw(tp, raw)
-	}
-	if err := replace(f.share, tp, dp); err != nil {
-		return f.fail("copy", dst, err)
 	}
 	return nil
 }

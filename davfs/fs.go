@@ -517,7 +517,15 @@ func (f *FS) smbPathOf(name string) (string, error) {
 // temporary file while the data is (see keepSecurity); aclErr says what of
 // it could not be, which does not fail the copy.
 func (f *FS) copyFile(ctx context.Context, src, dst string, keepACL bool) (aclErr, err error) {
-	src, sp, err := f.resolve("copy", src)
+	f.forget()
+	return f.copyFileFrom(f, src, dst, keepACL)
+}
+
+// copyFileFrom copies the file src of sfs (f itself, or another share's
+// FS) to dst of f, as copyFile does; only within one share can the server
+// copy by itself.
+func (f *FS) copyFileFrom(sfs *FS, src, dst string, keepACL bool) (aclErr, err error) {
+	src, sp, err := sfs.resolve("copy", src)
 	if err != nil {
 		return nil, err
 	}
@@ -530,8 +538,7 @@ func (f *FS) copyFile(ctx context.Context, src, dst string, keepACL bool) (aclEr
 	if err != nil {
 		return nil, err
 	}
-	f.forget()
-	in := &file{fsys: f, name: src, path: sp}
+	in := &file{fsys: sfs, name: src, path: sp}
 	defer in.Close()
 	if err := in.open(); err != nil {
 		return nil, err
@@ -562,7 +569,9 @@ func (f *FS) copyFile(ctx context.Context, src, dst string, keepACL bool) (aclEr
 	if err := out.Close(); err != nil {
 		return nil, err
 	}
-	f.copyProps(sp, tp)
+	if raw, err := sfs.readPropsRaw(sp); err == nil && raw != nil {
+		f.writePropsRaw(tp, raw)
+	}
 	if err := replace(f.share, tp, dp); err != nil {
 		return nil, f.fail("copy", dst, err)
 	}

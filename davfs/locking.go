@@ -118,6 +118,24 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 	return true
 }
 
+// noOthersLocks answers 423 and reports false when another user holds a
+// lock on or below name, the destination of a MOVE or COPY; the user's
+// own locks do not refuse it (an editor saves by moving a temporary file
+// over the document it has locked).
+func (s *shareRequest) noOthersLocks(w http.ResponseWriter, r *http.Request, name string) bool {
+	locks, err := s.h.locks.Find(r.Context(), s.lockName(name), true)
+	if err != nil {
+		return true
+	}
+	for _, l := range locks {
+		if l.User != s.user {
+			s.writeLocked(w, r, l.Root)
+			return false
+		}
+	}
+	return true
+}
+
 // writeLocked answers 423 with the lock-token-submitted precondition
 // (RFC 4918 section 16) naming the locked resource.
 func (s *shareRequest) writeLocked(w http.ResponseWriter, r *http.Request, root string) {

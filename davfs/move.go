@@ -76,13 +76,8 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 	if !s.checkLocks(w, r, target{name, true, true}) {
 		return
 	}
-	if dl, err := h.locks.Find(ctx, s.lockName(dst), true); err == nil {
-		for _, l := range dl {
-			if l.User != s.user {
-				s.writeLocked(w, r, l.Root)
-				return
-			}
-		}
+	if !s.noOthersLocks(w, r, dst) {
+		return
 	}
 	src, err := s.fsys.Stat(ctx, name)
 	if err != nil {
