@@ -155,6 +155,45 @@ func TestDeadPropertiesSurviveMoveCopyPut(t *testing.T) {
 	}
 }
 
+// Setting or removing a dead property leaves the resource's ETag and
+// modification time alone: its content did not change, and a client that
+// holds the ETag (If-Match on its next PUT, a sync tool) must not see one.
+func TestProppatchKeepsETag(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/e.txt", strings.NewReader("v1"))
+	e.expect(t, 201, "MKCOL", "/dav/data/ed", nil)
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, p := range []string{"e.txt", "ed"} {
+		if err := os.Chtimes(filepath.Join(e.dir, p), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	etagOf := func(p string) string {
+		t.Helper()
+		body := e.expect(t, 207, "PROPFIND", p, strings.NewReader(propfindAll), "Depth", "0")
+		m := regexp.MustCompile(`<D:getetag>([^<]*)</D:getetag>`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no getetag for %s:\n%s", p, body)
+		}
+		return m[1]
+	}
+	for _, p := range []string{"/dav/data/e.txt", "/dav/data/ed/"} {
+		before := etagOf(p)
+		e.expect(t, 207, "PROPPATCH", p, proppatch(`<X:author>me</X:author>`))
+		e.expect(t, 207, "PROPPATCH", p, strings.NewReader(`<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:X="http://example.com/x"><D:remove><D:prop><X:author/></D:prop></D:remove></D:propertyupdate>`))
+		if after := etagOf(p); after != before {
+			t.Errorf("%s: ETag %s before PROPPATCH, %s after", p, before, after)
+		}
+	}
+	for _, p := range []string{"e.txt", "ed"} {
+		if st, err := os.Stat(filepath.Join(e.dir, p)); err != nil || !st.ModTime().Equal(old) {
+			t.Errorf("%s: mtime %v after PROPPATCH, want %v (%v)", p, st.ModTime(), old, err)
+		}
+	}
+	resp, _ := e.do(t, "HEAD", "/dav/data/e.txt", nil)
+	e.expect(t, 204, "PUT", "/dav/data/e.txt", strings.NewReader("v2"), "If-Match", resp.Header.Get("ETag"))
+}
+
 // COPY of a collection copies its own dead properties and, with Depth
 // infinity, those of the collections below it (RFC 4918 section 9.8.2).
 func TestCopyCollectionKeepsProperties(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cloudsoda/go-smb2"
 	"golang.org/x/net/webdav"
 )
 
@@ -359,23 +360,28 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 			}
 		}
 	}
-	if changed {
-		if err := f.fsys.writeProps(f.path, m); err != nil {
-			return failed(err)
-		}
-	}
-	// The times last: writing the properties' stream sets the file's
-	// modification time.
-	if !mtime.IsZero() || !atime.IsZero() {
-		fi, err := f.Stat()
+	// Writing the properties' stream sets the resource's modification
+	// time (the server's doing), which would change its ETag and
+	// Last-Modified though its content did not: the times are read first
+	// and set back after, or to the Win32 times asked for.
+	if changed || !mtime.IsZero() || !atime.IsZero() {
+		before, err := f.fsys.share.Stat(f.path)
 		if err != nil {
-			return failed(err)
+			return failed(f.fsys.fail("stat", f.name, err))
+		}
+		if changed {
+			if err := f.fsys.writeProps(f.path, m); err != nil {
+				return failed(err)
+			}
 		}
 		if mtime.IsZero() {
-			mtime = fi.ModTime()
+			mtime = before.ModTime()
 		}
 		if atime.IsZero() {
 			atime = mtime
+			if st, ok := before.Sys().(*smb2.FileStat); ok && !st.LastAccessTime.IsZero() {
+				atime = st.LastAccessTime
+			}
 		}
 		if err := f.fsys.share.Chtimes(f.path, atime, mtime); err != nil {
 			return failed(f.fsys.fail("set times", f.name, err))
