@@ -192,6 +192,15 @@ func TestProppatchKeepsETag(t *testing.T) {
 	}
 	resp, _ := e.do(t, "HEAD", "/dav/data/e.txt", nil)
 	e.expect(t, 204, "PUT", "/dav/data/e.txt", strings.NewReader("v2"), "If-Match", resp.Header.Get("ETag"))
+	// nor does the folder of a resource that gets its first property
+	e.expect(t, 201, "PUT", "/dav/data/ed/c.txt", strings.NewReader("c"))
+	if err := os.Chtimes(filepath.Join(e.dir, "ed"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(t, 207, "PROPPATCH", "/dav/data/ed/c.txt", proppatch(`<X:author>me</X:author>`))
+	if st, err := os.Stat(filepath.Join(e.dir, "ed")); err != nil || !st.ModTime().Equal(old) {
+		t.Errorf("folder mtime %v after a PROPPATCH inside it, want %v (%v)", st.ModTime(), old, err)
+	}
 }
 
 // COPY of a collection copies its own dead properties and, with Depth
