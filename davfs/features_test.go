@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -307,6 +308,37 @@ func TestWin32Properties(t *testing.T) {
 	body = e.expect(t, 207, "PROPFIND", "/dav/data/w.txt", strings.NewReader(propfindAll), "Depth", "0")
 	if strings.Contains(body, ">red<") {
 		t.Errorf("a refused PROPPATCH stored a property:\n%s", body)
+	}
+}
+
+// A rename that changes only the case of a name (Explorer renaming
+// report.txt to Report.txt) is a rename on a server that ignores case,
+// with Overwrite F or T, for files and folders; COPY onto such a name is a
+// copy onto itself.
+func TestCaseOnlyRename(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/report.txt", strings.NewReader("r"))
+	e.expect(t, 201, "MKCOL", "/dav/data/folder", nil)
+	e.expect(t, 201, "PUT", "/dav/data/folder/in.txt", strings.NewReader("in"))
+	dest := func(p string) []string { return []string{"Destination", e.srv.URL + p} }
+	e.expect(t, 403, "COPY", "/dav/data/report.txt", nil, dest("/dav/data/REPORT.txt")...)
+	e.expect(t, 201, "MOVE", "/dav/data/report.txt", nil, append(dest("/dav/data/Report.txt"), "Overwrite", "F")...)
+	e.expect(t, 201, "MOVE", "/dav/data/Report.txt", nil, dest("/dav/data/REPORT.TXT")...)
+	e.expect(t, 201, "MOVE", "/dav/data/folder/", nil, append(dest("/dav/data/Folder/"), "Overwrite", "F")...)
+	e.expect(t, 201, "MOVE", "/dav/data/Folder/", nil, dest("/dav/data/FOLDER/")...)
+	ents, err := os.ReadDir(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range ents {
+		names = append(names, d.Name())
+	}
+	if !slices.Contains(names, "REPORT.TXT") || !slices.Contains(names, "FOLDER") || len(names) != 2 {
+		t.Errorf("share holds %q, want REPORT.TXT and FOLDER", names)
+	}
+	if got := e.expect(t, 200, "GET", "/dav/data/FOLDER/in.txt", nil); got != "in" {
+		t.Errorf("FOLDER/in.txt = %q", got)
 	}
 }
 

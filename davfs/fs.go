@@ -578,6 +578,38 @@ func (f *FS) copyFileFrom(sfs *FS, src, dst string, keepACL bool) (aclErr, err e
 	return aclErr, nil
 }
 
+// sameFile reports whether the names a and b, which differ only in case,
+// are one file on a server that ignores case (Windows, Samba by default),
+// by the file ids of both: a rename from one to the other is then a
+// change of case, not a replacement.
+func (f *FS) sameFile(a, b string) bool {
+	id := func(name string) uint64 {
+		_, p, err := f.resolve("stat", name)
+		if err != nil {
+			return 0
+		}
+		sf, err := f.share.Open(p)
+		if err != nil {
+			return 0
+		}
+		defer sf.Close()
+		st, err := sf.Stat()
+		if err != nil {
+			return 0
+		}
+		fs, ok := st.Sys().(*smb2.FileStat)
+		if !ok {
+			return 0
+		}
+		return fs.FileId
+	}
+	if !strings.EqualFold(a, b) {
+		return false
+	}
+	ia := id(a)
+	return ia != 0 && ia == id(b)
+}
+
 // joinSMB joins an SMB directory path ("" for the share root) and a name.
 func joinSMB(dir, name string) string {
 	if dir == "" {

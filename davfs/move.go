@@ -76,6 +76,18 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 	if !s.checkLocks(w, r, target{name, true, true}) {
 		return
 	}
+	if s.fsys.sameFile(name, dst) {
+		// a change of case only ("report.txt" to "Report.txt"), which the
+		// server sees as the same name: a plain rename, never a
+		// replacement, whatever Overwrite says
+		if err := s.fsys.Rename(ctx, name, dst); err != nil {
+			s.failFS(w, r, err)
+			return
+		}
+		s.releaseLocks(r, name)
+		w.WriteHeader(http.StatusCreated)
+		return
+	}
 	if !s.noOthersLocks(w, r, dst) {
 		return
 	}
@@ -161,7 +173,7 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 	if !ok {
 		return
 	}
-	if dst == name || isBelow(dst, name) {
+	if dst == name || isBelow(dst, name) || s.fsys.sameFile(name, dst) {
 		h.fail(w, r, http.StatusForbidden, errors.New("copy onto or into itself"))
 		return
 	}
