@@ -76,3 +76,22 @@ func TestCrossShare(t *testing.T) {
 		t.Errorf("temporary files left: %v", tf)
 	}
 }
+
+// Dot segments in a Destination are resolved as in a request's path: one
+// that climbs out of its share names the share it lands in, one that
+// climbs out of /dav is refused.
+func TestDestinationDotSegments(t *testing.T) {
+	e := startEnv(t, testenv.SmbdConfig{
+		Users:  map[string]string{testUser: testPass},
+		Shares: []testenv.Share{{Name: "data"}, {Name: "other"}},
+	})
+	e.expect(t, 201, "PUT", "/dav/data/t.txt", strings.NewReader("t"))
+	e.expect(t, 201, "COPY", "/dav/data/t.txt", nil, "Destination", e.srv.URL+"/dav/data/%2e%2e/other/t.txt")
+	if got, err := os.ReadFile(filepath.Join(e.smbd.SharePath("other"), "t.txt")); err != nil || string(got) != "t" {
+		t.Errorf("copy through ..: %q, %v", got, err)
+	}
+	e.expect(t, 502, "COPY", "/dav/data/t.txt", nil, "Destination", e.srv.URL+"/dav/data/%2e%2e/%2e%2e/x")
+	if _, err := os.Stat(filepath.Join(e.dir, "x")); err == nil {
+		t.Errorf("a Destination above /dav made data/x")
+	}
+}

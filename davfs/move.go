@@ -32,9 +32,12 @@ func (s *shareRequest) destination(w http.ResponseWriter, r *http.Request) (stri
 		s.h.fail(w, r, http.StatusBadGateway, errors.New("Destination on another host"))
 		return "", false
 	}
-	name, ok := s.name(u.Path)
+	// dot segments resolved as in the request's own path (RFC 3986 5.2.4),
+	// before the share is told
+	p := path.Clean("/" + u.Path)
+	name, ok := s.name(p)
 	if !ok {
-		rest, under := strings.CutPrefix(path.Clean(u.Path), s.h.prefix+"/")
+		rest, under := strings.CutPrefix(p, s.h.prefix+"/")
 		share, dst, _ := strings.Cut(rest, "/")
 		if !under || share == "" {
 			s.h.fail(w, r, http.StatusBadGateway, errors.New("Destination outside the shares"))
