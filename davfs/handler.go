@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -200,6 +199,16 @@ func (h *Handler) serveRoot(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+		if err != nil {
+			h.fail(w, r, http.StatusRequestEntityTooLarge, err)
+			return
+		}
+		pf, err := parsePropfind(body)
+		if err != nil {
+			h.fail(w, r, http.StatusBadRequest, fmt.Errorf("propfind body: %w", err))
+			return
+		}
 		var names []string
 		if depth != 0 {
 			var err error
@@ -209,7 +218,7 @@ func (h *Handler) serveRoot(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		h.writeShareList(w, names)
+		h.writeShareList(w, pf, names)
 	case http.MethodGet, http.MethodHead:
 		names, err := h.source.Names(r.Context())
 		if err != nil {
@@ -229,34 +238,70 @@ func (h *Handler) serveRoot(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) writeShareList(w http.ResponseWriter, names []string) {
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.WriteHeader(http.StatusMultiStatus)
+// writeShareList answers a PROPFIND of the share list: the list itself
+// and, at Depth 1, a member per share. These collections are virtual: they
+// are dated by the server's start, and only the list has an ETag (a share's
+// own comes from its root on the file server, which the list does not
+// visit). Properties they do not have are 404, as on any resource.
+func (h *Handler) writeShareList(w http.ResponseWriter, pf propfindReq, names []string) {
+	started := h.started.UTC()
+	value := func(n xml.Name, share string) (string, bool) {
+		if n.Space != nsDAV {
+			return "", false
+		}
+		switch n.Local {
+		case "resourcetype":
+			return "<D:collection/>", true
+		case "displayname":
+			return xmlEscape(share), true
+		case "getlastmodified":
+			return started.Format(http.TimeFormat), true
+		case "creationdate":
+			return started.Format(time.RFC3339), true
+		case "getetag":
+			if share == "" {
+				return fmt.Sprintf(`&#34;%x-0&#34;`, h.started.UnixNano()), true
+			}
+		}
+		return "", false
+	}
+	all := []xml.Name{{Space: nsDAV, Local: "resourcetype"}, {Space: nsDAV, Local: "displayname"},
+		{Space: nsDAV, Local: "getlastmodified"}, {Space: nsDAV, Local: "creationdate"}, {Space: nsDAV, Local: "getetag"}}
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
-	// The virtual collections are dated by the server's start; the list's
-	// ETag changes with its names, a share's with its name.
-	etag := func(parts ...string) string {
-		hash := fnv.New64a()
-		for _, p := range parts {
-			hash.Write([]byte(p))
-			hash.Write([]byte{0})
+	entry := func(share string) {
+		href := h.prefix + "/"
+		if share != "" {
+			href += share + "/"
 		}
-		return fmt.Sprintf(`"%x-%x"`, h.started.UnixNano(), hash.Sum64())
+		var found, missing strings.Builder
+		asked := pf.names
+		if pf.mode != modeProp {
+			asked = all
+		}
+		for _, n := range asked {
+			if v, ok := value(n, share); ok {
+				writeElement(&found, n, "", v, pf.mode != modePropname)
+			} else if pf.mode == modeProp {
+				writeElement(&missing, n, "", "", false)
+			}
+		}
+		fmt.Fprintf(&b, `<D:response><D:href>%s</D:href>`, xmlEscape((&url.URL{Path: href}).EscapedPath()))
+		if found.Len() > 0 || missing.Len() == 0 {
+			fmt.Fprintf(&b, `<D:propstat><D:prop>%s</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>`, found.String())
+		}
+		if missing.Len() > 0 {
+			fmt.Fprintf(&b, `<D:propstat><D:prop>%s</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>`, missing.String())
+		}
+		b.WriteString("</D:response>")
 	}
-	entry := func(href, display, etag string) {
-		fmt.Fprintf(&b, `<D:response><D:href>%s</D:href><D:propstat><D:prop>`+
-			`<D:resourcetype><D:collection/></D:resourcetype><D:displayname>%s</D:displayname>`+
-			`<D:getlastmodified>%s</D:getlastmodified><D:creationdate>%s</D:creationdate><D:getetag>%s</D:getetag>`+
-			`</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>`,
-			xmlEscape(href), xmlEscape(display), h.started.UTC().Format(http.TimeFormat),
-			h.started.UTC().Format(time.RFC3339), xmlEscape(etag))
-	}
-	entry((&url.URL{Path: h.prefix + "/"}).EscapedPath(), "", etag(names...))
+	entry("")
 	for _, n := range names {
-		entry((&url.URL{Path: h.prefix + "/" + n + "/"}).EscapedPath(), n, etag("share", n))
+		entry(n)
 	}
 	b.WriteString("</D:multistatus>\n")
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(http.StatusMultiStatus)
 	w.Write([]byte(b.String()))
 }
 

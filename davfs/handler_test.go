@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +88,24 @@ func TestPropfind(t *testing.T) {
 		t.Errorf("share list lacks data:\n%s", body)
 	}
 	e.expect(t, 207, "PROPFIND", "/dav", nil, "Depth", "0")
+	// The share list answers what is asked: quota it does not have is
+	// 404 (Finder asks for it on the mounted root), and its ETag does not
+	// depend on the Depth.
+	quota := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:quota-available-bytes/></D:prop></D:propfind>`
+	etag := regexp.MustCompile(`<D:href>/dav/</D:href><D:propstat><D:prop><D:getetag>([^<]+)</D:getetag></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>` +
+		`<D:propstat><D:prop><D:quota-available-bytes></D:quota-available-bytes></D:prop><D:status>HTTP/1.1 404 Not Found</D:status>`)
+	var etags []string
+	for _, d := range []string{"0", "1"} {
+		body = e.expect(t, 207, "PROPFIND", "/dav/", strings.NewReader(quota), "Depth", d)
+		m := etag.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("share list, Depth %s, asked for getetag and quota:\n%s", d, body)
+		}
+		etags = append(etags, m[1])
+	}
+	if etags[0] != etags[1] {
+		t.Errorf("share list ETag %s at Depth 0, %s at Depth 1", etags[0], etags[1])
+	}
 	// RFC 4918 section 9.1: infinite depth may be refused with
 	// propfind-finite-depth.
 	for _, d := range []string{"", "infinity"} {
