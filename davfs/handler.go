@@ -165,9 +165,10 @@ func (h *Handler) logFailure(r *http.Request, status int, err error) {
 	case status == http.StatusLocked || status == http.StatusInsufficientStorage:
 		// a file in use, a full disk: the share's state, not a fault
 		level = slog.LevelWarn
-	case status >= 500:
+	case status >= 500 && status != http.StatusBadGateway:
 		level = slog.LevelError
-	case status == http.StatusForbidden || status == http.StatusConflict || status == http.StatusBadRequest:
+	case status == http.StatusForbidden || status == http.StatusConflict || status == http.StatusBadRequest,
+		status == http.StatusBadGateway: // a Destination davgate does not serve
 		level = slog.LevelInfo
 	}
 	h.log.LogAttrs(r.Context(), level, "webdav request failed",
@@ -430,6 +431,13 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPut:
 		s.put(w, r, name)
 	case "PROPFIND":
+		if d := r.Header.Get("Depth"); d == "" || d == "infinity" {
+			// infinite depth means Depth 0 on a file (RFC 4918 section 9.1)
+			if fi, err := s.fsys.Stat(r.Context(), name); err == nil && !fi.IsDir() {
+				s.propfind(w, r, name, 0)
+				return
+			}
+		}
 		if depth, ok := s.h.propfindDepth(w, r); ok {
 			s.propfind(w, r, name, depth)
 		}
@@ -588,6 +596,10 @@ func (s *shareRequest) get(w http.ResponseWriter, r *http.Request, name string) 
 	fi := st.(*fileInfo)
 	if fi.IsDir() {
 		s.listing(w, r, name, f)
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/") {
+		s.h.fail(w, r, http.StatusNotFound, errors.New("a file asked for as a collection"))
 		return
 	}
 	w.Header().Set("ETag", fi.etag())

@@ -114,6 +114,11 @@ func TestPropfind(t *testing.T) {
 			t.Errorf("Depth %q: body %q", d, body)
 		}
 	}
+	// on a file, infinite depth is Depth 0
+	e.expect(t, 207, "PROPFIND", "/dav/data/a.txt", nil)
+	e.expect(t, 207, "PROPFIND", "/dav/data/a.txt", nil, "Depth", "infinity")
+	// a file is no collection
+	e.expect(t, 404, "GET", "/dav/data/a.txt/", nil)
 	e.expect(t, 404, "PROPFIND", "/dav/data/missing", nil, "Depth", "0")
 	e.expect(t, 404, "PROPFIND", "/dav/nosuchshare/", nil, "Depth", "0")
 }
