@@ -296,6 +296,24 @@ func TestWin32Properties(t *testing.T) {
 			t.Errorf("PROPPATCH of Win32LastModifiedTime %q: %s", v, body)
 		}
 	}
+	// the read-only bit is set and cleared (Explorer's Properties dialog)
+	attrs := func() string {
+		q := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:schemas-microsoft-com:"><D:prop><Z:Win32FileAttributes/></D:prop></D:propfind>`
+		body := e.expect(t, 207, "PROPFIND", "/dav/data/w.txt", strings.NewReader(q), "Depth", "0")
+		m := regexp.MustCompile(`Win32FileAttributes[^>]*>([0-9A-F]+)<`).FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no Win32FileAttributes:\n%s", body)
+		}
+		return m[1]
+	}
+	e.expect(t, 207, "PROPPATCH", "/dav/data/w.txt", proppatch(`<Z:Win32FileAttributes>00000021</Z:Win32FileAttributes>`))
+	if a := attrs(); a[len(a)-1] != '1' {
+		t.Errorf("attributes %s after setting read-only", a)
+	}
+	e.expect(t, 207, "PROPPATCH", "/dav/data/w.txt", proppatch(`<Z:Win32FileAttributes>00000020</Z:Win32FileAttributes>`))
+	if a := attrs(); a[len(a)-1] != '0' {
+		t.Errorf("attributes %s after clearing read-only", a)
+	}
 	body = e.expect(t, 207, "PROPPATCH", "/dav/data/w.txt", proppatch(`<Z:Win32FileAttributes>not hex</Z:Win32FileAttributes>`))
 	if !strings.Contains(body, "409 Conflict") {
 		t.Errorf("PROPPATCH of Win32FileAttributes: %s", body)

@@ -262,8 +262,9 @@ func (f *file) DeadProps() (map[xml.Name]webdav.Property, error) {
 
 // Patch applies a PROPPATCH atomically: all changes or none (RFC 4918
 // section 9.2). Win32LastModifiedTime and Win32LastAccessTime set the SMB
-// timestamps; the other Win32 properties are accepted and not stored
-// (go-smb2 has no call that sets the creation time).
+// timestamps and Win32FileAttributes the read-only attribute; the rest of
+// the attributes and Win32CreationTime are accepted and not stored
+// (go-smb2 has no call that sets them).
 func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	var all, forbidden []webdav.Property
 	for _, p := range patches {
@@ -301,6 +302,7 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	// out of range) fails with 409 and the rest
 	// with 424, before anything is changed.
 	var mtime, atime time.Time
+	readOnly := -1 // the read-only bit of Win32FileAttributes, -1 if not set
 	var bad []webdav.Property
 	for _, p := range patches {
 		for _, pr := range p.Props {
@@ -309,9 +311,11 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 			}
 			v := strings.TrimSpace(string(pr.InnerXML))
 			if pr.XMLName.Local == "Win32FileAttributes" {
-				if _, err := strconv.ParseUint(v, 16, 32); err != nil {
+				a, err := strconv.ParseUint(v, 16, 32)
+				if err != nil {
 					bad = append(bad, webdav.Property{XMLName: pr.XMLName})
 				}
+				readOnly = int(a & fileAttributeReadonly)
 				continue
 			}
 			t, ok := parseWin32Time(v)
@@ -387,6 +391,24 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 			return failed(f.fsys.fail("set times", f.name, err))
 		}
 		f.fi = nil
+	}
+	// Of the attributes, the read-only bit is set (Explorer's Properties
+	// dialog); go-smb2 has no call for hidden, system or archive.
+	if readOnly >= 0 {
+		st, err := f.fsys.share.Stat(f.path)
+		if err != nil {
+			return failed(f.fsys.fail("stat", f.name, err))
+		}
+		if fs, ok := st.Sys().(*smb2.FileStat); ok && int(fs.FileAttributes&fileAttributeReadonly) != readOnly {
+			mode := os.FileMode(0o666)
+			if readOnly == 1 {
+				mode = 0o444
+			}
+			if err := f.fsys.share.Chmod(f.path, mode); err != nil {
+				return failed(f.fsys.fail("set attributes", f.name, err))
+			}
+			f.fi = nil
+		}
 	}
 	return []webdav.Propstat{{Status: http.StatusOK, Props: all}}, nil
 }
