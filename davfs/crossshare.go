@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 )
 
 // crossShare serves a COPY or MOVE whose Destination is in another share
@@ -151,38 +152,90 @@ func (d *shareRequest) copyAcross(ctx context.Context, sfs *FS, name string, src
 }
 
 // copyTreeFrom copies name of sfs to the new name dst of f: a file, or a
-// collection with its properties and, when deep, everything below it.
+// collection with its properties and, when deep, everything below it. The
+// files of a tree are copied several at a time: each costs a few round
+// trips, and one at a time a folder of thousands takes minutes.
 func (f *FS) copyTreeFrom(ctx context.Context, sfs *FS, name string, src fs.FileInfo, dst string, deep bool) error {
 	if !src.IsDir() {
 		_, err := f.copyFileFrom(sfs, name, dst, false)
 		return err
 	}
-	_, sp, err := sfs.resolve("copy", name)
+	c := &treeCopy{ctx: ctx, sfs: sfs, dfs: f, sem: make(chan struct{}, treeCopyWorkers)}
+	c.dir(name, dst, deep)
+	c.wg.Wait()
+	return c.err
+}
+
+// treeCopyWorkers bounds the files of one tree copied at once.
+const treeCopyWorkers = 8
+
+// treeCopy is one copy of a collection: folders are made in order, files
+// copied by up to treeCopyWorkers goroutines; the first error stops it.
+type treeCopy struct {
+	ctx      context.Context
+	sfs, dfs *FS
+	sem      chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	err      error
+}
+
+func (c *treeCopy) fail(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+func (c *treeCopy) failed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err != nil
+}
+
+func (c *treeCopy) dir(name, dst string, deep bool) {
+	_, sp, err := c.sfs.resolve("copy", name)
 	if err != nil {
-		return err
+		c.fail(err)
+		return
 	}
-	if err := f.Mkdir(ctx, dst, 0o777); err != nil {
-		return err
+	if err := c.dfs.Mkdir(c.ctx, dst, 0o777); err != nil {
+		c.fail(err)
+		return
 	}
-	if _, dp, err := f.resolve("copy", dst); err == nil {
-		if raw, err := sfs.readPropsRaw(sp); err == nil && raw != nil {
-			f.writePropsRaw(dp, raw)
+	if _, dp, err := c.dfs.resolve("copy", dst); err == nil {
+		if raw, err := c.sfs.readPropsRaw(sp); err == nil && raw != nil {
+			c.dfs.writePropsRaw(dp, raw)
 		}
 	}
 	if !deep {
-		return nil
+		return
 	}
-	children, err := sfs.share.ReadDir(sp)
+	children, err := c.sfs.share.ReadDir(sp)
 	if err != nil {
-		return sfs.fail("copy", name, err)
+		c.fail(c.sfs.fail("copy", name, err))
+		return
 	}
-	for _, c := range children {
-		if strings.HasPrefix(c.Name(), tempPrefix) {
+	for _, ch := range children {
+		if strings.HasPrefix(ch.Name(), tempPrefix) {
 			continue
 		}
-		if err := f.copyTreeFrom(ctx, sfs, path.Join(name, c.Name()), c, path.Join(dst, c.Name()), true); err != nil {
-			return err
+		if c.failed() {
+			return
 		}
+		from, to := path.Join(name, ch.Name()), path.Join(dst, ch.Name())
+		if ch.IsDir() {
+			c.dir(from, to, true)
+			continue
+		}
+		c.sem <- struct{}{}
+		c.wg.Add(1)
+		go func() {
+			defer func() { <-c.sem; c.wg.Done() }()
+			if _, err := c.dfs.copyFileFrom(c.sfs, from, to, false); err != nil {
+				c.fail(err)
+			}
+		}()
 	}
-	return nil
 }

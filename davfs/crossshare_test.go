@@ -2,6 +2,7 @@ package davfs
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,5 +94,57 @@ func TestDestinationDotSegments(t *testing.T) {
 	e.expect(t, 502, "COPY", "/dav/data/t.txt", nil, "Destination", e.srv.URL+"/dav/data/%2e%2e/%2e%2e/x")
 	if _, err := os.Stat(filepath.Join(e.dir, "x")); err == nil {
 		t.Errorf("a Destination above /dav made data/x")
+	}
+}
+
+// COPY of a tree within a share arrives whole: every file of every folder
+// with its content and dead properties, the folders' properties too; a
+// copy over an existing tree replaces it.
+func TestCopyTree(t *testing.T) {
+	e := newTestEnv(t)
+	const dirs, files = 5, 60
+	for d := range dirs {
+		dir := filepath.Join(e.dir, "tree", fmt.Sprintf("d%d", d), "deeper")
+		testenv.WritableDir(t, dir)
+		for f := range files {
+			p := filepath.Join(dir, fmt.Sprintf("f%d.txt", f))
+			if err := os.WriteFile(p, []byte(fmt.Sprint(d, "/", f)), 0o666); err != nil {
+				t.Fatal(err)
+			}
+			os.Chmod(p, 0o666) // the test user's to change, whatever the umask
+		}
+	}
+	testenv.WritableDir(t, filepath.Join(e.dir, "tree"))
+	for d := range dirs {
+		testenv.WritableDir(t, filepath.Join(e.dir, "tree", fmt.Sprintf("d%d", d)))
+	}
+	colours := map[string]string{"d1/deeper/f7.txt": "blue", "d2/": "green"}
+	for p, c := range colours {
+		if body := e.expect(t, 207, "PROPPATCH", "/dav/data/tree/"+p, proppatch(`<X:colour>`+c+`</X:colour>`)); !strings.Contains(body, "200 OK") {
+			t.Fatalf("PROPPATCH %s: %s", p, body)
+		}
+	}
+	e.expect(t, 201, "MKCOL", "/dav/data/copy", nil)
+	e.expect(t, 201, "PUT", "/dav/data/copy/stale.txt", strings.NewReader("replaced"))
+	e.expect(t, 204, "COPY", "/dav/data/tree/", nil, "Destination", e.srv.URL+"/dav/data/copy/")
+	for d := range dirs {
+		for f := range files {
+			p := filepath.Join(e.dir, "copy", fmt.Sprintf("d%d", d), "deeper", fmt.Sprintf("f%d.txt", f))
+			if got, err := os.ReadFile(p); err != nil || string(got) != fmt.Sprint(d, "/", f) {
+				t.Fatalf("%s: %q, %v", p, got, err)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "copy", "stale.txt")); err == nil {
+		t.Errorf("the replaced tree's file is still there")
+	}
+	q := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><X:colour xmlns:X="http://example.com/x"/></D:prop></D:propfind>`
+	for p, c := range colours {
+		if body := e.expect(t, 207, "PROPFIND", "/dav/data/copy/"+p, strings.NewReader(q), "Depth", "0"); !strings.Contains(body, ">"+c+"<") {
+			t.Errorf("%s lost its property:\n%s", p, body)
+		}
+	}
+	if tf := tempFiles(t, filepath.Join(e.dir, "copy")); len(tf) != 0 {
+		t.Errorf("temporary files left: %v", tf)
 	}
 }

@@ -168,7 +168,9 @@ func (passLocks) Unlock(time.Time, string) error { return nil }
 // destination only when complete; a failed copy leaves the destination as
 // it was. A file copied over a file keeps the replaced file's ACL, as a
 // copy over an existing file on a Windows share does (see keepSecurity).
-// Collections are copied by x/net/webdav through the same FS.
+// A collection is copied as to another share (copyAcross): its files
+// several at a time, a replaced destination renamed aside until the copy
+// is whole.
 func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
 	h := s.h
@@ -194,14 +196,32 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 		return
 	}
 	exists := err == nil
-	if src.IsDir() || (exists && old.IsDir()) {
-		if st := s.delegate(w, r); st >= 200 && st < 300 && src.IsDir() {
-			s.fsys.copyDirProps(name, dst, r.Header.Get("Depth") != "0")
-		}
-		return
-	}
 	if exists && r.Header.Get("Overwrite") == "F" {
 		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
+		return
+	}
+	if src.IsDir() || (exists && old.IsDir()) {
+		depth := r.Header.Get("Depth")
+		if depth != "" && depth != "0" && depth != "infinity" {
+			h.fail(w, r, http.StatusBadRequest, fmt.Errorf("copy with depth %q", depth))
+			return
+		}
+		if !exists {
+			old = nil
+		}
+		if err := s.copyAcross(ctx, s.fsys, name, src, dst, old, depth != "0"); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				h.fail(w, r, http.StatusConflict, err) // section 9.8.5: no parent
+				return
+			}
+			s.failFS(w, r, err)
+			return
+		}
+		if exists {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
 		return
 	}
 	aclErr, err := s.fsys.copyFile(ctx, name, dst, exists)

@@ -216,38 +216,6 @@ func (f *FS) copyProps(from, to string) {
 	f.writePropsRaw(to, raw)
 }
 
-// copyDirProps copies the dead properties of the collection from (a clean
-// webdav name) to the collection to, and with deep those of every
-// collection below it. x/net/webdav's COPY copies the properties of files
-// only.
-func (f *FS) copyDirProps(from, to string, deep bool) {
-	sp, err := f.smbPath(from)
-	if err != nil {
-		return
-	}
-	dp, err := f.smbPath(to)
-	if err != nil {
-		return
-	}
-	f.copyDirPropsSMB(sp, dp, deep)
-}
-
-func (f *FS) copyDirPropsSMB(from, to string, deep bool) {
-	f.copyProps(from, to)
-	if !deep {
-		return
-	}
-	list, err := f.share.ReadDir(from)
-	if err != nil {
-		return
-	}
-	for _, c := range list {
-		if c.IsDir() && !strings.HasPrefix(c.Name(), tempPrefix) {
-			f.copyDirPropsSMB(joinSMB(from, c.Name()), joinSMB(to, c.Name()), true)
-		}
-	}
-}
-
 // DeadProps returns the resource's stored dead properties.
 func (f *file) DeadProps() (map[xml.Name]webdav.Property, error) {
 	m, err := f.fsys.readProps(f.path)
