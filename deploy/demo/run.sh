@@ -81,7 +81,9 @@ cat >"$state/smb.conf" <<CONF
 CONF
 id -u "$DEMO_USER" >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin "$DEMO_USER"
 printf '%s\n%s\n' "$DEMO_PASS" "$DEMO_PASS" | smbpasswd -c "$state/smb.conf" -a -s "$DEMO_USER" >/dev/null
-smbd --foreground --no-process-group --configfile="$state/smb.conf" >"$state/log/smbd.out" 2>&1 &
+# In a session of its own: smbd signals its whole process group when it
+# shuts down, which would stop davgate and this script with it.
+setsid smbd --foreground --no-process-group --configfile="$state/smb.conf" >"$state/log/smbd.out" 2>&1 &
 pids+=($!)
 
 "$state/davgate" keygen --out "$state/master.keys" >/dev/null
