@@ -18,6 +18,14 @@ import (
 // request at 1 MiB (8 MiB for some, which we do not rely on).
 const chunkSize = 1 << 20
 
+// readAhead is how many chunks a sequential read keeps on their way from
+// the server while the caller consumes the current one. With one, the
+// server waits between reads for davgate to pass a chunk on; with two or
+// more it always has a read to work on (a 1 GiB GET on loopback went from
+// 0.84 to 1.11-1.16 times a direct sequential go-smb2 read, and a link with
+// more latency needs more in flight). Each costs a 1 MiB buffer per GET.
+const readAhead = 3
+
 // copyChunkLimit is the largest file copied with FSCTL_SRV_COPYCHUNK: go-smb2
 // (cloudsoda, 2026-09) restarts every 16 MiB batch at the source's first
 // offset, so only a copy that fits one batch comes out right. Larger files
@@ -37,7 +45,7 @@ type file struct {
 	off     int64 // read position
 	buf     []byte
 	bufOff  int64
-	pending *prefetch
+	pending []*prefetch // reads ahead, in file order
 
 	dirents []os.FileInfo
 	dirRead bool
@@ -84,11 +92,11 @@ func (f *file) Close() error {
 // wait lets a background read finish so the handle can be closed or
 // reused, and drops what it read.
 func (f *file) wait() {
-	if f.pending != nil {
-		<-f.pending.done
-		f.fsys.bufs.put(f.pending.buf)
-		f.pending = nil
+	for _, pf := range f.pending {
+		<-pf.done
+		f.fsys.bufs.put(pf.buf)
 	}
+	f.pending = nil
 }
 
 // bufPool holds chunk buffers: a GET of a small file would otherwise
@@ -162,10 +170,10 @@ func (f *file) fill() error {
 		return io.EOF
 	}
 	var pf *prefetch
-	if f.pending != nil && f.pending.off == f.off {
-		pf = f.pending
+	if len(f.pending) > 0 && f.pending[0].off == f.off {
+		pf = f.pending[0]
 		<-pf.done
-		f.pending = nil
+		f.pending = f.pending[1:]
 	} else {
 		f.wait()
 		pf = f.read(f.off, size)
@@ -189,19 +197,26 @@ func (f *file) fill() error {
 // readAheadStart starts reading the first chunk before the size is known,
 // so that a GET's first read overlaps its stat.
 func (f *file) readAheadStart() {
-	if f.f == nil || f.pending != nil {
+	if f.f == nil || len(f.pending) > 0 {
 		return
 	}
-	f.pending = f.readInto(0, chunkSize, nil)
+	f.pending = append(f.pending, f.readInto(0, int64(chunkSize), nil))
 }
 
+// startPrefetch keeps readAhead chunks after the current one on their way,
+// reusing buf (the chunk just consumed) for the first new one.
 func (f *file) startPrefetch(size int64, buf []byte) {
 	next := f.bufOff + int64(len(f.buf))
-	if next >= size || len(f.buf) < chunkSize {
-		f.fsys.bufs.put(buf)
-		return
+	if n := len(f.pending); n > 0 {
+		next = f.pending[n-1].off + int64(len(f.pending[n-1].buf))
 	}
-	f.pending = f.readInto(next, size, buf)
+	for len(f.pending) < readAhead && next < size && len(f.buf) == chunkSize {
+		pf := f.readInto(next, size, buf)
+		buf = nil
+		f.pending = append(f.pending, pf)
+		next += int64(len(pf.buf))
+	}
+	f.fsys.bufs.put(buf)
 }
 
 func (f *file) read(off, size int64) *prefetch { return f.readInto(off, size, nil) }
