@@ -200,14 +200,8 @@ func (h *Handler) serveRoot(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-		if err != nil {
-			h.fail(w, r, http.StatusRequestEntityTooLarge, err)
-			return
-		}
-		pf, err := parsePropfind(body)
-		if err != nil {
-			h.fail(w, r, http.StatusBadRequest, fmt.Errorf("propfind body: %w", err))
+		pf, ok := h.readPropfind(w, r)
+		if !ok {
 			return
 		}
 		var names []string

@@ -140,17 +140,27 @@ type entry struct {
 }
 
 // propfind serves PROPFIND with Depth 0 or 1 (the caller refused others).
-func (s *shareRequest) propfind(w http.ResponseWriter, r *http.Request, name string, depth int) {
-	ctx := r.Context()
-	h := s.h
+// readPropfind reads and parses a PROPFIND body of at most maxBody bytes:
+// 413 if it is longer, 400 if it is no propfind.
+func (h *Handler) readPropfind(w http.ResponseWriter, r *http.Request) (propfindReq, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		h.fail(w, r, http.StatusRequestEntityTooLarge, err)
-		return
+		return propfindReq{}, false
 	}
 	pf, err := parsePropfind(body)
 	if err != nil {
 		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("propfind body: %w", err))
+		return propfindReq{}, false
+	}
+	return pf, true
+}
+
+func (s *shareRequest) propfind(w http.ResponseWriter, r *http.Request, name string, depth int) {
+	ctx := r.Context()
+	h := s.h
+	pf, ok := h.readPropfind(w, r)
+	if !ok {
 		return
 	}
 	st, err := s.fsys.Stat(ctx, name)
