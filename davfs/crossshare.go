@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"os"
 	"path"
 	"strings"
 	"sync"
 )
+
+// errCaseTwins refuses to replace a resource whose name the server cannot
+// tell from a sibling's (they differ only in case): 409.
+var errCaseTwins = fmt.Errorf("%w: another resource's name differs only in case", ErrNotEmpty)
 
 // crossShare serves a COPY or MOVE whose Destination is in another share
 // of this server (dshare, name dst there), as a file manager that shows
@@ -124,29 +129,39 @@ func (d *shareRequest) copyAcross(ctx context.Context, sfs *FS, name string, src
 		d.logKeepSecurity(ctx, dst, aclErr)
 		return err
 	}
+	// The tree is made under a temporary name next to dst and renamed
+	// into place when whole: until then dst is as it was, and a crash
+	// leaves only a temporary folder, which a later listing sweeps. Nothing
+	// but what this copy made is ever removed on failure.
+	if old != nil && dfs.caseTwins(dst) {
+		return &os.PathError{Op: "copy", Path: dst, Err: errCaseTwins}
+	}
+	tmp := path.Join(path.Dir(dst), tempPrefix+randomHex(8))
+	if err := dfs.copyTreeFrom(ctx, sfs, name, src, tmp, deep); err != nil {
+		dfs.RemoveAll(ctx, tmp)
+		return err
+	}
 	var aside string
 	if old != nil {
 		aside = path.Join(path.Dir(dst), tempPrefix+randomHex(8))
 		if err := dfs.Rename(ctx, dst, aside); err != nil {
+			dfs.RemoveAll(ctx, tmp)
 			return err
 		}
 	}
-	err := dfs.copyTreeFrom(ctx, sfs, name, src, dst, deep)
-	if aside == "" {
-		if err != nil {
-			dfs.RemoveAll(ctx, dst)
+	if err := dfs.Rename(ctx, tmp, dst); err != nil {
+		if aside != "" {
+			if rerr := dfs.Rename(ctx, aside, dst); rerr != nil {
+				d.h.log.ErrorContext(ctx, "copy: put destination back", "path", dst, "aside", aside, "error", rerr.Error())
+			}
 		}
+		dfs.RemoveAll(ctx, tmp)
 		return err
 	}
-	if err != nil {
-		dfs.RemoveAll(ctx, dst)
-		if rerr := dfs.Rename(ctx, aside, dst); rerr != nil {
-			d.h.log.ErrorContext(ctx, "copy to another share: put destination back", "path", dst, "aside", aside, "error", rerr.Error())
+	if aside != "" {
+		if err := dfs.RemoveAll(ctx, aside); err != nil {
+			d.h.log.WarnContext(ctx, "copy: remove replaced destination", "aside", aside, "error", err.Error())
 		}
-		return err
-	}
-	if err := dfs.RemoveAll(ctx, aside); err != nil {
-		d.h.log.WarnContext(ctx, "copy to another share: remove replaced destination", "aside", aside, "error", err.Error())
 	}
 	return nil
 }

@@ -148,3 +148,30 @@ func TestCopyTree(t *testing.T) {
 		t.Errorf("temporary files left: %v", tf)
 	}
 }
+
+// On a case-sensitive disk, a folder copied onto a name that differs only
+// in case from it, where both exist, never costs the source or the
+// destination their content, whatever the copy answers.
+func TestCopyOntoCaseTwin(t *testing.T) {
+	e := newTestEnv(t)
+	for d, f := range map[string]string{"docs": "important.txt", "DOCS": "other.txt"} {
+		testenv.WritableDir(t, filepath.Join(e.dir, "case", d))
+		if err := os.WriteFile(filepath.Join(e.dir, "case", d, f), []byte(d), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.WritableDir(t, filepath.Join(e.dir, "case"))
+	resp, body := e.do(t, "COPY", "/dav/data/case/docs/", nil, "Destination", e.srv.URL+"/dav/data/case/DOCS/")
+	t.Logf("COPY docs/ onto DOCS/: %d %q", resp.StatusCode, body)
+	if got, err := os.ReadFile(filepath.Join(e.dir, "case", "docs", "important.txt")); err != nil || string(got) != "docs" {
+		t.Errorf("source docs/important.txt: %q, %v", got, err)
+	}
+	_, errOld := os.Stat(filepath.Join(e.dir, "case", "DOCS", "other.txt"))
+	_, errNew := os.Stat(filepath.Join(e.dir, "case", "DOCS", "important.txt"))
+	if (errOld == nil) == (errNew == nil) {
+		t.Errorf("DOCS holds neither its old content nor the copy alone (old: %v, copy: %v)", errOld, errNew)
+	}
+	if tf := tempFiles(t, filepath.Join(e.dir, "case")); len(tf) != 0 {
+		t.Errorf("temporary files left: %v", tf)
+	}
+}

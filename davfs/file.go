@@ -344,7 +344,10 @@ func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 		for _, st := range list {
 			if strings.HasPrefix(st.Name(), tempPrefix) {
 				if time.Since(st.ModTime()) > staleTempAge {
-					f.fsys.share.Remove(joinSMB(f.path, st.Name()))
+					// an upload's file, or the folder of a copy, left
+					// by a davgate that stopped mid-way
+					var failed []memberError
+					f.fsys.removeMembers(path.Join(f.name, st.Name()), joinSMB(f.path, st.Name()), &failed)
 				}
 				continue
 			}

@@ -578,6 +578,28 @@ func (f *FS) copyFileFrom(sfs *FS, src, dst string, keepACL bool) (aclErr, err e
 	return aclErr, nil
 }
 
+// caseTwins reports whether name's folder holds another entry whose name
+// differs from name's only in case, as a case-sensitive disk behind Samba
+// can. Samba then resolves a rename to either one, so name must not be
+// renamed aside and back: the way back could land on the twin.
+func (f *FS) caseTwins(name string) bool {
+	_, dp, err := f.resolve("stat", path.Dir(name))
+	if err != nil {
+		return false
+	}
+	list, err := f.share.ReadDir(dp)
+	if err != nil {
+		return false
+	}
+	base, n := path.Base(name), 0
+	for _, e := range list {
+		if strings.EqualFold(norm.NFC.String(e.Name()), base) {
+			n++
+		}
+	}
+	return n > 1
+}
+
 // sameFile reports whether the names a and b, which differ only in case,
 // are one file on a server that ignores case (Windows, Samba by default),
 // by the file ids of both: a rename from one to the other is then a

@@ -127,6 +127,10 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 			return
 		}
 	} else {
+		if s.fsys.caseTwins(dst) {
+			h.fail(w, r, http.StatusConflict, errCaseTwins)
+			return
+		}
 		aside := path.Join(path.Dir(dst), tempPrefix+randomHex(8))
 		if err := s.fsys.Rename(ctx, dst, aside); err != nil {
 			s.failFS(w, r, err)

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/davgate/davgate/internal/testenv"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -79,6 +81,27 @@ func TestTemporaryNamesHidden(t *testing.T) {
 	e.expect(t, 403, "PUT", "/dav/data/"+tempPrefix+"y", strings.NewReader("x")) // a name clients may not create
 	if body := e.expect(t, 207, "PROPFIND", "/dav/data/", nil, "Depth", "1"); strings.Contains(body, tempPrefix) {
 		t.Fatalf("listing shows a temporary file:\n%s", body)
+	}
+	// A copy's temporary folder left by a davgate that stopped, older than
+	// staleTempAge, goes with the next listing; a fresh one stays.
+	stale, fresh := filepath.Join(e.dir, tempPrefix+"stale"), filepath.Join(e.dir, tempPrefix+"fresh")
+	for _, d := range []string{stale, fresh} {
+		testenv.WritableDir(t, d)
+		testenv.WritableDir(t, filepath.Join(d, "sub"))
+		if err := os.WriteFile(filepath.Join(d, "sub", "f"), []byte("f"), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-staleTempAge - time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(t, 207, "PROPFIND", "/dav/data/", nil, "Depth", "1")
+	if _, err := os.Stat(stale); err == nil {
+		t.Errorf("stale temporary folder still there")
+	}
+	if _, err := os.Stat(filepath.Join(fresh, "sub", "f")); err != nil {
+		t.Errorf("fresh temporary folder: %v", err)
 	}
 }
 
