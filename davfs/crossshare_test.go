@@ -175,3 +175,39 @@ func TestCopyOntoCaseTwin(t *testing.T) {
 		t.Errorf("temporary files left: %v", tf)
 	}
 }
+
+// Two shares that overlap on the server (one a folder of the other) name a
+// folder twice: COPY or MOVE of it onto itself or into itself through the
+// other share is refused (403) and changes nothing.
+func TestCopyIntoItselfThroughOverlappingShare(t *testing.T) {
+	e := newTestEnv(t, func(o *HandlerOptions) {
+		o.Source.(*fakeSource).folders = map[string][2]string{"inner": {"data", "p9"}}
+	})
+	t9 := filepath.Join(e.dir, "p9", "t")
+	testenv.WritableDir(t, filepath.Join(e.dir, "p9"))
+	testenv.WritableDir(t, filepath.Join(t9, "sub"))
+	testenv.WritableDir(t, t9)
+	for p, c := range map[string]string{"fa": "A", "sub/fb": "B"} {
+		if err := os.WriteFile(filepath.Join(t9, p), []byte(c), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	to := func(p string) []string { return []string{"Destination", e.srv.URL + "/dav/inner/" + p} }
+	e.expect(t, 403, "COPY", "/dav/data/p9/t/", nil, to("t/")...)
+	e.expect(t, 403, "MOVE", "/dav/data/p9/t/", nil, to("t/")...)
+	e.expect(t, 403, "COPY", "/dav/data/p9/t/", nil, to("t/sub/inner/")...)
+	e.expect(t, 403, "MOVE", "/dav/data/p9/t/fa", nil, to("t/fa")...)
+	for p, c := range map[string]string{"fa": "A", "sub/fb": "B"} {
+		if got, err := os.ReadFile(filepath.Join(t9, p)); err != nil || string(got) != c {
+			t.Errorf("%s: %q, %v", p, got, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(t9, "sub", "inner")); err == nil {
+		t.Errorf("a copy into itself was made")
+	}
+	// a copy to elsewhere in the overlapping share still works
+	e.expect(t, 201, "COPY", "/dav/data/p9/t/", nil, to("t2/")...)
+	if got, err := os.ReadFile(filepath.Join(e.dir, "p9", "t2", "sub", "fb")); err != nil || string(got) != "B" {
+		t.Errorf("copy to t2: %q, %v", got, err)
+	}
+}

@@ -28,6 +28,9 @@ const (
 type fakeSource struct {
 	smbd  *testenv.Smbd
 	names []string // the smbd's shares, "data" if none are given
+	// folders are more shares, each a folder of one of the smbd's:
+	// name -> [smbd share, folder]
+	folders map[string][2]string
 
 	mu     sync.Mutex
 	shares map[string]*smb2.Share
@@ -41,6 +44,14 @@ func (s *fakeSource) Names(ctx context.Context) ([]string, error) {
 }
 
 func (s *fakeSource) Open(ctx context.Context, name string) (*Mount, error) {
+	if f, ok := s.folders[name]; ok {
+		m, err := s.Open(ctx, f[0])
+		if err != nil {
+			return nil, err
+		}
+		m.Root, m.ID = f[1], f[0]+"/"+f[1]
+		return m, nil
+	}
 	if names, _ := s.Names(ctx); !slices.Contains(names, name) {
 		return nil, ErrNoShare
 	}

@@ -358,6 +358,9 @@ func TestCaseOnlyRename(t *testing.T) {
 	if got := e.expect(t, 200, "GET", "/dav/data/FOLDER/in.txt", nil); got != "in" {
 		t.Errorf("FOLDER/in.txt = %q", got)
 	}
+	// into itself under another case is into itself
+	e.expect(t, 403, "COPY", "/dav/data/FOLDER/", nil, dest("/dav/data/folder/sub/")...)
+	e.expect(t, 403, "MOVE", "/dav/data/FOLDER/", nil, dest("/dav/data/Folder/sub/")...)
 }
 
 // RFC 4918 section 9.9: MOVE over an existing collection replaces it; the

@@ -605,31 +605,53 @@ func (f *FS) caseTwins(name string) bool {
 // by the file ids of both: a rename from one to the other is then a
 // change of case, not a replacement.
 func (f *FS) sameFile(a, b string) bool {
-	id := func(name string) uint64 {
-		_, p, err := f.resolve("stat", name)
-		if err != nil {
-			return 0
-		}
-		sf, err := f.share.Open(p)
-		if err != nil {
-			return 0
-		}
-		defer sf.Close()
-		st, err := sf.Stat()
-		if err != nil {
-			return 0
-		}
-		fs, ok := st.Sys().(*smb2.FileStat)
-		if !ok {
-			return 0
-		}
-		return fs.FileId
-	}
 	if !strings.EqualFold(a, b) {
 		return false
 	}
-	ia := id(a)
-	return ia != 0 && ia == id(b)
+	ia := f.fileID(a)
+	return ia != 0 && ia == f.fileID(b)
+}
+
+// fileID is the server's id of the file or folder name (the inode on
+// Samba), 0 if it does not exist or the server does not say.
+func (f *FS) fileID(name string) uint64 {
+	_, p, err := f.resolve("stat", name)
+	if err != nil {
+		return 0
+	}
+	sf, err := f.share.Open(p)
+	if err != nil {
+		return 0
+	}
+	defer sf.Close()
+	st, err := sf.Stat()
+	if err != nil {
+		return 0
+	}
+	if fs, ok := st.Sys().(*smb2.FileStat); ok {
+		return fs.FileId
+	}
+	return 0
+}
+
+// within reports whether dst of f is the resource name of sfs or lies
+// below it, by file ids: two shares that overlap on the server (a share
+// and a folder of it, "homes" and "homes/alice") name one folder twice,
+// and a copy of a folder into itself would never end, or replace its own
+// source.
+func within(sfs *FS, name string, f *FS, dst string) bool {
+	id := sfs.fileID(name)
+	if id == 0 {
+		return false
+	}
+	for p := dst; ; p = path.Dir(p) {
+		if f.fileID(p) == id {
+			return true
+		}
+		if p == "/" {
+			return false
+		}
+	}
 }
 
 // joinSMB joins an SMB directory path ("" for the share root) and a name.

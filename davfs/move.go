@@ -71,7 +71,8 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("move with depth %q", d))
 		return
 	}
-	if name == "/" || dst == "/" || dst == name || isBelow(dst, name) {
+	if name == "/" || dst == "/" || dst == name || isBelow(dst, name) ||
+		(isBelow(strings.ToLower(dst), strings.ToLower(name)) && within(s.fsys, name, s.fsys, dst)) {
 		h.fail(w, r, http.StatusForbidden, errors.New("move onto itself, into itself or of the root"))
 		return
 	}
@@ -182,7 +183,8 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 	if !ok {
 		return
 	}
-	if dst == name || isBelow(dst, name) || s.fsys.sameFile(name, dst) {
+	if dst == name || isBelow(dst, name) || s.fsys.sameFile(name, dst) ||
+		(isBelow(strings.ToLower(dst), strings.ToLower(name)) && within(s.fsys, name, s.fsys, dst)) {
 		h.fail(w, r, http.StatusForbidden, errors.New("copy onto or into itself"))
 		return
 	}
