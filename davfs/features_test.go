@@ -3,6 +3,7 @@ package davfs
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -489,4 +491,25 @@ func TestDepthZeroCollectionLock(t *testing.T) {
 	e.expect(t, 423, "DELETE", "/dav/data/c/old", nil)
 	e.expect(t, 204, "PUT", "/dav/data/c/old", strings.NewReader("new content"))
 	e.expect(t, 201, "PUT", "/dav/data/c/new", strings.NewReader("x"), "If", "<"+e.srv.URL+"/dav/data/c/>("+tok+")")
+}
+
+// A PROPPATCH that runs while a PUT replaces the file never dates the new
+// content with the old file's time: the ETag changes with the content.
+func TestProppatchRacingPut(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/r.txt", strings.NewReader("round-000"))
+	for i := 1; i <= 60; i++ {
+		resp, _ := e.do(t, "HEAD", "/dav/data/r.txt", nil)
+		before := resp.Header.Get("ETag")
+		body := fmt.Sprintf("round-%03d", i)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); e.do(t, "PUT", "/dav/data/r.txt", strings.NewReader(body)) }()
+		go func() { defer wg.Done(); e.do(t, "PROPPATCH", "/dav/data/r.txt", proppatch(`<X:n>`+body+`</X:n>`)) }()
+		wg.Wait()
+		resp, got := e.do(t, "GET", "/dav/data/r.txt", nil)
+		if got == body && resp.Header.Get("ETag") == before {
+			t.Fatalf("round %d: new content %q under the old ETag %s", i, got, before)
+		}
+	}
 }

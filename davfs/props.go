@@ -337,7 +337,16 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	// Last-Modified though its content did not: the times are read first
 	// and set back after, or to the Win32 times asked for.
 	if changed || !mtime.IsZero() || !atime.IsZero() {
-		before, err := f.fsys.share.Stat(f.path)
+		// A handle held open meanwhile keeps a PUT from renaming new
+		// content over the resource between reading its times and setting
+		// them back (the PUT waits for it), which would date the new
+		// content with the old time and ETag.
+		held, err := f.fsys.share.Open(f.path)
+		if err != nil {
+			return failed(f.fsys.fail("open", f.name, err))
+		}
+		defer held.Close()
+		before, err := held.Stat()
 		if err != nil {
 			return failed(f.fsys.fail("stat", f.name, err))
 		}
