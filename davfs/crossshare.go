@@ -91,6 +91,9 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 	case exists && r.Header.Get("Overwrite") == "F":
 		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
 		return
+	case readOnly(old):
+		h.fail(w, r, http.StatusForbidden, errReadOnly)
+		return
 	}
 	if err := d.copyAcross(ctx, s.fsys, name, src, dst, old, depth != "0"); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

@@ -24,8 +24,11 @@ type memberError struct {
 // instead of a bare 423 for a folder half gone.
 func (s *shareRequest) delete(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
-	if _, err := s.fsys.Stat(ctx, name); err != nil {
+	if fi, err := s.fsys.Stat(ctx, name); err != nil {
 		s.failFS(w, r, err)
+		return
+	} else if readOnly(fi) {
+		s.h.fail(w, r, http.StatusForbidden, errReadOnly)
 		return
 	}
 	name, p, err := s.fsys.resolve("remove", name)
@@ -105,7 +108,13 @@ func (f *FS) removeMembers(name, p string, failed *[]memberError) (removed bool)
 	}
 	all := true
 	for _, c := range children {
-		if !f.removeMembers(path.Join(name, c.Name()), joinSMB(p, c.Name()), failed) {
+		cn := path.Join(name, c.Name())
+		if readOnly(c) {
+			*failed = append(*failed, memberError{cn, errReadOnly})
+			all = false
+			continue
+		}
+		if !f.removeMembers(cn, joinSMB(p, c.Name()), failed) {
 			all = false
 		}
 	}

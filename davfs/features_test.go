@@ -312,6 +312,15 @@ func TestWin32Properties(t *testing.T) {
 	if a := attrs(); a[len(a)-1] != '1' {
 		t.Errorf("attributes %s after setting read-only", a)
 	}
+	// a read-only file is neither replaced nor deleted, as on Windows
+	e.expect(t, 201, "PUT", "/dav/data/other.txt", strings.NewReader("o"))
+	e.expect(t, 403, "PUT", "/dav/data/w.txt", strings.NewReader("refused"))
+	e.expect(t, 403, "DELETE", "/dav/data/w.txt", nil)
+	e.expect(t, 403, "MOVE", "/dav/data/other.txt", nil, "Destination", e.srv.URL+"/dav/data/w.txt")
+	e.expect(t, 403, "COPY", "/dav/data/other.txt", nil, "Destination", e.srv.URL+"/dav/data/w.txt")
+	if got := e.expect(t, 200, "GET", "/dav/data/w.txt", nil); got != "x" {
+		t.Errorf("read-only file now holds %q", got)
+	}
 	e.expect(t, 207, "PROPPATCH", "/dav/data/w.txt", proppatch(`<Z:Win32FileAttributes>00000020</Z:Win32FileAttributes>`))
 	if a := attrs(); a[len(a)-1] != '0' {
 		t.Errorf("attributes %s after clearing read-only", a)

@@ -121,6 +121,9 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 	case !overwrite:
 		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
 		return
+	case readOnly(old):
+		h.fail(w, r, http.StatusForbidden, errReadOnly)
+		return
 	}
 	if !src.IsDir() && !old.IsDir() {
 		if err := s.fsys.Rename(ctx, name, dst); err != nil {
@@ -204,6 +207,10 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 	exists := err == nil
 	if exists && r.Header.Get("Overwrite") == "F" {
 		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
+		return
+	}
+	if exists && readOnly(old) {
+		h.fail(w, r, http.StatusForbidden, errReadOnly)
 		return
 	}
 	if src.IsDir() || (exists && old.IsDir()) {

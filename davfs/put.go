@@ -48,6 +48,10 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 			h.fail(w, r, http.StatusMethodNotAllowed, errors.New("put on a collection"))
 			return
 		}
+		if readOnly(old) {
+			h.fail(w, r, http.StatusForbidden, errReadOnly)
+			return
+		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		s.failFS(w, r, err)
 		return

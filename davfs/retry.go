@@ -83,6 +83,25 @@ func inUse(share *smb2.Share, p string) bool {
 // fileAttributeReadonly is FILE_ATTRIBUTE_READONLY ([MS-FSCC] 2.6).
 const fileAttributeReadonly = 0x1
 
+// readOnly reports whether fi is a file with the read-only attribute, which
+// a Windows client may not replace, delete or write (a folder's is only a
+// hint to Explorer). davgate refuses those changes itself (403): Samba lets
+// a rename replace such a file, and go-smb2 clears the attribute to delete.
+func readOnly(fi fs.FileInfo) bool {
+	if fi == nil || fi.IsDir() {
+		return false
+	}
+	switch st := fi.(type) {
+	case *fileInfo:
+		return st.attrs&fileAttributeReadonly != 0
+	}
+	s, ok := fi.Sys().(*smb2.FileStat)
+	return ok && s.FileAttributes&fileAttributeReadonly != 0
+}
+
+// errReadOnly is the refusal of a change to a read-only file.
+var errReadOnly = &os.PathError{Op: "change", Path: "a read-only file", Err: fs.ErrPermission}
+
 // inUseError is an access-denied rename over a file that is not read-only:
 // the target is in use.
 type inUseError struct{ err error }
