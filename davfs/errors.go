@@ -13,10 +13,11 @@ import (
 )
 
 // Errors a ShareSource wraps its own errors in; the handler turns them into
-// HTTP statuses (404, 401, 503).
+// HTTP statuses (404, 401, 403, 503).
 var (
 	ErrNoShare      = errors.New("no such share")
 	ErrUnauthorized = errors.New("unauthorized")
+	ErrForbidden    = errors.New("share refused to this user")
 	ErrUnavailable  = errors.New("file server unavailable")
 )
 

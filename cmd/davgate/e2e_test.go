@@ -121,7 +121,7 @@ func newFixture(t *testing.T, store string) *fixture {
 	t.Helper()
 	smbd := testenv.StartSmbd(t, testenv.SmbdConfig{
 		Users:  map[string]string{"dgalice": alicePass, "dgbob": bobPass},
-		Shares: []testenv.Share{{Name: "data"}, {Name: "users"}},
+		Shares: []testenv.Share{{Name: "data"}, {Name: "users"}, {Name: "private", Extra: "valid users = dgbob"}},
 	})
 	for _, u := range []string{"dgalice", "dgbob"} {
 		testenv.WritableDir(t, filepath.Join(smbd.SharePath("users"), u))
@@ -145,7 +145,8 @@ auth:
 shares:
   - {name: data, url: "%s"}
   - {name: home, url: "%s/{user}"}
-`, keys, store, smbd.Addr(), smbd.URL("data"), smbd.URL("users"))
+  - {name: private, url: "%s"}
+`, keys, store, smbd.Addr(), smbd.URL("data"), smbd.URL("users"), smbd.URL("private"))
 	if err := os.WriteFile(f.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -472,5 +473,17 @@ func TestEndToEndMoveAcrossShares(t *testing.T) {
 	}
 	if resp, _ := c.do("GET", "/dav/data/travel.txt", nil, auth); resp.StatusCode != 404 {
 		t.Errorf("GET in data after the MOVE = %d, want 404", resp.StatusCode)
+	}
+	// A share the file server refuses to this user is 403, whether asked
+	// for or named as a destination; its user gets in.
+	if resp, _ := c.do("PROPFIND", "/dav/private/", nil, auth, "Depth", "0"); resp.StatusCode != 403 {
+		t.Errorf("PROPFIND of a share refused to alice = %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := c.do("COPY", "/dav/home/travel.txt", nil, auth, "Destination", in.URL+"/dav/private/travel.txt"); resp.StatusCode != 403 {
+		t.Errorf("COPY into a share refused to alice = %d, want 403", resp.StatusCode)
+	}
+	bob := c.logon("dgbob", bobPass, http.StatusCreated)
+	if resp, _ := c.do("PROPFIND", "/dav/private/", nil, bearer(bob.Token), "Depth", "0"); resp.StatusCode != 207 {
+		t.Errorf("PROPFIND of bob's share by bob = %d, want 207", resp.StatusCode)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"net/url"
@@ -263,6 +264,9 @@ func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, erro
 		}
 		s.log.WarnContext(ctx, "file server refused stored credentials; session ended", "share", def.name, "err", err)
 		return nil, fmt.Errorf("%w: %w", davfs.ErrUnauthorized, err)
+	case errors.Is(err, fs.ErrPermission):
+		// the server lets the user log on but not into this share
+		return nil, fmt.Errorf("%w: share %s: %w", davfs.ErrForbidden, def.name, err)
 	default:
 		return nil, fmt.Errorf("%w: share %s: %w", davfs.ErrUnavailable, def.name, err)
 	}
