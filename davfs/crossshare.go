@@ -71,10 +71,14 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 		h.fail(w, r, http.StatusForbidden, errors.New("copy or move onto or into itself"))
 		return
 	}
-	if move && !s.checkLocks(w, r, target{name, true, true}) {
-		return
-	}
-	if !d.noOthersLocks(w, r, dst) {
+	// Locks as within a share: a MOVE is checked against the source's
+	// locks and other users' locks on the destination (an editor may move
+	// over its own locked document), a COPY against the destination's.
+	if move {
+		if !s.checkLocks(w, r, target{name, true, true}) || !d.noOthersLocks(w, r, dst) {
+			return
+		}
+	} else if !d.checkLocks(w, r, target{dst, true, true}) {
 		return
 	}
 	src, err := s.fsys.Stat(ctx, name)

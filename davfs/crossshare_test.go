@@ -211,3 +211,25 @@ func TestCopyIntoItselfThroughOverlappingShare(t *testing.T) {
 		t.Errorf("copy to t2: %q, %v", got, err)
 	}
 }
+
+// A COPY into another share honours the destination's locks as a COPY
+// within a share does: without the lock's token it is 423, with it 204.
+func TestCrossShareCopyLockedDestination(t *testing.T) {
+	e := startEnv(t, testenv.SmbdConfig{
+		Users:  map[string]string{testUser: testPass},
+		Shares: []testenv.Share{{Name: "data"}, {Name: "other"}},
+	})
+	e.expect(t, 201, "PUT", "/dav/data/s.txt", strings.NewReader("new"))
+	e.expect(t, 201, "PUT", "/dav/other/d.txt", strings.NewReader("old"))
+	resp, _ := e.do(t, "LOCK", "/dav/other/d.txt", strings.NewReader(lockBody))
+	tok := resp.Header.Get("Lock-Token")
+	dest := e.srv.URL + "/dav/other/d.txt"
+	e.expect(t, 423, "COPY", "/dav/data/s.txt", nil, "Destination", dest)
+	if got := e.expect(t, 200, "GET", "/dav/other/d.txt", nil); got != "old" {
+		t.Fatalf("locked destination changed to %q", got)
+	}
+	e.expect(t, 204, "COPY", "/dav/data/s.txt", nil, "Destination", dest, "If", "<"+dest+"> ("+tok+")")
+	if got := e.expect(t, 200, "GET", "/dav/other/d.txt", nil); got != "new" {
+		t.Errorf("destination after the COPY with the token: %q", got)
+	}
+}
