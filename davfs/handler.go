@@ -105,7 +105,7 @@ func NewHandler(o HandlerOptions) *Handler {
 
 // allowCollection and allowFile are the Allow headers of OPTIONS.
 const (
-	allowRoot       = "OPTIONS, PROPFIND"
+	allowRoot       = "OPTIONS, GET, HEAD, PROPFIND"
 	allowCollection = "OPTIONS, GET, HEAD, DELETE, PROPFIND, PROPPATCH, COPY, MOVE, MKCOL, LOCK, UNLOCK"
 	allowFile       = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, COPY, MOVE, LOCK, UNLOCK"
 	allowAny        = "OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, COPY, MOVE, MKCOL, LOCK, UNLOCK"
@@ -600,8 +600,10 @@ func (s *shareRequest) get(w http.ResponseWriter, r *http.Request, name string) 
 	}
 	w.Header().Set("ETag", fi.etag())
 	w.Header().Set("Content-Type", contentType(fi.name))
-	if rg := r.Header.Get("Range"); rg != "" && !validRange(rg) {
-		r.Header.Del("Range") // RFC 9110 section 14.2: ignored, the whole file
+	if rg := r.Header.Get("Range"); rg != "" && (!validRange(rg) || fi.size == 0) {
+		// RFC 9110 section 14.2: ignored, the whole file (an empty one has
+		// no range to serve)
+		r.Header.Del("Range")
 	}
 	http.ServeContent(chunkWriter{w, f.(*file)}, r, fi.name, fi.mtime, f)
 }
@@ -632,7 +634,9 @@ func validRange(h string) bool {
 		case !ok:
 			return false
 		case first == "":
-			if !digits(last) {
+			// a suffix of 0 bytes is satisfiable by nothing; Go would
+			// answer it with a broken Content-Range
+			if !digits(last) || strings.Trim(last, "0") == "" {
 				return false
 			}
 		case !digits(first) || (last != "" && !digits(last)):

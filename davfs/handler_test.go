@@ -34,12 +34,16 @@ func TestPutGetRange(t *testing.T) {
 	}
 	// a malformed Range is ignored (RFC 9110 section 14.2); one that is
 	// well formed but outside the file is 416
-	for _, rg := range []string{"garbage", "bytes=5-2", "bytes=x-3", "items=0-1", "bytes=1"} {
+	for _, rg := range []string{"garbage", "bytes=5-2", "bytes=x-3", "items=0-1", "bytes=1", "bytes=-0"} {
 		if got := e.expect(t, 200, "GET", "/dav/data/a.txt", nil, "Range", rg); got != "hello, world" {
 			t.Fatalf("GET with Range %q = %q", rg, got)
 		}
 	}
 	e.expect(t, 416, "GET", "/dav/data/a.txt", nil, "Range", "bytes=100-")
+	e.expect(t, 201, "PUT", "/dav/data/empty", strings.NewReader(""))
+	if got := e.expect(t, 200, "GET", "/dav/data/empty", nil, "Range", "bytes=-5"); got != "" {
+		t.Fatalf("GET of an empty file with a Range = %q", got)
+	}
 	// RFC 4918 section 9.7.1 / RFC 9110 section 9.3.4: 204 when replaced.
 	e.expect(t, 204, "PUT", "/dav/data/a.txt", strings.NewReader("second"))
 	if got := e.expect(t, 200, "GET", "/dav/data/a.txt", nil); got != "second" {
