@@ -450,6 +450,19 @@ func TestLockBoundToUser(t *testing.T) {
 	// DELETE releases the lock (RFC 4918 section 9.6.1)
 	e.expect(t, 204, "DELETE", "/dav/data/l.txt", nil, "X-User", "alice", "If", "("+tok+")")
 	e.expect(t, 201, "PUT", "/dav/data/l.txt", strings.NewReader("bob"), "X-User", "bob")
+	// A lock holds against the same name in another case, which the
+	// server takes for the same file.
+	e.expect(t, 201, "PUT", "/dav/data/Case.txt", strings.NewReader("alice"), "X-User", "alice")
+	resp, _ = e.do(t, "LOCK", "/dav/data/CASE.TXT", strings.NewReader(lockBody), "X-User", "alice")
+	if resp.StatusCode != 200 {
+		t.Fatalf("LOCK CASE.TXT = %d", resp.StatusCode)
+	}
+	e.expect(t, 423, "PUT", "/dav/data/case.txt", strings.NewReader("bob"), "X-User", "bob")
+	e.expect(t, 423, "DELETE", "/dav/data/case.txt", nil, "X-User", "bob")
+	e.expect(t, 423, "LOCK", "/dav/data/case.txt", strings.NewReader(lockBody), "X-User", "bob")
+	if got := e.expect(t, 200, "GET", "/dav/data/Case.txt", nil, "X-User", "bob"); got != "alice" {
+		t.Errorf("locked file now holds %q", got)
+	}
 }
 
 // The Office save pattern: with a lock on the document, the editor moves

@@ -30,12 +30,20 @@ type Lock struct {
 	Expires time.Time
 }
 
-// covers reports whether the lock applies to name.
+// covers reports whether the lock applies to name. Lock names compare
+// without regard to case: the file servers davgate fronts (Windows, Samba
+// by default) take "Report.txt" and "report.txt" for one file, so a lock
+// on one holds against the other.
 func (l *Lock) covers(name string) bool {
-	if l.Root == name {
+	if strings.EqualFold(l.Root, name) {
 		return true
 	}
-	return !l.ZeroDepth && isBelow(name, l.Root)
+	return !l.ZeroDepth && lockBelow(name, l.Root)
+}
+
+// lockBelow is isBelow for lock names, without regard to case.
+func lockBelow(name, dir string) bool {
+	return isBelow(strings.ToLower(name), strings.ToLower(dir))
 }
 
 // isBelow reports whether name lies strictly below dir.
@@ -158,7 +166,7 @@ func (m *MemoryLocks) Find(ctx context.Context, name string, below bool) ([]Lock
 	m.expire()
 	var out []Lock
 	for _, l := range m.locks {
-		if l.covers(name) || (below && isBelow(l.Root, name)) {
+		if l.covers(name) || (below && lockBelow(l.Root, name)) {
 			out = append(out, *l)
 		}
 	}

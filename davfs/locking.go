@@ -93,7 +93,7 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 			var pl []Lock
 			pl, err = s.h.locks.Find(ctx, parent, false)
 			for _, l := range pl {
-				if l.ZeroDepth && l.Root == parent {
+				if l.ZeroDepth && strings.EqualFold(l.Root, parent) {
 					locks = append(locks, l)
 				}
 			}
@@ -202,7 +202,7 @@ func (s *shareRequest) releaseLocks(r *http.Request, name string) {
 		return
 	}
 	for _, l := range locks {
-		if l.Root == root || isBelow(l.Root, root) {
+		if strings.EqualFold(l.Root, root) || lockBelow(l.Root, root) {
 			s.h.locks.Unlock(ctx, l.Token)
 		}
 	}

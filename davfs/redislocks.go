@@ -237,7 +237,7 @@ func (l *RedisLocks) Find(ctx context.Context, name string, below bool) ([]Lock,
 	}
 	var out []Lock
 	for _, lk := range live {
-		if lk.covers(name) || (below && isBelow(lk.Root, name)) {
+		if lk.covers(name) || (below && lockBelow(lk.Root, name)) {
 			out = append(out, lk)
 		}
 	}
