@@ -176,8 +176,12 @@ const quotaCheckSize = 16 << 20
 // failFS answers a file system error with its status from the table.
 func (s *shareRequest) failFS(w http.ResponseWriter, r *http.Request, err error) {
 	st, _ := httpStatus(err)
+	// The FS's last failure says more (the SMB status) when it is this
+	// one; a later one of another kind (a clean-up's) would mislead.
 	if d := s.fsys.Err(); d != nil {
-		err = d
+		if dst, _ := httpStatus(d); dst == st {
+			err = d
+		}
 	}
 	s.h.fail(w, r, st, err)
 }
