@@ -67,6 +67,7 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 	if d.scope == "" {
 		d.scope = dshare
 	}
+	s.other, d.other = d, s
 	if (d.scope == s.scope && (dst == name || isBelow(dst, name))) || within(s.fsys, name, dfs, dst) {
 		h.fail(w, r, http.StatusForbidden, errors.New("copy or move onto or into itself"))
 		return

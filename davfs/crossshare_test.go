@@ -232,4 +232,10 @@ func TestCrossShareCopyLockedDestination(t *testing.T) {
 	if got := e.expect(t, 200, "GET", "/dav/other/d.txt", nil); got != "new" {
 		t.Errorf("destination after the COPY with the token: %q", got)
 	}
+	// a MOVE may tag the destination's token too
+	e.expect(t, 201, "PUT", "/dav/data/m.txt", strings.NewReader("moved"))
+	e.expect(t, 204, "MOVE", "/dav/data/m.txt", nil, "Destination", dest, "If", "<"+dest+"> ("+tok+")")
+	if got := e.expect(t, 200, "GET", "/dav/other/d.txt", nil); got != "moved" {
+		t.Errorf("destination after the MOVE with the token: %q", got)
+	}
 }

@@ -384,6 +384,10 @@ type shareRequest struct {
 	scope  string // Mount.ID or the share name: the locks' name space
 	prefix string // e.g. /dav/data
 	user   string
+	// other is the destination's share of a COPY or MOVE to another
+	// share (and the source's for that share's request), where If
+	// headers may name resources too.
+	other *shareRequest
 }
 
 // name is the request's resource name inside the share ("/" for its root).

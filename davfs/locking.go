@@ -162,8 +162,14 @@ func (s *shareRequest) evalIfList(r *http.Request, l ifList, name string) bool {
 		if err != nil {
 			return false
 		}
-		n, ok := s.name(u.Path)
+		n, ok := s.name(path.Clean("/" + u.Path))
 		if !ok {
+			// a COPY or MOVE to another share may tag its destination
+			if o := s.other; o != nil {
+				if _, ok := o.name(path.Clean("/" + u.Path)); ok {
+					return o.evalIfList(r, l, "")
+				}
+			}
 			return false
 		}
 		name = n
