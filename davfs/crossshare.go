@@ -96,7 +96,7 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 	case exists && r.Header.Get("Overwrite") == "F":
 		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
 		return
-	case readOnly(old):
+	case exists && (readOnly(old) || (old.IsDir() && dfs.holdsReadOnly(dst))):
 		h.fail(w, r, http.StatusForbidden, errReadOnly)
 		return
 	}

@@ -535,3 +535,24 @@ func TestProppatchRacingPut(t *testing.T) {
 		}
 	}
 }
+
+// A folder that holds a read-only file is not replaced by a COPY or MOVE
+// either: replacing it would delete the file (403, nothing changed).
+func TestReplaceFolderHoldingReadOnly(t *testing.T) {
+	e := newTestEnv(t)
+	for _, p := range []string{"rodir", "rodir/sub", "srcd"} {
+		e.expect(t, 201, "MKCOL", "/dav/data/"+p, nil)
+	}
+	e.expect(t, 201, "PUT", "/dav/data/rodir/sub/ro.txt", strings.NewReader("ro"))
+	e.expect(t, 201, "PUT", "/dav/data/srcd/new.txt", strings.NewReader("new"))
+	e.expect(t, 201, "PUT", "/dav/data/file.txt", strings.NewReader("f"))
+	e.expect(t, 207, "PROPPATCH", "/dav/data/rodir/sub/ro.txt", proppatch(`<Z:Win32FileAttributes>00000021</Z:Win32FileAttributes>`))
+	dest := []string{"Destination", e.srv.URL + "/dav/data/rodir/"}
+	e.expect(t, 403, "COPY", "/dav/data/srcd/", nil, dest...)
+	e.expect(t, 403, "MOVE", "/dav/data/srcd/", nil, dest...)
+	e.expect(t, 403, "COPY", "/dav/data/file.txt", nil, "Destination", e.srv.URL+"/dav/data/rodir")
+	if got := e.expect(t, 200, "GET", "/dav/data/rodir/sub/ro.txt", nil); got != "ro" {
+		t.Errorf("read-only file now %q", got)
+	}
+	e.expect(t, 200, "GET", "/dav/data/srcd/new.txt", nil)
+}

@@ -121,7 +121,7 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 	case !overwrite:
 		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
 		return
-	case readOnly(old):
+	case readOnly(old) || (old.IsDir() && s.fsys.holdsReadOnly(dst)):
 		h.fail(w, r, http.StatusForbidden, errReadOnly)
 		return
 	}
@@ -209,7 +209,7 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
 		return
 	}
-	if exists && readOnly(old) {
+	if exists && (readOnly(old) || (old.IsDir() && s.fsys.holdsReadOnly(dst))) {
 		h.fail(w, r, http.StatusForbidden, errReadOnly)
 		return
 	}

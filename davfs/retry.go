@@ -99,6 +99,29 @@ func readOnly(fi fs.FileInfo) bool {
 	return ok && s.FileAttributes&fileAttributeReadonly != 0
 }
 
+// holdsReadOnly reports whether the folder name holds a read-only file at
+// any depth: replacing the folder would delete it.
+func (f *FS) holdsReadOnly(name string) bool {
+	_, p, err := f.resolve("stat", name)
+	if err != nil {
+		return false
+	}
+	var walk func(p string) bool
+	walk = func(p string) bool {
+		list, err := f.share.ReadDir(p)
+		if err != nil {
+			return false
+		}
+		for _, c := range list {
+			if readOnly(c) || (c.IsDir() && walk(joinSMB(p, c.Name()))) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(p)
+}
+
 // errReadOnly is the refusal of a change to a read-only file.
 var errReadOnly = &os.PathError{Op: "change", Path: "a read-only file", Err: fs.ErrPermission}
 
