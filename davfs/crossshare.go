@@ -68,8 +68,9 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 		d.scope = dshare
 	}
 	s.other, d.other = d, s
-	if (d.scope == s.scope && (dst == name || isBelow(dst, name))) || within(s.fsys, name, dfs, dst) {
-		h.fail(w, r, http.StatusForbidden, errors.New("copy or move onto or into itself"))
+	if (d.scope == s.scope && (dst == name || isBelow(dst, name))) || within(s.fsys, name, dfs, dst) ||
+		within(dfs, dst, s.fsys, name) {
+		h.fail(w, r, http.StatusForbidden, errors.New("copy or move onto or into itself, or onto a folder that holds it"))
 		return
 	}
 	// Locks as within a share: a MOVE is checked against the source's

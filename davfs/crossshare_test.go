@@ -197,6 +197,11 @@ func TestCopyIntoItselfThroughOverlappingShare(t *testing.T) {
 	e.expect(t, 403, "MOVE", "/dav/data/p9/t/", nil, to("t/")...)
 	e.expect(t, 403, "COPY", "/dav/data/p9/t/", nil, to("t/sub/inner/")...)
 	e.expect(t, 403, "MOVE", "/dav/data/p9/t/fa", nil, to("t/fa")...)
+	// nor onto a folder that holds it, which replacing would delete
+	e.expect(t, 403, "MOVE", "/dav/data/p9/t/sub/", nil, to("t/")...)
+	e.expect(t, 403, "COPY", "/dav/inner/t/sub/", nil, "Destination", e.srv.URL+"/dav/data/p9/t/")
+	e.expect(t, 403, "COPY", "/dav/data/p9/t/sub/", nil, "Destination", e.srv.URL+"/dav/data/p9/t/")
+	e.expect(t, 403, "MOVE", "/dav/data/p9/t/sub/", nil, "Destination", e.srv.URL+"/dav/data/p9/T/")
 	for p, c := range map[string]string{"fa": "A", "sub/fb": "B"} {
 		if got, err := os.ReadFile(filepath.Join(t9, p)); err != nil || string(got) != c {
 			t.Errorf("%s: %q, %v", p, got, err)

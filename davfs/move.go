@@ -72,8 +72,9 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 		return
 	}
 	if name == "/" || dst == "/" || dst == name || isBelow(dst, name) ||
-		(isBelow(strings.ToLower(dst), strings.ToLower(name)) && within(s.fsys, name, s.fsys, dst)) {
-		h.fail(w, r, http.StatusForbidden, errors.New("move onto itself, into itself or of the root"))
+		(isBelow(strings.ToLower(dst), strings.ToLower(name)) && within(s.fsys, name, s.fsys, dst)) ||
+		lockBelow(name, dst) {
+		h.fail(w, r, http.StatusForbidden, errors.New("move onto itself, into itself, onto a folder that holds it or of the root"))
 		return
 	}
 	overwrite := r.Header.Get("Overwrite") != "F"
@@ -187,8 +188,11 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 		return
 	}
 	if dst == name || isBelow(dst, name) || s.fsys.sameFile(name, dst) ||
-		(isBelow(strings.ToLower(dst), strings.ToLower(name)) && within(s.fsys, name, s.fsys, dst)) {
-		h.fail(w, r, http.StatusForbidden, errors.New("copy onto or into itself"))
+		(isBelow(strings.ToLower(dst), strings.ToLower(name)) && within(s.fsys, name, s.fsys, dst)) ||
+		lockBelow(name, dst) {
+		// lockBelow: the destination holds the source, and replacing it
+		// would delete what is being copied
+		h.fail(w, r, http.StatusForbidden, errors.New("copy onto or into itself, or onto a folder that holds it"))
 		return
 	}
 	if !s.checkLocks(w, r, target{dst, true, true}) {
