@@ -2,7 +2,9 @@ package davfs
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,4 +245,31 @@ func TestCrossShareCopyLockedDestination(t *testing.T) {
 	if got := e.expect(t, 200, "GET", "/dav/other/d.txt", nil); got != "moved" {
 		t.Errorf("destination after the MOVE with the token: %q", got)
 	}
+}
+
+// A lock taken through one of two overlapping shares holds through the
+// other: their locks share a name space (Mount.ID is the folder's path
+// under the share's id).
+func TestLockThroughOverlappingShare(t *testing.T) {
+	e := newTestEnv(t, func(o *HandlerOptions) {
+		o.Source.(*fakeSource).folders = map[string][2]string{"inner": {"data", "p9"}}
+		o.User = func(ctx context.Context) string { s, _ := ctx.Value(userKey{}).(string); return s }
+	})
+	inner := e.srv.Config.Handler
+	e.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey{}, r.Header.Get("X-User"))))
+	})
+	testenv.WritableDir(t, filepath.Join(e.dir, "p9"))
+	e.expect(t, 201, "PUT", "/dav/data/p9/lk.txt", strings.NewReader("alice"), "X-User", "alice")
+	resp, _ := e.do(t, "LOCK", "/dav/data/p9/lk.txt", strings.NewReader(lockBody), "X-User", "alice")
+	if resp.StatusCode != 200 {
+		t.Fatalf("LOCK = %d", resp.StatusCode)
+	}
+	tok := resp.Header.Get("Lock-Token")
+	e.expect(t, 423, "PUT", "/dav/inner/lk.txt", strings.NewReader("bob"), "X-User", "bob")
+	e.expect(t, 423, "LOCK", "/dav/inner/lk.txt", strings.NewReader(lockBody), "X-User", "bob")
+	if body := e.expect(t, 207, "PROPFIND", "/dav/inner/lk.txt", nil, "Depth", "0", "X-User", "bob"); !strings.Contains(body, tok[1:len(tok)-1]) {
+		t.Errorf("lockdiscovery through the other share lacks the lock:\n%s", body)
+	}
+	e.expect(t, 204, "PUT", "/dav/inner/lk.txt", strings.NewReader("alice 2"), "X-User", "alice", "If", "("+tok+")")
 }

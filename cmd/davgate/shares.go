@@ -274,9 +274,18 @@ func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, erro
 }
 
 // lockScope names a mounted directory for WebDAV locks, the same for every
-// user and instance that mounts it: a hash of its URL, so it holds no slash
-// and reveals no server name in lock storage.
+// user and instance that mounts it: a hash of its server and share, so it
+// reveals no server name in lock storage, then the folder's path inside the
+// share. Two shares of davgate that overlap on the server (one a folder of
+// the other) thus keep their locks in one name space, and a lock taken
+// through one holds through the other.
 func lockScope(u session.ShareURL) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(u.String())))
-	return hex.EncodeToString(sum[:12])
+	share := u
+	share.Path = ""
+	sum := sha256.Sum256([]byte(strings.ToLower(share.String())))
+	scope := hex.EncodeToString(sum[:12])
+	if u.Path != "" {
+		scope += "/" + u.Path
+	}
+	return scope
 }

@@ -186,3 +186,28 @@ func TestSameServerConflict(t *testing.T) {
 		})
 	}
 }
+
+// Lock scopes: a folder of a share lives in its share's name space, so
+// overlapping shares share locks; different shares and servers do not;
+// the server's name is hashed.
+func TestLockScope(t *testing.T) {
+	parse := func(s string) session.ShareURL {
+		u, err := session.ParseShareURL(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	share := lockScope(parse("smb://files.example.com/Data"))
+	if got := lockScope(parse("smb://FILES.example.com/data/p9")); got != share+"/p9" {
+		t.Errorf("folder of the share: %q, want %q", got, share+"/p9")
+	}
+	if strings.Contains(share, "files") || strings.Contains(share, "/") {
+		t.Errorf("share scope %q shows the server or a slash", share)
+	}
+	for _, other := range []string{"smb://files.example.com/other", "smb://files2.example.com/data", "smb://files.example.com:4450/data"} {
+		if got := lockScope(parse(other)); got == share {
+			t.Errorf("%s has the scope of smb://files.example.com/data", other)
+		}
+	}
+}
