@@ -146,7 +146,8 @@ shares:
   - {name: data, url: "%s"}
   - {name: home, url: "%s/{user}"}
   - {name: private, url: "%s"}
-`, keys, store, smbd.Addr(), smbd.URL("data"), smbd.URL("users"), smbd.URL("private"))
+  - {name: missing, url: "%s"}
+`, keys, store, smbd.Addr(), smbd.URL("data"), smbd.URL("users"), smbd.URL("private"), smbd.URL("nosuchshare"))
 	if err := os.WriteFile(f.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +217,10 @@ func TestEndToEndMemoryStore(t *testing.T) {
 
 	c.logon("dgalice", "wrong password", http.StatusUnauthorized)
 	alice := c.logon("dgalice", alicePass, http.StatusCreated)
+	// a share the server does not have is 404, not the server being down
+	if resp, _ := c.do("PROPFIND", "/dav/missing/", nil, bearer(alice.Token), "Depth", "0"); resp.StatusCode != 404 {
+		t.Errorf("PROPFIND of a share the server lacks = %d, want 404", resp.StatusCode)
+	}
 	bob := c.logon("dgbob", bobPass, http.StatusCreated)
 	if alice.Kind != "device" || alice.Label != "test device" || !alice.ExpiresAt.After(time.Now()) {
 		t.Errorf("session = %+v", alice)
@@ -481,6 +486,10 @@ func TestEndToEndMoveAcrossShares(t *testing.T) {
 	}
 	if resp, _ := c.do("COPY", "/dav/home/travel.txt", nil, auth, "Destination", in.URL+"/dav/private/travel.txt"); resp.StatusCode != 403 {
 		t.Errorf("COPY into a share refused to alice = %d, want 403", resp.StatusCode)
+	}
+	// a share the server does not have is 404, not the server being down
+	if resp, _ := c.do("PROPFIND", "/dav/missing/", nil, auth, "Depth", "0"); resp.StatusCode != 404 {
+		t.Errorf("PROPFIND of a share the server lacks = %d, want 404", resp.StatusCode)
 	}
 	bob := c.logon("dgbob", bobPass, http.StatusCreated)
 	if resp, _ := c.do("PROPFIND", "/dav/private/", nil, bearer(bob.Token), "Depth", "0"); resp.StatusCode != 207 {

@@ -267,6 +267,9 @@ func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, erro
 	case errors.Is(err, fs.ErrPermission):
 		// the server lets the user log on but not into this share
 		return nil, fmt.Errorf("%w: share %s: %w", davfs.ErrForbidden, def.name, err)
+	case errors.Is(err, fs.ErrNotExist):
+		// the server has no such share (a home share of a user without one)
+		return nil, fmt.Errorf("%w: share %s: %w", davfs.ErrNoShare, def.name, err)
 	default:
 		return nil, fmt.Errorf("%w: share %s: %w", davfs.ErrUnavailable, def.name, err)
 	}
