@@ -109,16 +109,8 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 		d.failFS(w, r, err)
 		return
 	}
-	if move {
-		_, sp, err := s.fsys.resolve("move", name)
-		if err == nil {
-			s.fsys.forget()
-			if failed := s.removeTree(name, sp); len(failed) > 0 {
-				s.writeMemberErrors(w, r, failed)
-				return
-			}
-		}
-		s.releaseLocks(r, name)
+	if move && !s.removeMoved(w, r, name) {
+		return
 	}
 	if exists {
 		w.WriteHeader(http.StatusNoContent)
@@ -262,4 +254,41 @@ func (c *treeCopy) dir(name, dst string, deep bool) {
 			}
 		}()
 	}
+}
+
+// removeMoved removes the source of a MOVE done by copying, and its locks.
+// A source that cannot be removed entirely stays, next to its copy, and the
+// answer is 207 naming what stayed; removeMoved then reports false.
+func (s *shareRequest) removeMoved(w http.ResponseWriter, r *http.Request, name string) bool {
+	if _, sp, err := s.fsys.resolve("move", name); err == nil {
+		s.fsys.forget()
+		if failed := s.removeTree(name, sp); len(failed) > 0 {
+			s.writeMemberErrors(w, r, failed)
+			return false
+		}
+	}
+	s.releaseLocks(r, name)
+	return true
+}
+
+// moveByCopy ends a MOVE within a share that the server cannot rename (the
+// destination on another file system under the share: NOT_SAME_DEVICE) as
+// a MOVE to another share ends: a copy, then the source removed.
+func (s *shareRequest) moveByCopy(w http.ResponseWriter, r *http.Request, name string, src fs.FileInfo, dst string, old fs.FileInfo) {
+	if err := s.copyAcross(r.Context(), s.fsys, name, src, dst, old, true); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			s.h.fail(w, r, http.StatusConflict, err)
+			return
+		}
+		s.failFS(w, r, err)
+		return
+	}
+	if !s.removeMoved(w, r, name) {
+		return
+	}
+	if old != nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
 }

@@ -31,6 +31,7 @@ var (
 	ErrNotEmpty     = errors.New("directory not empty")     // 409
 	ErrIsDir        = errors.New("is a directory")          // 405
 	ErrNotSupported = errors.New("operation not supported") // 501
+	ErrCrossDevice  = errors.New("not on the same device")  // 502; MOVE copies instead
 )
 
 // NTSTATUS values from [MS-ERREF] 2.3 that davgate tells apart. go-smb2
@@ -58,6 +59,7 @@ const (
 	statusIOTimeout             = 0xC00000B5
 	statusFileIsADirectory      = 0xC00000BA
 	statusNotSupported          = 0xC00000BB
+	statusNotSameDevice         = 0xC00000D4
 	statusNetworkNameDeleted    = 0xC00000C9
 	statusBadNetworkName        = 0xC00000CC
 	statusDirectoryNotEmpty     = 0xC0000101
@@ -99,6 +101,7 @@ var statusKinds = map[uint32]error{
 	statusDirectoryNotEmpty:     ErrNotEmpty,
 	statusFileIsADirectory:      ErrIsDir,
 	statusNotSupported:          ErrNotSupported,
+	statusNotSameDevice:         ErrCrossDevice,
 	statusInvalidDeviceRequest:  ErrNotSupported,
 	statusInvalidParameter:      fs.ErrInvalid,
 	statusInsufficientResources: ErrUnavailable,
@@ -147,7 +150,7 @@ func classify(err error) (kind error, status uint32) {
 		return errUnknown, re.Code
 	}
 	for _, k := range []error{fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid,
-		ErrLocked, ErrNoSpace, ErrBadName, ErrNotEmpty, ErrIsDir, ErrNotSupported, ErrUnavailable} {
+		ErrLocked, ErrNoSpace, ErrBadName, ErrNotEmpty, ErrIsDir, ErrNotSupported, ErrCrossDevice, ErrUnavailable} {
 		if errors.Is(err, k) {
 			return k, 0
 		}
@@ -195,6 +198,8 @@ func httpStatus(err error) (status int, ok bool) {
 		return http.StatusConflict, true
 	case errors.Is(err, ErrIsDir), errors.Is(err, fs.ErrExist):
 		return http.StatusMethodNotAllowed, true
+	case errors.Is(err, ErrCrossDevice):
+		return http.StatusBadGateway, true
 	case errors.Is(err, ErrNotSupported):
 		return http.StatusNotImplemented, true
 	case errors.Is(err, ErrUnavailable):

@@ -167,3 +167,36 @@ func TestDeletePartly(t *testing.T) {
 	e.expect(t, 404, "GET", "/dav/data/mixed/z", nil)
 	e.expect(t, 200, "GET", "/dav/data/mixed/sub/x", nil)
 }
+
+// A MOVE onto another file system mounted inside the share, which the
+// server cannot rename onto (NOT_SAME_DEVICE), is done by copying and then
+// removing the source, for a file, a file replacing one, and a folder.
+func TestMoveAcrossMountPoint(t *testing.T) {
+	e := newTestEnv(t)
+	mnt := filepath.Join(e.dir, "mnt")
+	if err := os.Mkdir(mnt, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m,mode=0777"); err != nil {
+		t.Fatalf("mount a tmpfs (the tests run as root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	e.expect(t, 201, "PUT", "/dav/data/f.txt", strings.NewReader("file"))
+	e.expect(t, 201, "PUT", "/dav/data/g.txt", strings.NewReader("second"))
+	e.expect(t, 201, "MKCOL", "/dav/data/dir", nil)
+	e.expect(t, 201, "PUT", "/dav/data/dir/in.txt", strings.NewReader("inside"))
+	dest := func(p string) []string { return []string{"Destination", e.srv.URL + "/dav/data/mnt/" + p} }
+	e.expect(t, 201, "MOVE", "/dav/data/f.txt", nil, dest("f.txt")...)
+	e.expect(t, 204, "MOVE", "/dav/data/g.txt", nil, dest("f.txt")...)
+	e.expect(t, 201, "MOVE", "/dav/data/dir/", nil, dest("dir/")...)
+	for p, want := range map[string]string{"f.txt": "second", "dir/in.txt": "inside"} {
+		if got, err := os.ReadFile(filepath.Join(mnt, p)); err != nil || string(got) != want {
+			t.Errorf("mnt/%s: %q, %v", p, got, err)
+		}
+	}
+	for _, p := range []string{"f.txt", "g.txt", "dir"} {
+		if _, err := os.Stat(filepath.Join(e.dir, p)); err == nil {
+			t.Errorf("%s still at the source", p)
+		}
+	}
+}

@@ -123,7 +123,7 @@ func severe(kind error) bool {
 func isKind(err error) bool {
 	switch err {
 	case fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, ErrLocked, ErrNoSpace,
-		ErrBadName, ErrNotEmpty, ErrIsDir, ErrNotSupported, ErrUnavailable, errUnknown:
+		ErrBadName, ErrNotEmpty, ErrIsDir, ErrNotSupported, ErrCrossDevice, ErrUnavailable, errUnknown:
 		return true
 	}
 	return false

@@ -105,6 +105,10 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if err := s.fsys.Rename(ctx, name, dst); err != nil {
+			if errors.Is(err, ErrCrossDevice) {
+				s.moveByCopy(w, r, name, src, dst, nil)
+				return
+			}
 			if errors.Is(err, fs.ErrNotExist) {
 				// section 9.9.4: the destination's parent is missing
 				h.fail(w, r, http.StatusConflict, s.fsys.Err())
@@ -128,6 +132,10 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 	}
 	if !src.IsDir() && !old.IsDir() {
 		if err := s.fsys.Rename(ctx, name, dst); err != nil {
+			if errors.Is(err, ErrCrossDevice) {
+				s.moveByCopy(w, r, name, src, dst, old)
+				return
+			}
 			s.failFS(w, r, err)
 			return
 		}
@@ -144,6 +152,9 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 		if err := s.fsys.Rename(ctx, name, dst); err != nil {
 			if rerr := s.fsys.Rename(ctx, aside, dst); rerr != nil {
 				h.log.ErrorContext(ctx, "move: put destination back", "path", dst, "aside", aside, "error", rerr.Error())
+			} else if errors.Is(err, ErrCrossDevice) {
+				s.moveByCopy(w, r, name, src, dst, old)
+				return
 			}
 			s.failFS(w, r, err)
 			return
