@@ -120,14 +120,7 @@ func TestAccessDeniedIs403(t *testing.T) {
 // a 1 MiB file but not three.
 func TestCopyOntoFullDisk(t *testing.T) {
 	e := newTestEnv(t)
-	small := filepath.Join(e.dir, "small")
-	if err := os.Mkdir(small, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=2560k,mode=0777"); err != nil {
-		t.Fatalf("mount a small tmpfs (the tests run as root): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	small := mountTmpfs(t, e.dir, "small", "2560k")
 	data := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	e.expect(t, 201, "PUT", "/dav/data/small/m1", bytes.NewReader(data))
 	e.expect(t, 201, "COPY", "/dav/data/small/m1", nil, "Destination", e.srv.URL+"/dav/data/small/m2")
@@ -173,14 +166,7 @@ func TestDeletePartly(t *testing.T) {
 // removing the source, for a file, a file replacing one, and a folder.
 func TestMoveAcrossMountPoint(t *testing.T) {
 	e := newTestEnv(t)
-	mnt := filepath.Join(e.dir, "mnt")
-	if err := os.Mkdir(mnt, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=8m,mode=0777"); err != nil {
-		t.Fatalf("mount a tmpfs (the tests run as root): %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	mnt := mountTmpfs(t, e.dir, "mnt", "8m")
 	e.expect(t, 201, "PUT", "/dav/data/f.txt", strings.NewReader("file"))
 	e.expect(t, 201, "PUT", "/dav/data/g.txt", strings.NewReader("second"))
 	e.expect(t, 201, "MKCOL", "/dav/data/dir", nil)
@@ -199,4 +185,19 @@ func TestMoveAcrossMountPoint(t *testing.T) {
 			t.Errorf("%s still at the source", p)
 		}
 	}
+}
+
+// mountTmpfs mounts a tmpfs of the given size, writable by all, as the
+// folder name in dir (a share's directory), until the test ends.
+func mountTmpfs(t *testing.T, dir, name, size string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.Mkdir(p, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", p, "tmpfs", 0, "size="+size+",mode=0777"); err != nil {
+		t.Fatalf("mount a tmpfs (the tests run as root): %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(p, syscall.MNT_DETACH) })
+	return p
 }
