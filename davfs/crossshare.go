@@ -47,7 +47,7 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("destination name %q refused", path.Base(dst)))
 		return
 	}
-	m, err := h.source.Open(ctx, dshare)
+	d, release, err := h.openShare(ctx, dshare)
 	if err != nil {
 		st := sourceStatus(err)
 		if st == http.StatusNotFound {
@@ -56,17 +56,8 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 		h.fail(w, r, st, fmt.Errorf("open destination share %q: %w", dshare, err))
 		return
 	}
-	dfs := NewFS(ctx, m.Share, m.Root)
-	dfs.bufs = &h.bufs
-	defer func() {
-		if m.Release != nil {
-			m.Release(dfs.Err())
-		}
-	}()
-	d := &shareRequest{h: h, fsys: dfs, share: dshare, scope: m.ID, prefix: h.prefix + "/" + dshare, user: s.user}
-	if d.scope == "" {
-		d.scope = dshare
-	}
+	defer release()
+	dfs := d.fsys
 	s.other, d.other = d, s
 	if (d.scope == s.scope && (dst == name || isBelow(dst, name))) || within(s.fsys, name, dfs, dst) ||
 		within(dfs, dst, s.fsys, name) {
@@ -94,29 +85,17 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		d.failFS(w, r, err)
 		return
-	case exists && r.Header.Get("Overwrite") == "F":
-		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
-		return
-	case exists && (readOnly(old) || (old.IsDir() && dfs.holdsReadOnly(dst))):
-		h.fail(w, r, http.StatusForbidden, errReadOnly)
+	case exists && !d.mayReplace(w, r, dfs, dst, old):
 		return
 	}
 	if err := d.copyAcross(ctx, s.fsys, name, src, dst, old, depth != "0"); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			h.fail(w, r, http.StatusConflict, err)
-			return
-		}
-		d.failFS(w, r, err)
+		d.failCopy(w, r, err)
 		return
 	}
 	if move && !s.removeMoved(w, r, name) {
 		return
 	}
-	if exists {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	w.WriteHeader(http.StatusCreated)
+	writeCreated(w, exists)
 }
 
 // copyAcross copies the resource name of sfs (src its FileInfo) to dst in
@@ -221,9 +200,7 @@ func (c *treeCopy) dir(name, dst string, deep bool) {
 		return
 	}
 	if _, dp, err := c.dfs.resolve("copy", dst); err == nil {
-		if raw, err := c.sfs.readPropsRaw(sp); err == nil && raw != nil {
-			c.dfs.writePropsRaw(dp, raw)
-		}
+		c.dfs.copyProps(c.sfs, sp, dp)
 	}
 	if !deep {
 		return
@@ -276,19 +253,10 @@ func (s *shareRequest) removeMoved(w http.ResponseWriter, r *http.Request, name 
 // a MOVE to another share ends: a copy, then the source removed.
 func (s *shareRequest) moveByCopy(w http.ResponseWriter, r *http.Request, name string, src fs.FileInfo, dst string, old fs.FileInfo) {
 	if err := s.copyAcross(r.Context(), s.fsys, name, src, dst, old, true); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			s.h.fail(w, r, http.StatusConflict, err)
-			return
-		}
-		s.failFS(w, r, err)
+		s.failCopy(w, r, err)
 		return
 	}
-	if !s.removeMoved(w, r, name) {
-		return
+	if s.removeMoved(w, r, name) {
+		writeCreated(w, old != nil)
 	}
-	if old != nil {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	w.WriteHeader(http.StatusCreated)
 }

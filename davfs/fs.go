@@ -569,9 +569,7 @@ func (f *FS) copyFileFrom(sfs *FS, src, dst string, keepACL bool) (aclErr, err e
 	if err := out.Close(); err != nil {
 		return nil, err
 	}
-	if raw, err := sfs.readPropsRaw(sp); err == nil && raw != nil {
-		f.writePropsRaw(tp, raw)
-	}
+	f.copyProps(sfs, sp, tp)
 	if err := replace(f.share, tp, dp); err != nil {
 		return nil, f.fail("copy", dst, err)
 	}

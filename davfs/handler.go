@@ -349,19 +349,26 @@ func (h *Handler) propfindDepth(w http.ResponseWriter, r *http.Request) (depth i
 // serveShare serves one request on a share with a file system made for it.
 func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share string) {
 	ctx := r.Context()
-	m, err := h.source.Open(ctx, share)
+	s, release, err := h.openShare(ctx, share)
 	if err != nil {
 		h.fail(w, r, sourceStatus(err), fmt.Errorf("open share %q: %w", share, err))
 		return
 	}
+	defer release()
+	s.sweep(ctx)
+	s.serve(w, r)
+}
+
+// openShare mounts the share for the request's user; release hands the
+// mount back with the last SMB failure the request saw.
+func (h *Handler) openShare(ctx context.Context, share string) (s *shareRequest, release func(), err error) {
+	m, err := h.source.Open(ctx, share)
+	if err != nil {
+		return nil, nil, err
+	}
 	fsys := NewFS(ctx, m.Share, m.Root)
 	fsys.bufs = &h.bufs
-	defer func() {
-		if m.Release != nil {
-			m.Release(fsys.Err())
-		}
-	}()
-	s := &shareRequest{
+	s = &shareRequest{
 		h:      h,
 		fsys:   fsys,
 		share:  share,
@@ -372,8 +379,11 @@ func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share strin
 	if s.scope == "" {
 		s.scope = share
 	}
-	s.sweep(ctx)
-	s.serve(w, r)
+	return s, func() {
+		if m.Release != nil {
+			m.Release(fsys.Err())
+		}
+	}, nil
 }
 
 // shareRequest is one request on one share.

@@ -162,11 +162,12 @@ func (s *shareRequest) evalIfList(r *http.Request, l ifList, name string) bool {
 		if err != nil {
 			return false
 		}
-		n, ok := s.name(path.Clean("/" + u.Path))
+		p := path.Clean("/" + u.Path)
+		n, ok := s.name(p)
 		if !ok {
 			// a COPY or MOVE to another share may tag its destination
 			if o := s.other; o != nil {
-				if _, ok := o.name(path.Clean("/" + u.Path)); ok {
+				if _, ok := o.name(p); ok {
 					return o.evalIfList(r, l, "")
 				}
 			}

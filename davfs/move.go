@@ -71,13 +71,10 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("move with depth %q", d))
 		return
 	}
-	if name == "/" || dst == "/" || dst == name || isBelow(dst, name) ||
-		(isBelow(strings.ToLower(dst), strings.ToLower(name)) && within(s.fsys, name, s.fsys, dst)) ||
-		lockBelow(name, dst) {
-		h.fail(w, r, http.StatusForbidden, errors.New("move onto itself, into itself, onto a folder that holds it or of the root"))
+	if dst == "/" || s.overlaps(name, dst) {
+		h.fail(w, r, http.StatusForbidden, errors.New("move onto itself, into itself, onto a folder that holds it or onto the root"))
 		return
 	}
-	overwrite := r.Header.Get("Overwrite") != "F"
 	if !s.checkLocks(w, r, target{name, true, true}) {
 		return
 	}
@@ -123,11 +120,7 @@ func (s *shareRequest) move(w http.ResponseWriter, r *http.Request, name string)
 	case err != nil:
 		s.failFS(w, r, err)
 		return
-	case !overwrite:
-		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
-		return
-	case readOnly(old) || (old.IsDir() && s.fsys.holdsReadOnly(dst)):
-		h.fail(w, r, http.StatusForbidden, errReadOnly)
+	case !s.mayReplace(w, r, s.fsys, dst, old):
 		return
 	}
 	if !src.IsDir() && !old.IsDir() {
@@ -198,11 +191,7 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 	if !ok {
 		return
 	}
-	if dst == name || isBelow(dst, name) || s.fsys.sameFile(name, dst) ||
-		(isBelow(strings.ToLower(dst), strings.ToLower(name)) && within(s.fsys, name, s.fsys, dst)) ||
-		lockBelow(name, dst) {
-		// lockBelow: the destination holds the source, and replacing it
-		// would delete what is being copied
+	if s.overlaps(name, dst) || s.fsys.sameFile(name, dst) {
 		h.fail(w, r, http.StatusForbidden, errors.New("copy onto or into itself, or onto a folder that holds it"))
 		return
 	}
@@ -220,12 +209,7 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 		return
 	}
 	exists := err == nil
-	if exists && r.Header.Get("Overwrite") == "F" {
-		h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
-		return
-	}
-	if exists && (readOnly(old) || (old.IsDir() && s.fsys.holdsReadOnly(dst))) {
-		h.fail(w, r, http.StatusForbidden, errReadOnly)
+	if exists && !s.mayReplace(w, r, s.fsys, dst, old) {
 		return
 	}
 	if src.IsDir() || (exists && old.IsDir()) {
@@ -238,18 +222,10 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 			old = nil
 		}
 		if err := s.copyAcross(ctx, s.fsys, name, src, dst, old, depth != "0"); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				h.fail(w, r, http.StatusConflict, err) // section 9.8.5: no parent
-				return
-			}
-			s.failFS(w, r, err)
+			s.failCopy(w, r, err)
 			return
 		}
-		if exists {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		w.WriteHeader(http.StatusCreated)
+		writeCreated(w, exists)
 		return
 	}
 	aclErr, err := s.fsys.copyFile(ctx, name, dst, exists)
@@ -264,7 +240,46 @@ func (s *shareRequest) copy(w http.ResponseWriter, r *http.Request, name string)
 		return
 	}
 	s.logKeepSecurity(ctx, dst, aclErr)
-	if exists {
+	writeCreated(w, exists)
+}
+
+// overlaps reports whether the destination dst of a COPY or MOVE of name
+// is name itself, lies below it, or holds it (replacing dst would delete
+// the source), by name or, under another case, by the server's file ids.
+func (s *shareRequest) overlaps(name, dst string) bool {
+	return dst == name || isBelow(dst, name) || lockBelow(name, dst) ||
+		(isBelow(strings.ToLower(dst), strings.ToLower(name)) && within(s.fsys, name, s.fsys, dst))
+}
+
+// mayReplace answers 412 for a destination that exists when Overwrite is
+// F, and 403 for a read-only file or a folder that holds one, and then
+// reports false. old is the destination dst of fsys.
+func (s *shareRequest) mayReplace(w http.ResponseWriter, r *http.Request, fsys *FS, dst string, old fs.FileInfo) bool {
+	switch {
+	case r.Header.Get("Overwrite") == "F":
+		s.h.fail(w, r, http.StatusPreconditionFailed, errors.New("destination exists and Overwrite is F"))
+		return false
+	case readOnly(old) || (old.IsDir() && fsys.holdsReadOnly(dst)):
+		s.h.fail(w, r, http.StatusForbidden, errReadOnly)
+		return false
+	}
+	return true
+}
+
+// failCopy answers a failed copyAcross: 409 when the destination's parent
+// is missing (RFC 4918 section 9.8.5), else the error's status.
+func (s *shareRequest) failCopy(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		s.h.fail(w, r, http.StatusConflict, err)
+		return
+	}
+	s.failFS(w, r, err)
+}
+
+// writeCreated ends a COPY or MOVE: 204 when it replaced a resource,
+// 201 when it made a new one.
+func writeCreated(w http.ResponseWriter, replaced bool) {
+	if replaced {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}

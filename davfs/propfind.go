@@ -139,7 +139,6 @@ type entry struct {
 	dead map[xml.Name]webdav.Property
 }
 
-// propfind serves PROPFIND with Depth 0 or 1 (the caller refused others).
 // readPropfind reads and parses a PROPFIND body of at most maxBody bytes:
 // 413 if it is longer, 400 if it is no propfind.
 func (h *Handler) readPropfind(w http.ResponseWriter, r *http.Request) (propfindReq, bool) {
@@ -156,6 +155,7 @@ func (h *Handler) readPropfind(w http.ResponseWriter, r *http.Request) (propfind
 	return pf, true
 }
 
+// propfind serves PROPFIND with Depth 0 or 1 (the caller refused others).
 func (s *shareRequest) propfind(w http.ResponseWriter, r *http.Request, name string, depth int) {
 	ctx := r.Context()
 	h := s.h
@@ -253,44 +253,41 @@ func (s *shareRequest) writeResponse(w *bufio.Writer, pf propfindReq, e *entry, 
 	w.WriteString(xmlEscape(s.href(e.name, e.fi.IsDir())))
 	w.WriteString("</D:href>")
 	var found, missing strings.Builder
-	emit := func(b *strings.Builder, n xml.Name, lang, value string, withValue bool) {
-		writeElement(b, n, lang, value, withValue)
-	}
 	switch pf.mode {
 	case modePropname:
 		for _, n := range liveNames {
 			if _, ok := s.liveValue(n, e, locks, now); ok {
-				emit(&found, n, "", "", false)
+				writeElement(&found, n, "", "", false)
 			}
 		}
 		for _, n := range sortedNames(e.dead) {
-			emit(&found, n, "", "", false)
+			writeElement(&found, n, "", "", false)
 		}
 	case modeAllprop:
 		for _, n := range liveNames {
 			if v, ok := s.liveValue(n, e, locks, now); ok {
-				emit(&found, n, "", v, true)
+				writeElement(&found, n, "", v, true)
 			}
 		}
 		for _, n := range sortedNames(e.dead) {
 			p := e.dead[n]
-			emit(&found, n, p.Lang, string(p.InnerXML), true)
+			writeElement(&found, n, p.Lang, string(p.InnerXML), true)
 		}
 		for _, n := range pf.names {
 			if isLive(n) && !contains(liveNames, n) {
 				if v, ok := s.liveValue(n, e, locks, now); ok {
-					emit(&found, n, "", v, true)
+					writeElement(&found, n, "", v, true)
 				}
 			}
 		}
 	case modeProp:
 		for _, n := range pf.names {
 			if p, ok := e.dead[n]; ok && !isLive(n) {
-				emit(&found, n, p.Lang, string(p.InnerXML), true)
+				writeElement(&found, n, p.Lang, string(p.InnerXML), true)
 			} else if v, ok := s.liveValue(n, e, locks, now); ok {
-				emit(&found, n, "", v, true)
+				writeElement(&found, n, "", v, true)
 			} else {
-				emit(&missing, n, "", "", false)
+				writeElement(&missing, n, "", "", false)
 			}
 		}
 	}

@@ -205,11 +205,12 @@ func (f *FS) writePropsRaw(p string, raw []byte) error {
 	return nil
 }
 
-// copyProps copies the dead properties of the file at from (SMB path) to
-// the file at to. A failure is recorded, not returned: the content the
-// properties describe matters more.
-func (f *FS) copyProps(from, to string) {
-	raw, err := f.readPropsRaw(from)
+// copyProps copies the dead properties of the resource at from (SMB path
+// in sfs, which may be f) to the resource at to in f. A failure is
+// recorded, not returned: the content the properties describe matters
+// more.
+func (f *FS) copyProps(sfs *FS, from, to string) {
+	raw, err := sfs.readPropsRaw(from)
 	if err != nil || raw == nil {
 		return
 	}
@@ -267,10 +268,10 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 		return []webdav.Propstat{{Status: st, Props: all}}, nil
 	}
 	// A Win32 value that cannot be set (a date that is no date, or one
-	// out of range) fails with 409 and the rest
-	// with 424, before anything is changed.
+	// out of range) fails with 409 and the rest with 424, before anything
+	// is changed.
 	var mtime, atime time.Time
-	readOnly := -1 // the read-only bit of Win32FileAttributes, -1 if not set
+	wantReadOnly := -1 // the read-only bit of Win32FileAttributes, -1 if not set
 	var bad []webdav.Property
 	for _, p := range patches {
 		for _, pr := range p.Props {
@@ -279,11 +280,11 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 			}
 			v := strings.TrimSpace(string(pr.InnerXML))
 			if pr.XMLName.Local == "Win32FileAttributes" {
-				a, err := strconv.ParseUint(v, 16, 32)
-				if err != nil {
+				if a, err := strconv.ParseUint(v, 16, 32); err != nil {
 					bad = append(bad, webdav.Property{XMLName: pr.XMLName})
+				} else {
+					wantReadOnly = int(a & fileAttributeReadonly)
 				}
-				readOnly = int(a & fileAttributeReadonly)
 				continue
 			}
 			t, ok := parseWin32Time(v)
@@ -371,14 +372,14 @@ func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	}
 	// Of the attributes, the read-only bit is set (Explorer's Properties
 	// dialog); go-smb2 has no call for hidden, system or archive.
-	if readOnly >= 0 {
+	if wantReadOnly >= 0 {
 		st, err := f.fsys.share.Stat(f.path)
 		if err != nil {
 			return failed(f.fsys.fail("stat", f.name, err))
 		}
-		if fs, ok := st.Sys().(*smb2.FileStat); ok && int(fs.FileAttributes&fileAttributeReadonly) != readOnly {
+		if fs, ok := st.Sys().(*smb2.FileStat); ok && int(fs.FileAttributes&fileAttributeReadonly) != wantReadOnly {
 			mode := os.FileMode(0o666)
-			if readOnly == 1 {
+			if wantReadOnly == 1 {
 				mode = 0o444
 			}
 			if err := f.fsys.share.Chmod(f.path, mode); err != nil {

@@ -64,11 +64,10 @@ func replaceWithin(share *smb2.Share, from, to string, wait time.Duration) error
 // refused for want of permission instead (403, not 423).
 func inUse(share *smb2.Share, p string) bool {
 	st, err := share.Stat(p)
-	if err != nil {
+	if err != nil || st.IsDir() || readOnly(st) {
 		return false
 	}
-	s, ok := st.Sys().(*smb2.FileStat)
-	if !ok || s.FileAttributes&fileAttributeReadonly != 0 || st.IsDir() {
+	if _, ok := st.Sys().(*smb2.FileStat); !ok {
 		return false
 	}
 	f, err := share.OpenFile(p, os.O_WRONLY, 0)
