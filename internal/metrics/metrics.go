@@ -148,7 +148,8 @@ func (m *Metrics) StartRequest(meth string) func(httplog.Done) {
 		m.duration.WithLabelValues(mt).Observe(d.Duration.Seconds())
 		m.reqBytes.WithLabelValues(mt).Add(float64(d.RequestBytes))
 		m.respBytes.WithLabelValues(mt).Add(float64(d.ResponseBytes))
-		// Last: a scrape that sees no request in flight sees them all counted.
+		// Last: a scrape started after one that saw no request in flight
+		// sees them all counted.
 		m.inFlight.Dec()
 	}
 }
