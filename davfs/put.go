@@ -256,7 +256,7 @@ func (e *bodyError) Error() string { return e.err.Error() }
 func (e *bodyError) Unwrap() error { return e.err }
 
 // writeBody copies body to f in 1 MiB writes, reading the next chunk from
-// the client while the previous one is written to the server. Its buffers
+// the client while earlier ones are written to the server. Its buffers
 // come from bufs, at most nbuf and only as many as the body needs, and go
 // back there when it returns.
 func writeBody(f *smb2.File, body io.Reader, bufs *bufPool) (int64, error) {
@@ -308,15 +308,18 @@ func writeBody(f *smb2.File, body io.Reader, bufs *bufPool) (int64, error) {
 			}
 		}
 	}()
-	// One write is in flight while the next chunk is read from the client.
-	// Two concurrent writes to one handle measured slower against Samba
-	// (its writes to the page cache are serialised anyway).
+	// writesInFlight writes go to the server while the next chunk is read
+	// from the client: with one, the server idles while davgate waits for
+	// its reply and sends the next. Against a loopback smbd, 1 GiB went from
+	// 0.80 to 1.03 times a direct go-smb2 client's 8 MiB writes with two;
+	// three were no faster.
+	const writesInFlight = 2
 	var (
 		off      int64
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		writeErr error
-		inflight = make(chan struct{}, 1)
+		inflight = make(chan struct{}, writesInFlight)
 	)
 	failed := func() error {
 		mu.Lock()
