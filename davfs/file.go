@@ -278,7 +278,8 @@ func (f *file) Write(p []byte) (int, error) {
 
 // ReadFrom copies r into the file. When r is a file of the same share, the
 // server copies the data itself (FSCTL_SRV_COPYCHUNK) for files up to
-// copyChunkLimit; otherwise the data is copied in 1 MiB chunks.
+// copyChunkLimit; otherwise the data is copied in 1 MiB chunks, two
+// writes in flight while the next chunk is read (see writeBody).
 func (f *file) ReadFrom(r io.Reader) (int64, error) {
 	if f.f == nil {
 		return 0, &os.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
@@ -306,25 +307,16 @@ func (f *file) ReadFrom(r io.Reader) (int64, error) {
 			// davgate instead, which fails with a status of its own.
 		}
 	}
-	buf := make([]byte, chunkSize)
-	var total int64
-	for {
-		n, rerr := io.ReadFull(r, buf)
-		if n > 0 {
-			w, err := f.f.WriteAt(buf[:n], f.off)
-			f.off += int64(w)
-			total += int64(w)
-			if err != nil {
-				return total, f.fsys.fail("write", f.name, err)
-			}
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, rerr
-		}
+	n, err := writeBody(f.f, f.off, r, f.fsys.bufs)
+	f.off += n
+	var body *bodyError
+	if errors.As(err, &body) {
+		return n, body.err
 	}
+	if err != nil {
+		return n, f.fsys.fail("write", f.name, err)
+	}
+	return n, nil
 }
 
 // Readdir lists the directory with one SMB directory query (continued

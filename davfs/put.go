@@ -101,7 +101,7 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 		kept = make(chan error, 1)
 		go func() { kept <- keepSecurity(share, target, f, tmpPath) }()
 	}
-	n, copyErr := writeBody(f, r.Body, s.fsys.bufs)
+	n, copyErr := writeBody(f, 0, r.Body, s.fsys.bufs)
 	if copyErr == nil && r.ContentLength >= 0 && n != r.ContentLength {
 		copyErr = &bodyError{fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)}
 	}
@@ -255,11 +255,12 @@ type bodyError struct{ err error }
 func (e *bodyError) Error() string { return e.err.Error() }
 func (e *bodyError) Unwrap() error { return e.err }
 
-// writeBody copies body to f in 1 MiB writes, reading the next chunk from
-// the client while earlier ones are written to the server. Its buffers
-// come from bufs, at most nbuf and only as many as the body needs, and go
-// back there when it returns.
-func writeBody(f *smb2.File, body io.Reader, bufs *bufPool) (int64, error) {
+// writeBody copies body to f from offset at on, in 1 MiB writes, reading
+// the next chunk from body (the client, or a file being copied) while
+// earlier ones are written to the server. A failed read of body is a
+// *bodyError. Its buffers come from bufs, at most nbuf and only as many as
+// the body needs, and go back there when it returns.
+func writeBody(f *smb2.File, at int64, body io.Reader, bufs *bufPool) (int64, error) {
 	type chunk struct {
 		b   []byte
 		n   int
@@ -270,7 +271,13 @@ func writeBody(f *smb2.File, body io.Reader, bufs *bufPool) (int64, error) {
 	full := make(chan chunk, nbuf)
 	stop := make(chan struct{})
 	defer func() {
+		// The reader may be in body.Read: nothing reads body once
+		// writeBody has returned (a handler's request body, a file the
+		// caller closes).
 		close(stop)
+		for c := range full {
+			bufs.put(c.b)
+		}
 		for {
 			select {
 			case b := <-free:
@@ -284,6 +291,11 @@ func writeBody(f *smb2.File, body io.Reader, bufs *bufPool) (int64, error) {
 		defer close(full)
 		made := 0
 		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
 			var b []byte
 			select {
 			case b = <-free:
@@ -341,9 +353,9 @@ func writeBody(f *smb2.File, body io.Reader, bufs *bufPool) (int64, error) {
 				return finish(nil)
 			}
 			wg.Add(1)
-			go func(b []byte, at int64) {
+			go func(b []byte, pos int64) {
 				defer wg.Done()
-				_, err := f.WriteAt(b, at)
+				_, err := f.WriteAt(b, pos)
 				mu.Lock()
 				if err != nil && writeErr == nil {
 					writeErr = err
@@ -351,7 +363,7 @@ func writeBody(f *smb2.File, body io.Reader, bufs *bufPool) (int64, error) {
 				mu.Unlock()
 				<-inflight
 				free <- b[:cap(b)]
-			}(c.b[:c.n], off)
+			}(c.b[:c.n], at+off)
 			off += int64(c.n)
 		} else {
 			free <- c.b
