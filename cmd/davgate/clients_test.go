@@ -425,6 +425,7 @@ func mount(t *testing.T, rc rcloneRunner, mnt string) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 10 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // unmounts
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatalf("rclone mount: %v", err)

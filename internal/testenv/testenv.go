@@ -116,7 +116,10 @@ func startProcess(name string, args []string, logPath string) (*process, error) 
 		defer f.Close()
 		cmd.Stdout, cmd.Stderr = f, f
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a test binary that is killed (a bench interrupted, a
+	// go test timeout) takes its servers with it instead of leaving them
+	// running on their ports.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
