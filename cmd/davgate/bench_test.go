@@ -87,8 +87,12 @@ shares:
 	if profiles == "" {
 		r.self = selfCPU // davgate is not in this process
 	}
-	plainCPU, signedCPU := serverCPU(plain.ConfigPath()), serverCPU(signed.ConfigPath())
-	r.server = func() time.Duration { return plainCPU() + signedCPU() }
+	plainUse, signedUse := serverUsage(plain.ConfigPath()), serverUsage(signed.ConfigPath())
+	r.server = func() (time.Duration, int64) {
+		c1, f1 := plainUse()
+		c2, f2 := signedUse()
+		return c1 + c2, f1 + f2
+	}
 	b.ResetTimer()
 	// Every run writes or reads 1 GiB through memory freed by the run
 	// before; see pageReportingOrder for why the VM must keep it.
@@ -434,12 +438,12 @@ func rate(r *report, what string, conns int, d time.Duration, f func() error) fl
 // report is the table the benchmark prints.
 type report struct {
 	rows   []row
-	notes  []string             // failures seen while measuring
-	setup  []string             // what the bench changed on the machine
-	cpu    func() time.Duration // davgate's CPU time so far
-	self   func() time.Duration // this process's (the clients'), nil when davgate runs in it
-	server func() time.Duration // the smbds'
-	load   []string             // load averages at the start and the end
+	notes  []string                      // failures seen while measuring
+	setup  []string                      // what the bench changed on the machine
+	cpu    func() time.Duration          // davgate's CPU time so far
+	self   func() time.Duration          // this process's (the clients'), nil when davgate runs in it
+	server func() (time.Duration, int64) // the smbds' CPU time and minor page faults
+	load   []string                      // load averages at the start and the end
 }
 
 type row struct {
@@ -451,6 +455,10 @@ type row struct {
 	// CPU per run of the other processes: in davgate's runs its HTTP
 	// client and smbd, in the direct client's runs that client and smbd.
 	clientCPU, smbdCPU, directCPU, directSmbdCPU []time.Duration
+	// smbd's minor page faults per run, in davgate's runs and the direct
+	// client's: a server that maps fresh memory for every reply pays
+	// about twice the CPU per GiB.
+	smbdFaults, directSmbdFaults []float64
 }
 
 // measure runs davgate's and the direct client's figure n times each,
@@ -462,15 +470,21 @@ func (r *report) measure(measure, op string, target float64, n int, davgate, dir
 		self = func() time.Duration { return 0 }
 	}
 	for i := range n {
-		c, s, v := r.cpu(), self(), r.server()
+		c, s := r.cpu(), self()
+		v, vf := r.server()
 		w.davgate = append(w.davgate, davgate(i))
 		w.cpu = append(w.cpu, r.cpu()-c)
 		w.clientCPU = append(w.clientCPU, self()-s)
-		w.smbdCPU = append(w.smbdCPU, r.server()-v)
-		s, v = self(), r.server()
+		v2, vf2 := r.server()
+		w.smbdCPU = append(w.smbdCPU, v2-v)
+		w.smbdFaults = append(w.smbdFaults, float64(vf2-vf))
+		s = self()
+		v, vf = r.server()
 		w.direct = append(w.direct, direct(i))
 		w.directCPU = append(w.directCPU, self()-s)
-		w.directSmbdCPU = append(w.directSmbdCPU, r.server()-v)
+		v2, vf2 = r.server()
+		w.directSmbdCPU = append(w.directSmbdCPU, v2-v)
+		w.directSmbdFaults = append(w.directSmbdFaults, float64(vf2-vf))
 	}
 	r.rows = append(r.rows, w)
 }
@@ -541,6 +555,10 @@ func (r *report) print(out io.Writer) {
 			fmt.Fprintf(out, "  %s: %.2f + %.2f + %.2f = %.2f s | %.2f + %.2f = %.2f s\n", w.measure,
 				dav[0], dav[1], dav[2], dav[0]+dav[1]+dav[2], dir[0], dir[1], dir[0]+dir[1])
 		}
+	}
+	fmt.Fprintln(out, "\nsmbd's minor page faults per run, median (davgate's runs | the direct client's):")
+	for _, w := range r.rows {
+		fmt.Fprintf(out, "  %s: %.0f | %.0f\n", w.measure, median(w.smbdFaults), median(w.directSmbdFaults))
 	}
 	fmt.Fprintf(out, "\n%d CPUs; load average %s at the start, %s at the end\n", runtime.NumCPU(), r.load[0], r.load[len(r.load)-1])
 	for _, n := range r.setup {

@@ -148,34 +148,35 @@ func (p *davgateProcess) peak() int64 {
 
 // cpu is the CPU time (user and system) the process has used so far.
 func (p *davgateProcess) cpu() time.Duration {
-	d, err := procCPU(p.pid)
+	d, _, err := procUsage(p.pid)
 	if err != nil {
 		p.b.Fatal(err)
 	}
 	return d
 }
 
-// procCPU is the CPU time (user and system) process pid has used so far.
-func procCPU(pid int) (time.Duration, error) {
+// procUsage is the CPU time (user and system) process pid has used so far
+// and the minor page faults it has taken.
+func procUsage(pid int) (cpu time.Duration, minflt int64, err error) {
 	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	// The fields after the command name, which is in parentheses; utime
-	// and stime are fields 14 and 15, in clock ticks (100 per second on
-	// Linux).
+	// The fields after the command name, which is in parentheses; minflt
+	// is field 10, utime and stime are fields 14 and 15, in clock ticks
+	// (100 per second on Linux).
 	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+2:]))
+	minflt, _ = strconv.ParseInt(f[7], 10, 64)
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+	return time.Duration(utime+stime) * 10 * time.Millisecond, minflt, nil
 }
 
-// serverCPU returns the CPU time so far of the live processes whose
-// command line contains marker (an smbd's config file: the server and its
-// per-connection children).
-func serverCPU(marker string) func() time.Duration {
-	return func() time.Duration {
-		var sum time.Duration
+// serverUsage returns the CPU time and the minor page faults so far of the
+// live processes whose command line contains marker (an smbd's config
+// file: the server and its per-connection children).
+func serverUsage(marker string) func() (time.Duration, int64) {
+	return func() (cpu time.Duration, faults int64) {
 		entries, _ := os.ReadDir("/proc")
 		for _, e := range entries {
 			pid, err := strconv.Atoi(e.Name())
@@ -186,11 +187,12 @@ func serverCPU(marker string) func() time.Duration {
 			if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
 				continue
 			}
-			if d, err := procCPU(pid); err == nil {
-				sum += d
+			if c, n, err := procUsage(pid); err == nil {
+				cpu += c
+				faults += n
 			}
 		}
-		return sum
+		return cpu, faults
 	}
 }
 
