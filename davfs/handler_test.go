@@ -3,6 +3,7 @@ package davfs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -487,5 +489,62 @@ func TestPutWaitsForReader(t *testing.T) {
 	e.expect(t, 204, "PUT", "/dav/data/busy.bin", bytes.NewReader(data))
 	if got, _ := os.ReadFile(filepath.Join(e.dir, "busy.bin")); !bytes.Equal(got, data) {
 		t.Errorf("busy.bin has %d bytes, want %d", len(got), len(data))
+	}
+}
+
+// gatedReader gives three chunks, then blocks in its fourth Read until
+// open is closed, counting its reads.
+type gatedReader struct {
+	reads atomic.Int32
+	open  chan struct{}
+}
+
+func (r *gatedReader) Read(p []byte) (int, error) {
+	if r.reads.Add(1) > 3 {
+		<-r.open
+		return 0, io.EOF
+	}
+	return len(p), nil
+}
+
+// A write the server refuses ends writeBody with the server's error, but
+// not before its reader, reading ahead, is out of body.Read: nothing reads
+// a request body after the handler has returned, or a source file after
+// COPY closed it.
+func TestWriteBodyWaitsForItsReader(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/ro.txt", strings.NewReader("x"))
+	f, err := e.share.Open("ro.txt") // read-only: every write is refused
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	body := &gatedReader{open: make(chan struct{})}
+	type result struct {
+		n   int64
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := writeBody(f, 0, body, nil)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("writeBody returned (%d, %v) while its reader was in Read", r.n, r.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(body.open)
+	select {
+	case r := <-done:
+		var be *bodyError
+		if r.err == nil || errors.As(r.err, &be) {
+			t.Fatalf("writeBody = (%d, %v), want the server's write error", r.n, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("writeBody did not return once its reader was out of Read")
+	}
+	if n := body.reads.Load(); n != 4 {
+		t.Errorf("body read %d times, want 4", n)
 	}
 }
