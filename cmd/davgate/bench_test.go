@@ -87,12 +87,7 @@ shares:
 	if profiles == "" {
 		r.self = selfCPU // davgate is not in this process
 	}
-	plainUse, signedUse := serverUsage(plain.ConfigPath()), serverUsage(signed.ConfigPath())
-	r.server = func() (time.Duration, int64) {
-		c1, f1 := plainUse()
-		c2, f2 := signedUse()
-		return c1 + c2, f1 + f2
-	}
+	r.server = serverUsage(plain.ConfigPath(), signed.ConfigPath())
 	b.ResetTimer()
 	// Every run writes or reads 1 GiB through memory freed by the run
 	// before; see pageReportingOrder for why the VM must keep it.
@@ -471,22 +466,25 @@ func (r *report) measure(measure, op string, target float64, n int, davgate, dir
 	}
 	for i := range n {
 		c, s := r.cpu(), self()
-		v, vf := r.server()
-		w.davgate = append(w.davgate, davgate(i))
+		v, faults := r.smbdDuring(func() { w.davgate = append(w.davgate, davgate(i)) })
 		w.cpu = append(w.cpu, r.cpu()-c)
 		w.clientCPU = append(w.clientCPU, self()-s)
-		v2, vf2 := r.server()
-		w.smbdCPU = append(w.smbdCPU, v2-v)
-		w.smbdFaults = append(w.smbdFaults, float64(vf2-vf))
+		w.smbdCPU, w.smbdFaults = append(w.smbdCPU, v), append(w.smbdFaults, faults)
 		s = self()
-		v, vf = r.server()
-		w.direct = append(w.direct, direct(i))
+		v, faults = r.smbdDuring(func() { w.direct = append(w.direct, direct(i)) })
 		w.directCPU = append(w.directCPU, self()-s)
-		v2, vf2 = r.server()
-		w.directSmbdCPU = append(w.directSmbdCPU, v2-v)
-		w.directSmbdFaults = append(w.directSmbdFaults, float64(vf2-vf))
+		w.directSmbdCPU, w.directSmbdFaults = append(w.directSmbdCPU, v), append(w.directSmbdFaults, faults)
 	}
 	r.rows = append(r.rows, w)
+}
+
+// smbdDuring runs f and returns the CPU time the smbds used and the minor
+// page faults they took meanwhile.
+func (r *report) smbdDuring(f func()) (time.Duration, float64) {
+	c, n := r.server()
+	f()
+	c2, n2 := r.server()
+	return c2 - c, float64(n2 - n)
 }
 
 func median(v []float64) float64 {

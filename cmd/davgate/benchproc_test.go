@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -173,9 +174,9 @@ func procUsage(pid int) (cpu time.Duration, minflt int64, err error) {
 }
 
 // serverUsage returns the CPU time and the minor page faults so far of the
-// live processes whose command line contains marker (an smbd's config
-// file: the server and its per-connection children).
-func serverUsage(marker string) func() (time.Duration, int64) {
+// live processes whose command line contains one of markers (smbds'
+// config files: each server and its per-connection children).
+func serverUsage(markers ...string) func() (time.Duration, int64) {
 	return func() (cpu time.Duration, faults int64) {
 		entries, _ := os.ReadDir("/proc")
 		for _, e := range entries {
@@ -184,7 +185,7 @@ func serverUsage(marker string) func() (time.Duration, int64) {
 				continue
 			}
 			cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
+			if err != nil || !slices.ContainsFunc(markers, func(m string) bool { return bytes.Contains(cmdline, []byte(m)) }) {
 				continue
 			}
 			if c, n, err := procUsage(pid); err == nil {
