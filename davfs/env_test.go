@@ -165,6 +165,7 @@ func newServer(t testing.TB, h *Handler) *httptest.Server {
 	mux.Handle("/dav/", h)
 	mux.Handle("/dav", h)
 	mux.Handle("/", OptionsHandler())
+	mux.Handle("PROPFIND /{$}", http.HandlerFunc(h.ServeServerRoot))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv

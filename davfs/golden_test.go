@@ -48,7 +48,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 // The XML davgate writes for PROPFIND (RFC 4918 section 9.1), LOCK
-// (section 9.10) and the share list.
+// (section 9.10), the share list and the server root above it.
 func TestGoldenXML(t *testing.T) {
 	e := newTestEnv(t)
 	e.expect(t, 201, "MKCOL", "/dav/data/dir", nil)
@@ -65,4 +65,5 @@ func TestGoldenXML(t *testing.T) {
 		"Depth", "0"))
 	golden(t, "lock.xml", e.expect(t, 200, "LOCK", "/dav/data/dir/a%20b.txt", strings.NewReader(lockBody), "Timeout", "Second-600"))
 	golden(t, "shares.xml", e.expect(t, 207, "PROPFIND", "/dav/", nil, "Depth", "1"))
+	golden(t, "server-root.xml", e.expect(t, 207, "PROPFIND", "/", nil, "Depth", "1"))
 }

@@ -198,24 +198,14 @@ func (h *Handler) serveRoot(w http.ResponseWriter, r *http.Request) {
 	case http.MethodOptions:
 		writeOptions(w, allowRoot)
 	case "PROPFIND":
-		depth, ok := h.propfindDepth(w, r)
-		if !ok {
-			return
-		}
-		pf, ok := h.readPropfind(w, r)
-		if !ok {
-			return
-		}
-		var names []string
-		if depth != 0 {
-			var err error
-			names, err = h.source.Names(r.Context())
-			if err != nil {
-				h.fail(w, r, sourceStatus(err), fmt.Errorf("list shares: %w", err))
-				return
+		h.propfindVirtual(w, r, h.prefix+"/", func() ([]string, error) {
+			names, err := h.source.Names(r.Context())
+			hrefs := make([]string, len(names)) // names may be the source's own
+			for i, n := range names {
+				hrefs[i] = h.prefix + "/" + n + "/"
 			}
-		}
-		h.writeShareList(w, pf, names)
+			return hrefs, err
+		})
 	case http.MethodGet, http.MethodHead:
 		names, err := h.source.Names(r.Context())
 		if err != nil {
@@ -235,14 +225,53 @@ func (h *Handler) serveRoot(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// writeShareList answers a PROPFIND of the share list: the list itself
-// and, at Depth 1, a member per share. These collections are virtual: they
-// are dated by the server's start, and only the list has an ETag (a share's
-// own comes from its root on the file server, which the list does not
-// visit). Properties they do not have are 404, as on any resource.
-func (h *Handler) writeShareList(w http.ResponseWriter, pf propfindReq, names []string) {
+// ServeServerRoot answers PROPFIND on the server's root, "/", above the
+// prefix: a read-only collection whose one member is the prefix. A client
+// given only the server's address (Finder's "Connect to Server", a
+// network drive mapped to the host, a mobile app) then finds its way to
+// the shares instead of failing on a 405. Mount it for PROPFIND on "/"
+// behind the same authentication as the prefix, so that the client asks
+// for credentials when it connects.
+func (h *Handler) ServeServerRoot(w http.ResponseWriter, r *http.Request) {
+	if r.Method != "PROPFIND" || r.URL.Path != "/" {
+		w.Header().Set("Allow", allowRoot)
+		h.fail(w, r, http.StatusMethodNotAllowed, nil)
+		return
+	}
+	h.propfindVirtual(w, r, "/", func() ([]string, error) { return []string{h.prefix + "/"}, nil })
+}
+
+// propfindVirtual answers a PROPFIND of a virtual collection at self
+// whose members' hrefs, asked only at Depth 1, come from members.
+func (h *Handler) propfindVirtual(w http.ResponseWriter, r *http.Request, self string, members func() ([]string, error)) {
+	depth, ok := h.propfindDepth(w, r)
+	if !ok {
+		return
+	}
+	pf, ok := h.readPropfind(w, r)
+	if !ok {
+		return
+	}
+	var hrefs []string
+	if depth != 0 {
+		var err error
+		if hrefs, err = members(); err != nil {
+			h.fail(w, r, sourceStatus(err), fmt.Errorf("list shares: %w", err))
+			return
+		}
+	}
+	h.writeVirtualList(w, pf, self, hrefs)
+}
+
+// writeVirtualList answers a PROPFIND of a virtual collection: the
+// collection at self and, at Depth 1, its members, all collections (the
+// share list and the shares, or the server root and the share list).
+// They are dated by the server's start, and only self has an ETag (a
+// share's own comes from its root on the file server, which the list does
+// not visit). Properties they do not have are 404, as on any resource.
+func (h *Handler) writeVirtualList(w http.ResponseWriter, pf propfindReq, self string, members []string) {
 	started := h.started.UTC()
-	value := func(n xml.Name, share string) (string, bool) {
+	value := func(n xml.Name, href string) (string, bool) {
 		if n.Space != nsDAV {
 			return "", false
 		}
@@ -250,13 +279,14 @@ func (h *Handler) writeShareList(w http.ResponseWriter, pf propfindReq, names []
 		case "resourcetype":
 			return "<D:collection/>", true
 		case "displayname":
-			return xmlEscape(share), true
+			name := strings.TrimSuffix(href, "/")
+			return xmlEscape(name[strings.LastIndex(name, "/")+1:]), true
 		case "getlastmodified":
 			return started.Format(http.TimeFormat), true
 		case "creationdate":
 			return started.Format(time.RFC3339), true
 		case "getetag":
-			if share == "" {
+			if href == self {
 				return fmt.Sprintf(`&#34;%x-0&#34;`, h.started.UnixNano()), true
 			}
 		}
@@ -266,18 +296,14 @@ func (h *Handler) writeShareList(w http.ResponseWriter, pf propfindReq, names []
 		{Space: nsDAV, Local: "getlastmodified"}, {Space: nsDAV, Local: "creationdate"}, {Space: nsDAV, Local: "getetag"}}
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
-	entry := func(share string) {
-		href := h.prefix + "/"
-		if share != "" {
-			href += share + "/"
-		}
+	entry := func(href string) {
 		var found, missing strings.Builder
 		asked := pf.names
 		if pf.mode != modeProp {
 			asked = all
 		}
 		for _, n := range asked {
-			if v, ok := value(n, share); ok {
+			if v, ok := value(n, href); ok {
 				writeElement(&found, n, "", v, pf.mode != modePropname)
 			} else if pf.mode == modeProp {
 				writeElement(&missing, n, "", "", false)
@@ -292,9 +318,9 @@ func (h *Handler) writeShareList(w http.ResponseWriter, pf propfindReq, names []
 		}
 		b.WriteString("</D:response>")
 	}
-	entry("")
-	for _, n := range names {
-		entry(n)
+	entry(self)
+	for _, m := range members {
+		entry(m)
 	}
 	b.WriteString("</D:multistatus>\n")
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")

@@ -114,11 +114,20 @@ func TestPropfind(t *testing.T) {
 	}
 	// RFC 4918 section 9.1: infinite depth may be refused with
 	// propfind-finite-depth.
-	for _, d := range []string{"", "infinity"} {
-		body = e.expect(t, 403, "PROPFIND", "/dav/data/", nil, "Depth", d)
-		if !strings.Contains(body, "propfind-finite-depth") {
-			t.Errorf("Depth %q: body %q", d, body)
+	for _, p := range []string{"/dav/data/", "/"} {
+		for _, d := range []string{"", "infinity"} {
+			body = e.expect(t, 403, "PROPFIND", p, nil, "Depth", d)
+			if !strings.Contains(body, "propfind-finite-depth") {
+				t.Errorf("%s, Depth %q: body %q", p, d, body)
+			}
 		}
+	}
+	// The server's root lists the share list and, at Depth 0, only itself.
+	if body = e.expect(t, 207, "PROPFIND", "/", nil, "Depth", "1"); !strings.Contains(body, "<D:href>/dav/</D:href>") {
+		t.Errorf("PROPFIND / lacks /dav/:\n%s", body)
+	}
+	if body = e.expect(t, 207, "PROPFIND", "/", nil, "Depth", "0"); strings.Contains(body, "/dav/") {
+		t.Errorf("PROPFIND / at Depth 0 lists members:\n%s", body)
 	}
 	// on a file, infinite depth is Depth 0
 	e.expect(t, 207, "PROPFIND", "/dav/data/a.txt", nil)

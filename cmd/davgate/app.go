@@ -218,7 +218,7 @@ func smbAuthAddr(cfg Config, shares []shareDef) (string, error) {
 }
 
 // newDavHandler builds the WebDAV handler for /dav/.
-func newDavHandler(d serverDeps) http.Handler {
+func newDavHandler(d serverDeps) *davfs.Handler {
 	return davfs.NewHandler(davfs.HandlerOptions{
 		Prefix: davPrefix,
 		Source: d.source,

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -219,6 +220,16 @@ func (ce *clientEnv) testRclone(t *testing.T) {
 	rc.run(t, 2*time.Minute, "copy", up, ":webdav:rclone tree")
 	rc.run(t, 2*time.Minute, "check", "--download", up, ":webdav:rclone tree")
 	sameTree(t, "changed tree and the share", up, ce.served("rclone tree"))
+
+	// Given only the server's address, rclone finds the shares under it
+	// (a connection string's url wins over --webdav-url).
+	root := ":webdav,url='" + ce.url + "/':"
+	if out := rc.run(t, time.Minute, "lsf", "-R", "--max-depth", "2", root); !slices.Contains(strings.Split(out, "\n"), "dav/") || !strings.Contains(out, "\ndav/data/\n") {
+		t.Errorf("rclone lsf of the server's root: %q lacks dav/ and dav/data/", out)
+	}
+	if out := rc.run(t, time.Minute, "lsf", root+"dav/data"); !strings.Contains(out, "rclone tree/\n") {
+		t.Errorf("rclone lsf of dav/data from the server's root: %q lacks rclone tree/", out)
+	}
 
 	// Listing, moving and deleting through the remote.
 	if out := rc.run(t, time.Minute, "lsf", "-R", ":webdav:rclone tree"); !strings.Contains(out, "日本語/ファイル 1.bin") {

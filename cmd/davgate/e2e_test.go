@@ -241,6 +241,8 @@ func TestEndToEndMemoryStore(t *testing.T) {
 		{"get range", "GET", "/dav/data/hello.txt", "", asAlice, []string{"Range", "bytes=16-31"}, 206, "0123456789abcdef"},
 		{"propfind share", "PROPFIND", "/dav/data/", "", asAlice, []string{"Depth", "1"}, 207, "hello.txt"},
 		{"propfind root lists shares", "PROPFIND", "/dav/", "", asAlice, []string{"Depth", "1"}, 207, "/dav/home/"},
+		{"propfind server root lists /dav/", "PROPFIND", "/", "", asAlice, []string{"Depth", "1"}, 207, "<D:href>/dav/</D:href>"},
+		{"propfind server root asks for credentials", "PROPFIND", "/", "", nil, []string{"Depth", "0"}, 401, ""},
 		{"mkcol bearer", "MKCOL", "/dav/data/dir", "", bearer(alice.Token), nil, 201, ""},
 		{"move bearer", "MOVE", "/dav/data/hello.txt", "", bearer(alice.Token), []string{"Destination", in.URL + "/dav/data/dir/moved.txt"}, 201, ""},
 		{"get moved", "GET", "/dav/data/dir/moved.txt", "", bearer(alice.Token), nil, 200, content},

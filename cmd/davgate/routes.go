@@ -35,7 +35,8 @@ func newServer(d serverDeps) http.Handler {
 	api := &authn.Middleware{Sessions: d.sessions, Log: d.log}
 	browser := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin}
 	dav := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin, PasswordBasic: d.passwordBasic}
-	davHandler := dav.Require(sandboxFiles(newDavHandler(d)))
+	davfsHandler := newDavHandler(d)
+	davHandler := dav.Require(sandboxFiles(davfsHandler))
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,9 +54,11 @@ func newServer(d serverDeps) http.Handler {
 	mux.Handle("POST /logout", browser.Require(d.logon.HandleLogout()))
 	mux.Handle("GET /{$}", browser.Require(d.logon.HandleHome(davPrefix, d.shareNames)))
 
-	// WebDAV: /dav and everything under it, every method.
+	// WebDAV: /dav and everything under it, every method; and PROPFIND on
+	// "/", which lists /dav/ for a client given only the server's address.
 	mux.Handle(davPrefix+"/", davHandler)
 	mux.Handle(davPrefix, davHandler)
+	mux.Handle("PROPFIND /{$}", dav.Require(http.HandlerFunc(davfsHandler.ServeServerRoot)))
 	return httplog.Middleware(d.log, d.proxies, d.observer, securityHeaders(davOptions(cleanDavPaths(mux, davHandler))))
 }
 
