@@ -557,3 +557,34 @@ func TestWriteBodyWaitsForItsReader(t *testing.T) {
 		t.Errorf("body read %d times, want 4", n)
 	}
 }
+
+// A GET reads ahead in 1 MiB chunks, several at a time: files of every
+// size around the chunk boundaries come back whole, and ranges across them
+// too.
+func TestGetSizesAroundChunks(t *testing.T) {
+	e := newTestEnv(t)
+	sizes := []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1,
+		(readAhead+1)*chunkSize - 1, (readAhead + 1) * chunkSize, (readAhead+1)*chunkSize + 1, 7*chunkSize + 12345}
+	for _, size := range sizes {
+		want := make([]byte, size)
+		for i := range want {
+			want[i] = byte(i*7 + i>>20)
+		}
+		name := fmt.Sprintf("s%d.bin", size)
+		if err := os.WriteFile(filepath.Join(e.dir, name), want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.expect(t, 200, "GET", "/dav/data/"+name, nil); got != string(want) {
+			t.Errorf("GET of %d bytes: got %d bytes, differing", size, len(got))
+		}
+		if size <= 2*chunkSize {
+			continue
+		}
+		// from inside the first chunk to past the read-ahead
+		from, to := chunkSize-10, min((readAhead+1)*chunkSize+10, size-1)
+		got := e.expect(t, 206, "GET", "/dav/data/"+name, nil, "Range", fmt.Sprintf("bytes=%d-%d", from, to))
+		if got != string(want[from:to+1]) {
+			t.Errorf("GET bytes=%d-%d of %d bytes: got %d bytes, differing", from, to, size, len(got))
+		}
+	}
+}
