@@ -47,9 +47,10 @@ import (
 func BenchmarkGateway(b *testing.B) {
 	profiles := os.Getenv("DAVGATE_BENCH_PPROF")
 	users := map[string]string{benchUser: benchPass}
-	plain := testenv.StartSmbd(b, testenv.SmbdConfig{Users: users, Shares: []testenv.Share{{Name: "data"}}})
+	mallocEnv, mallocNote := smbdMalloc()
+	plain := testenv.StartSmbd(b, testenv.SmbdConfig{Users: users, Shares: []testenv.Share{{Name: "data"}}, Env: mallocEnv})
 	signed := testenv.StartSmbd(b, testenv.SmbdConfig{Users: users, Shares: []testenv.Share{{Name: "data"}},
-		Global: "server signing = mandatory"})
+		Global: "server signing = mandatory", Env: mallocEnv})
 	dg := startDavgateProcess(b, profiles, fmt.Sprintf(`auth:
   backend: smb
   smb: {url: "smb://%s/"}
@@ -94,6 +95,7 @@ shares:
 	if note := pausePageReporting(b); note != "" {
 		r.setup = append(r.setup, note)
 	}
+	r.setup = append(r.setup, mallocNote)
 
 	// One untimed round of each first: the first GiB through a fresh
 	// process and connection runs at half speed or less (heap growth, TCP

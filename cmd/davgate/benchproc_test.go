@@ -275,3 +275,27 @@ func pausePageReporting(b *testing.B) (note string) {
 	return fmt.Sprintf("free page reporting paused while measuring (%s %s -> 11, put back at the end)",
 		pageReportingOrder, bytes.TrimSpace(old))
 }
+
+// smbdMalloc is the environment both of the bench's smbds run with, and
+// what the report says of it. glibc's malloc serves smbd's 1 MiB read and
+// write buffers from its heap, and hands the top of the heap back to the
+// kernel whenever more than about twice the largest buffer freed so far
+// lies free there. With several requests in flight whose buffers smbd
+// frees together (davgate keeps three reads and two writes in flight),
+// that can happen after every few requests: strace shows smbd's heap
+// growing by 2 MiB and shrinking back thousands of times per GiB, and
+// smbd then faults every buffer in afresh, 150,000 to 170,000 page faults
+// and about twice its CPU per GiB. Whether it happens depends on where
+// smbd's other allocations lie in its heap, so it came and went from one
+// bench to the next (and with a plain go-smb2 client keeping three 1 MiB
+// reads in flight too), while the direct client, one request at a time,
+// never meets it. Fixing the two thresholds, for both servers alike,
+// takes that out of the comparison; DAVGATE_BENCH_STOCK_MALLOC set runs
+// smbd with glibc's defaults, to see it.
+func smbdMalloc() (env []string, note string) {
+	if os.Getenv("DAVGATE_BENCH_STOCK_MALLOC") != "" {
+		return nil, "smbd runs with glibc's malloc defaults (DAVGATE_BENCH_STOCK_MALLOC): davgate's GET and PUT may meet smbd trimming its heap; see the page faults"
+	}
+	const tunables = "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=16777216"
+	return []string{tunables}, "both smbds run with " + tunables + " (heap trimming out of the comparison; DAVGATE_BENCH_STOCK_MALLOC=1 runs them stock)"
+}

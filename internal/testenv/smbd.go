@@ -20,6 +20,8 @@ type SmbdConfig struct {
 	Shares []Share
 	// Global holds extra [global] lines, e.g. "server signing = mandatory".
 	Global string
+	// Env is added to smbd's environment, e.g. GLIBC_TUNABLES.
+	Env []string
 }
 
 // Share is one share of a test smbd.
@@ -40,6 +42,7 @@ type Smbd struct {
 	// Dir holds the server's configuration, state, log and share directories.
 	Dir  string
 	conf string
+	env  []string
 
 	mu   sync.Mutex
 	proc *process
@@ -55,7 +58,7 @@ func StartSmbd(t testing.TB, c SmbdConfig) *Smbd {
 	if os.Geteuid() != 0 {
 		t.Fatalf("smbd tests run as root (they create Unix accounts and a private smbd)")
 	}
-	s := &Smbd{Port: FreePort(t), Dir: stateDir(t, "davgate-smbd-")}
+	s := &Smbd{Port: FreePort(t), Dir: stateDir(t, "davgate-smbd-"), env: c.Env}
 	s.conf = filepath.Join(s.Dir, "smb.conf")
 	makeDirs(t, s.Dir, "private", "lock", "state", "cache", "pid", "ncalrpc", "log", "shares")
 	for _, sh := range c.Shares {
@@ -161,7 +164,7 @@ func (s *Smbd) Start(t testing.TB) {
 		return
 	}
 	p, err := startProcess("smbd", []string{"--foreground", "--no-process-group", "--configfile=" + s.conf},
-		filepath.Join(s.Dir, "log", "smbd.stdout"))
+		filepath.Join(s.Dir, "log", "smbd.stdout"), s.env...)
 	if err != nil {
 		t.Fatal(err)
 	}

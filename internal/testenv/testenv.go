@@ -102,12 +102,17 @@ type process struct {
 	exited chan struct{}
 }
 
-func startProcess(name string, args []string, logPath string) (*process, error) {
+// startProcess starts name with args, its output appended to logPath,
+// with the test's environment plus env.
+func startProcess(name string, args []string, logPath string, env ...string) (*process, error) {
 	path, err := lookPath(name)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(path, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if logPath != "" {
 		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
