@@ -39,10 +39,10 @@ type HandlerOptions struct {
 	// MaxBodyBytes limits XML request bodies (PROPFIND, PROPPATCH, LOCK).
 	// Optional, default 1 MiB.
 	MaxBodyBytes int64
-	// RefuseNames are path.Match patterns of file names that may not be
-	// created (PUT, MKCOL, COPY, MOVE, LOCK), e.g. "._*", ".DS_Store",
-	// "Thumbs.db", "desktop.ini". Optional: by default every name is
-	// stored.
+	// RefuseNames are path.Match patterns, matched in any case, of file
+	// names that may not be created (PUT, MKCOL, COPY, MOVE, LOCK), e.g.
+	// "._*", ".DS_Store", "Thumbs.db", "desktop.ini". Optional: by default
+	// every name is stored.
 	RefuseNames []string
 	// LockTimeout is granted to a LOCK without a Timeout header, and
 	// MaxLockTimeout caps any timeout asked for. Optional: 1 h and 24 h.
@@ -764,7 +764,8 @@ func (s *shareRequest) allowedName(w http.ResponseWriter, r *http.Request, name 
 		}
 	}
 	for _, pat := range s.h.refuse {
-		if ok, _ := path.Match(pat, base); ok {
+		// file servers do not tell names apart by case, nor do we
+		if ok, _ := path.Match(strings.ToLower(pat), strings.ToLower(base)); ok {
 			s.h.fail(w, r, http.StatusForbidden, fmt.Errorf("name %q refused by configuration", base))
 			return false
 		}

@@ -67,6 +67,7 @@ func TestRefuseNames(t *testing.T) {
 	e.expect(t, 403, "PUT", "/dav/data/.DS_Store", strings.NewReader("x"))
 	e.expect(t, 403, "PUT", "/dav/data/._a", strings.NewReader("x"))
 	e.expect(t, 403, "MKCOL", "/dav/data/Thumbs.db", nil)
+	e.expect(t, 403, "PUT", "/dav/data/thumbs.DB", strings.NewReader("x")) // the same file on the server
 	e.expect(t, 201, "PUT", "/dav/data/a", strings.NewReader("x"))
 	e.expect(t, 403, "MOVE", "/dav/data/a", nil, "Destination", e.srv.URL+"/dav/data/desktop.ini")
 	e.expect(t, 201, "PUT", "/dav/data/b", strings.NewReader("x"))

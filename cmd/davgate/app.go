@@ -98,7 +98,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
 	proxies, _ := httplog.ParseProxies(cfg.TrustedProxies) // checked with the config
 	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.Names,
-		locks: lockSystem(store), proxies: proxies, observer: m}
+		locks: lockSystem(store), webdav: cfg.WebDAV, proxies: proxies, observer: m}
 	if cfg.Auth.AllowPasswordBasic {
 		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")
 		deps.passwordBasic = authn.NewPasswordBasic(logon, 5*time.Minute)
@@ -220,10 +220,13 @@ func smbAuthAddr(cfg Config, shares []shareDef) (string, error) {
 // newDavHandler builds the WebDAV handler for /dav/.
 func newDavHandler(d serverDeps) *davfs.Handler {
 	return davfs.NewHandler(davfs.HandlerOptions{
-		Prefix: davPrefix,
-		Source: d.source,
-		Locks:  d.locks,
-		Logger: d.log,
+		Prefix:         davPrefix,
+		Source:         d.source,
+		Locks:          d.locks,
+		Logger:         d.log,
+		RefuseNames:    d.webdav.RefuseNames,
+		LockTimeout:    time.Duration(d.webdav.LockTimeout),
+		MaxLockTimeout: time.Duration(d.webdav.MaxLockTimeout),
 		User: func(ctx context.Context) string {
 			if s, ok := authn.SessionFrom(ctx); ok {
 				return s.User

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ type Config struct {
 	Shares        []ShareConfig  `yaml:"shares"`
 	Sessions      SessionsConfig `yaml:"sessions"`
 	SMB           SMBConfig      `yaml:"smb"`
+	WebDAV        WebDAVConfig   `yaml:"webdav"`
 	LogLevel      string         `yaml:"log_level"`
 	// MetricsListen is where Prometheus metrics are served, at /metrics
 	// (host:port; empty: not at all). Never the public listener: metrics
@@ -136,6 +138,18 @@ type SMBConfig struct {
 	Kerberos SMBKerberosConfig `yaml:"kerberos"`
 }
 
+// WebDAVConfig shapes what the WebDAV side accepts.
+type WebDAVConfig struct {
+	// RefuseNames are patterns (path.Match, any case) of file and folder
+	// names that may not be created, e.g. "._*", ".DS_Store", "Thumbs.db",
+	// "desktop.ini". Default: none, every name is stored.
+	RefuseNames []string `yaml:"refuse_names"`
+	// LockTimeout is granted to a LOCK that asks for none; MaxLockTimeout
+	// caps what a LOCK may ask for, Infinite included.
+	LockTimeout    Duration `yaml:"lock_timeout"`
+	MaxLockTimeout Duration `yaml:"max_lock_timeout"`
+}
+
 // SMBKerberosConfig is where davgate gets Kerberos tickets for the file
 // servers, with each user's stored password.
 type SMBKerberosConfig struct {
@@ -179,6 +193,7 @@ func defaultConfig() Config {
 		},
 		SMB: SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second),
 			ReplyTimeout: Duration(time.Minute)},
+		WebDAV:   WebDAVConfig{LockTimeout: Duration(time.Hour), MaxLockTimeout: Duration(24 * time.Hour)},
 		LogLevel: "info",
 	}
 }
@@ -286,10 +301,20 @@ func (c *Config) check() error {
 		"sessions.browser_idle": c.Sessions.BrowserIdle, "sessions.browser_lifetime": c.Sessions.BrowserLifetime,
 		"sessions.device_idle": c.Sessions.DeviceIdle, "sessions.device_lifetime": c.Sessions.DeviceLifetime,
 		"smb.idle_timeout": c.SMB.IdleTimeout, "smb.dial_timeout": c.SMB.DialTimeout,
-		"smb.reply_timeout": c.SMB.ReplyTimeout,
+		"smb.reply_timeout":   c.SMB.ReplyTimeout,
+		"webdav.lock_timeout": c.WebDAV.LockTimeout, "webdav.max_lock_timeout": c.WebDAV.MaxLockTimeout,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be positive", key)
+		}
+	}
+	if c.WebDAV.LockTimeout > c.WebDAV.MaxLockTimeout {
+		return fmt.Errorf("webdav.lock_timeout: %v is above webdav.max_lock_timeout (%v)",
+			time.Duration(c.WebDAV.LockTimeout), time.Duration(c.WebDAV.MaxLockTimeout))
+	}
+	for i, pat := range c.WebDAV.RefuseNames {
+		if _, err := path.Match(pat, ""); err != nil || pat == "" || strings.Contains(pat, "/") {
+			return fmt.Errorf("webdav.refuse_names[%d]: %q is not a name pattern (*, ?, [a-z], no /)", i, pat)
 		}
 	}
 	if _, err := httplog.ParseProxies(c.TrustedProxies); err != nil {

@@ -63,6 +63,10 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"bad trusted proxy", "trusted_proxies: [lb.example.com]", "trusted_proxies"},
 		{"bad metrics_listen", "metrics_listen: 9100", "metrics_listen:"},
 		{"metrics on the WebDAV listener", "metrics_listen: 127.0.0.1:8080", "metrics_listen: must differ from listen"},
+		{"bad refuse pattern", `webdav: {refuse_names: ["ok*", "[a-"]}`, "webdav.refuse_names[1]"},
+		{"refuse pattern with a slash", `webdav: {refuse_names: ["a/b"]}`, "webdav.refuse_names[0]"},
+		{"lock timeout above the maximum", "webdav: {lock_timeout: 2h, max_lock_timeout: 1h}", "webdav.lock_timeout"},
+		{"zero lock timeout", "webdav: {max_lock_timeout: 0s}", "webdav.max_lock_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

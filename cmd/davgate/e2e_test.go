@@ -498,3 +498,60 @@ func TestEndToEndMoveAcrossShares(t *testing.T) {
 		t.Errorf("PROPFIND of bob's share by bob = %d, want 207", resp.StatusCode)
 	}
 }
+
+// The webdav section: names the configuration refuses, in any case, and
+// the lock timeouts granted.
+func TestEndToEndWebDAVConfig(t *testing.T) {
+	f := newFixture(t, "memory")
+	b, err := os.ReadFile(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, `webdav:
+  refuse_names: ["._*", ".DS_Store", "Thumbs.db", "desktop.ini"]
+  lock_timeout: 2m
+  max_lock_timeout: 10m
+`...)
+	if err := os.WriteFile(f.cfgPath, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	as := bearer(c.logon("dgalice", alicePass, http.StatusCreated).Token)
+	for _, s := range []struct {
+		method, path string
+		hdr          []string
+		status       int
+	}{
+		{"PUT", "/dav/data/._report.txt", nil, 403},
+		{"PUT", "/dav/data/.ds_store", nil, 403},
+		{"MKCOL", "/dav/data/THUMBS.DB", nil, 403},
+		{"PUT", "/dav/data/report.txt", nil, 201},
+		{"MOVE", "/dav/data/report.txt", []string{"Destination", in.URL + "/dav/data/Desktop.ini"}, 403},
+		{"COPY", "/dav/data/report.txt", []string{"Destination", in.URL + "/dav/data/copy.txt"}, 201},
+	} {
+		if resp, body := c.do(s.method, s.path, strings.NewReader("x"), as, s.hdr...); resp.StatusCode != s.status {
+			t.Errorf("%s %s = %d %q, want %d", s.method, s.path, resp.StatusCode, body, s.status)
+		}
+	}
+	for _, name := range []string{"._report.txt", ".ds_store", "THUMBS.DB", "Desktop.ini"} {
+		if _, err := os.Lstat(filepath.Join(f.smbd.SharePath("data"), name)); !os.IsNotExist(err) {
+			t.Errorf("%s is on the share (%v)", name, err)
+		}
+	}
+	lockBody := `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`
+	for _, s := range []struct{ asked, granted string }{{"", "Second-120"}, {"Second-3600", "Second-600"}, {"Infinite", "Second-600"}, {"Second-30", "Second-30"}} {
+		var hdr []string
+		if s.asked != "" {
+			hdr = []string{"Timeout", s.asked}
+		}
+		resp, body := c.do("LOCK", "/dav/data/copy.txt", strings.NewReader(lockBody), as, hdr...)
+		if resp.StatusCode != 200 || !strings.Contains(body, "<D:timeout>"+s.granted+"</D:timeout>") {
+			t.Errorf("LOCK asking %q = %d; want 200 and %s:\n%s", s.asked, resp.StatusCode, s.granted, body)
+		}
+		tok := resp.Header.Get("Lock-Token")
+		if resp, _ := c.do("UNLOCK", "/dav/data/copy.txt", nil, as, "Lock-Token", tok); resp.StatusCode != 204 {
+			t.Errorf("UNLOCK %s = %d", tok, resp.StatusCode)
+		}
+	}
+}

@@ -24,6 +24,7 @@ type serverDeps struct {
 	source     davfs.ShareSource
 	shareNames func(context.Context) ([]string, error)
 	locks      davfs.LockSystem
+	webdav     WebDAVConfig
 	proxies    httplog.Proxies
 	observer   httplog.Observer // counts requests for metrics; may be nil
 	// passwordBasic is nil unless auth.allow_password_basic is set.
