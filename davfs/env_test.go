@@ -95,6 +95,7 @@ type testEnv struct {
 	share  *smb2.Share // direct SMB access to share "data"
 	dir    string      // local directory backing share "data"
 	client *http.Client
+	h      *Handler
 }
 
 func dialShare(t testing.TB, smbd *testenv.Smbd, name string) *smb2.Share {
@@ -155,8 +156,9 @@ func startEnv(t testing.TB, c testenv.SmbdConfig, opts ...func(*HandlerOptions))
 	for _, f := range opts {
 		f(&o)
 	}
-	srv := newServer(t, NewHandler(o))
-	return &testEnv{smbd: smbd, srv: srv, share: share, dir: smbd.SharePath("data"), client: srv.Client()}
+	h := NewHandler(o)
+	srv := newServer(t, h)
+	return &testEnv{smbd: smbd, srv: srv, share: share, dir: smbd.SharePath("data"), client: srv.Client(), h: h}
 }
 
 func newServer(t testing.TB, h *Handler) *httptest.Server {

@@ -46,6 +46,8 @@ type file struct {
 	buf     []byte
 	bufOff  int64
 	pending []*prefetch // reads ahead, in file order
+	ahead   int         // reads ahead granted by the budget, once granted is set
+	granted bool
 
 	dirents []os.FileInfo
 	dirRead bool
@@ -78,6 +80,8 @@ func (f *file) Close() error {
 	f.wait()
 	f.fsys.bufs.put(f.buf)
 	f.buf = nil
+	f.fsys.bufs.give(f.ahead)
+	f.ahead, f.granted = 0, false
 	if f.f == nil {
 		return nil
 	}
@@ -102,7 +106,20 @@ func (f *file) wait() {
 // bufPool holds chunk buffers: a GET of a small file would otherwise
 // allocate and clear 1 MiB. The Handler keeps one for all its requests; an
 // FS made by NewFS alone allocates.
-type bufPool struct{ p sync.Pool }
+//
+// It also keeps the budget of extra buffers: each transfer always has one
+// chunk buffer, and takes its read-ahead (GET, a copy's source) or its
+// writes in flight (PUT, a copy's target) from the budget, as many as are
+// left, giving them back when it ends. Under more transfers than the budget
+// covers, the later ones move one chunk at a time instead of davgate's
+// memory growing with them. A zero limit is no budget.
+type bufPool struct {
+	p sync.Pool
+
+	mu    sync.Mutex
+	limit int // extra buffers in all; 0: no limit
+	taken int
+}
 
 func (bp *bufPool) get() []byte {
 	if bp != nil {
@@ -118,6 +135,35 @@ func (bp *bufPool) put(b []byte) {
 		b = b[:chunkSize]
 		bp.p.Put(&b)
 	}
+}
+
+// take grants up to want extra buffers, as many as the budget has left.
+func (bp *bufPool) take(want int) int {
+	if bp == nil || bp.limit <= 0 {
+		return want
+	}
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	n := max(0, min(want, bp.limit-bp.taken))
+	bp.taken += n
+	return n
+}
+
+// give returns n extra buffers that take granted.
+func (bp *bufPool) give(n int) {
+	if bp == nil || bp.limit <= 0 || n == 0 {
+		return
+	}
+	bp.mu.Lock()
+	bp.taken -= n
+	bp.mu.Unlock()
+}
+
+// outstanding is how many extra buffers are granted now.
+func (bp *bufPool) outstanding() int {
+	bp.mu.Lock()
+	defer bp.mu.Unlock()
+	return bp.taken
 }
 
 func (f *file) Stat() (os.FileInfo, error) {
@@ -210,7 +256,11 @@ func (f *file) startPrefetch(size int64, buf []byte) {
 	if n := len(f.pending); n > 0 {
 		next = f.pending[n-1].off + int64(len(f.pending[n-1].buf))
 	}
-	for len(f.pending) < readAhead && next < size && len(f.buf) == chunkSize {
+	if !f.granted && next < size && len(f.buf) == chunkSize {
+		left := int((size - next + chunkSize - 1) / chunkSize)
+		f.ahead, f.granted = f.fsys.bufs.take(min(readAhead, left)), true
+	}
+	for len(f.pending) < f.ahead && next < size && len(f.buf) == chunkSize {
 		pf := f.readInto(next, size, buf)
 		buf = nil
 		f.pending = append(f.pending, pf)

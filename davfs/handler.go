@@ -39,6 +39,11 @@ type HandlerOptions struct {
 	// MaxBodyBytes limits XML request bodies (PROPFIND, PROPPATCH, LOCK).
 	// Optional, default 1 MiB.
 	MaxBodyBytes int64
+	// BufferMemory bounds the memory of the buffers transfers hold beyond
+	// the one 1 MiB chunk each always has: a GET's read-ahead, a PUT's
+	// writes in flight (up to 3 MiB each). Transfers that find it used up
+	// move one chunk at a time until others end. Optional: 0, no bound.
+	BufferMemory int64
 	// RefuseNames are path.Match patterns, matched in any case, of file
 	// names that may not be created (PUT, MKCOL, COPY, MOVE, LOCK), e.g.
 	// "._*", ".DS_Store", "Thumbs.db", "desktop.ini". Optional: by default
@@ -93,6 +98,10 @@ func NewHandler(o HandlerOptions) *Handler {
 		h.maxBody = 1 << 20
 	}
 	h.refuse = o.RefuseNames
+	h.bufs.limit = int(o.BufferMemory / chunkSize)
+	if o.BufferMemory > 0 && h.bufs.limit == 0 {
+		h.bufs.limit = 1
+	}
 	h.lockTimeoutDefault, h.maxLockTimeout = o.LockTimeout, o.MaxLockTimeout
 	if h.maxLockTimeout <= 0 {
 		h.maxLockTimeout = defaultMaxTimeout

@@ -588,3 +588,102 @@ func TestGetSizesAroundChunks(t *testing.T) {
 		}
 	}
 }
+
+// The buffer budget: a GET takes its read-ahead from it and gives it back
+// when it ends, however it ends; GETs past the budget still serve whole
+// files, one chunk at a time; PUTs and a COPY through davgate take and
+// give back theirs too.
+func TestBufferBudget(t *testing.T) {
+	e := newTestEnv(t, func(o *HandlerOptions) { o.BufferMemory = 2 * chunkSize })
+	want := make([]byte, 6*chunkSize+123)
+	for i := range want {
+		want[i] = byte(i * 13)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "big.bin"), want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	settled := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for e.h.bufs.outstanding() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s, %d budget buffers still taken", what, e.h.bufs.outstanding())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	// Three GETs held open after their first bytes: the budget of two
+	// goes to whichever asks first, never more.
+	var bodies []io.ReadCloser
+	for i := 0; i < 3; i++ {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/dav/data/big.bin", nil)
+		resp, err := e.client.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %d: %v %v", i, resp, err)
+		}
+		if _, err := io.ReadFull(resp.Body, make([]byte, 1000)); err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, resp.Body)
+	}
+	if n := e.h.bufs.outstanding(); n != 2 {
+		t.Errorf("three GETs under way hold %d budget buffers, want all 2", n)
+	}
+	for i, b := range bodies {
+		rest, err := io.ReadAll(b)
+		b.Close()
+		if err != nil || !bytes.Equal(rest, want[1000:]) {
+			t.Errorf("GET %d: %d bytes after the first 1000, %v; want the file", i, len(rest), err)
+		}
+	}
+	settled("three GETs")
+
+	// A GET whose client goes away mid-file.
+	req, _ := http.NewRequest("GET", e.srv.URL+"/dav/data/big.bin", nil)
+	resp, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(resp.Body, make([]byte, 1000))
+	resp.Body.Close()
+	settled("an abandoned GET")
+
+	// PUTs at once, one cut off, and a COPY too large for the server-side
+	// copy.
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.expect(t, 201, "PUT", fmt.Sprintf("/dav/data/up%d.bin", i), bytes.NewReader(want))
+		}()
+	}
+	wg.Wait()
+	settled("three PUTs")
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "PUT /dav/data/cut.bin HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(want))
+	c.Write(want[:3*chunkSize])
+	c.Close()
+	settled("a cut-off PUT")
+	big := bytes.Repeat(want, 3) // 18 MiB: above copyChunkLimit
+	if err := os.WriteFile(filepath.Join(e.dir, "bigger.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(t, 201, "COPY", "/dav/data/bigger.bin", nil, "Destination", e.srv.URL+"/dav/data/copy.bin")
+	settled("a COPY")
+	for _, name := range []string{"up0.bin", "up1.bin", "up2.bin"} {
+		if got, err := os.ReadFile(filepath.Join(e.dir, name)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes, %v; want the file sent", name, len(got), err)
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(e.dir, "copy.bin")); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("copy.bin: %d bytes, %v; want %d", len(got), err, len(big))
+	}
+	if _, err := os.Stat(filepath.Join(e.dir, "cut.bin")); !os.IsNotExist(err) {
+		t.Errorf("cut.bin exists after a cut-off upload: %v", err)
+	}
+}

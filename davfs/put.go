@@ -258,8 +258,9 @@ func (e *bodyError) Unwrap() error { return e.err }
 // writeBody copies body to f from offset at on, in 1 MiB writes, reading
 // the next chunk from body (the client, or a file being copied) while
 // earlier ones are written to the server. A failed read of body is a
-// *bodyError. Its buffers come from bufs, at most nbuf and only as many as
-// the body needs, and go back there when it returns.
+// *bodyError. Its buffers come from bufs, the first and up to three more
+// that the budget grants, only as many as the body needs, and go back
+// there when it returns.
 func writeBody(f *smb2.File, at int64, body io.Reader, bufs *bufPool) (int64, error) {
 	type chunk struct {
 		b   []byte
@@ -270,6 +271,7 @@ func writeBody(f *smb2.File, at int64, body io.Reader, bufs *bufPool) (int64, er
 	free := make(chan []byte, nbuf)
 	full := make(chan chunk, nbuf)
 	stop := make(chan struct{})
+	extra := 0 // buffers after the first, from the budget; the reader's
 	defer func() {
 		// The reader may be in body.Read: nothing reads body once
 		// writeBody has returned (a handler's request body, a file the
@@ -278,6 +280,7 @@ func writeBody(f *smb2.File, at int64, body io.Reader, bufs *bufPool) (int64, er
 		for c := range full {
 			bufs.put(c.b)
 		}
+		bufs.give(extra) // the reader has ended: full is closed
 		for {
 			select {
 			case b := <-free:
@@ -302,7 +305,10 @@ func writeBody(f *smb2.File, at int64, body io.Reader, bufs *bufPool) (int64, er
 			case <-stop:
 				return
 			default:
-				if made < nbuf {
+				if made == 0 || made < nbuf && bufs.take(1) == 1 {
+					if made > 0 {
+						extra++
+					}
 					b = bufs.get()
 					made++
 					break

@@ -224,6 +224,7 @@ func newDavHandler(d serverDeps) *davfs.Handler {
 		Source:         d.source,
 		Locks:          d.locks,
 		Logger:         d.log,
+		BufferMemory:   int64(d.webdav.BufferMiB) << 20,
 		RefuseNames:    d.webdav.RefuseNames,
 		LockTimeout:    time.Duration(d.webdav.LockTimeout),
 		MaxLockTimeout: time.Duration(d.webdav.MaxLockTimeout),

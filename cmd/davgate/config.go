@@ -148,6 +148,10 @@ type WebDAVConfig struct {
 	// caps what a LOCK may ask for, Infinite included.
 	LockTimeout    Duration `yaml:"lock_timeout"`
 	MaxLockTimeout Duration `yaml:"max_lock_timeout"`
+	// BufferMiB bounds, in MiB, the read-ahead and write buffers all
+	// transfers hold beyond one 1 MiB chunk each (up to 3 MiB per
+	// transfer); past it, transfers move one chunk at a time.
+	BufferMiB int `yaml:"buffer_mib"`
 }
 
 // SMBKerberosConfig is where davgate gets Kerberos tickets for the file
@@ -193,7 +197,8 @@ func defaultConfig() Config {
 		},
 		SMB: SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second),
 			ReplyTimeout: Duration(time.Minute)},
-		WebDAV:   WebDAVConfig{LockTimeout: Duration(time.Hour), MaxLockTimeout: Duration(24 * time.Hour)},
+		WebDAV: WebDAVConfig{LockTimeout: Duration(time.Hour), MaxLockTimeout: Duration(24 * time.Hour),
+			BufferMiB: 256},
 		LogLevel: "info",
 	}
 }
@@ -307,6 +312,9 @@ func (c *Config) check() error {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be positive", key)
 		}
+	}
+	if c.WebDAV.BufferMiB < 1 {
+		return fmt.Errorf("webdav.buffer_mib: %d must be at least 1", c.WebDAV.BufferMiB)
 	}
 	if c.WebDAV.LockTimeout > c.WebDAV.MaxLockTimeout {
 		return fmt.Errorf("webdav.lock_timeout: %v is above webdav.max_lock_timeout (%v)",

@@ -37,9 +37,17 @@ func TestParseConfig(t *testing.T) {
 	if c.MetricsListen != "" {
 		t.Errorf("metrics_listen = %q, want none by default", c.MetricsListen)
 	}
+	if w := c.WebDAV; len(w.RefuseNames) != 0 || time.Duration(w.LockTimeout) != time.Hour ||
+		time.Duration(w.MaxLockTimeout) != 24*time.Hour || w.BufferMiB != 256 {
+		t.Errorf("webdav defaults = %+v, want no refused names, 1h, 24h, 256 MiB", w)
+	}
 	c, err = parseConfig([]byte(goodConfig + "metrics_listen: 127.0.0.1:9100\n"))
 	if err != nil || c.MetricsListen != "127.0.0.1:9100" {
 		t.Errorf("metrics_listen = %q, %v; want 127.0.0.1:9100", c.MetricsListen, err)
+	}
+	c, err = parseConfig([]byte(goodConfig + "webdav: {buffer_mib: 64, refuse_names: [\"._*\"]}\n"))
+	if err != nil || c.WebDAV.BufferMiB != 64 || len(c.WebDAV.RefuseNames) != 1 {
+		t.Errorf("webdav = %+v, %v; want buffer_mib 64 and one refused name", c.WebDAV, err)
 	}
 }
 
@@ -67,6 +75,7 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"refuse pattern with a slash", `webdav: {refuse_names: ["a/b"]}`, "webdav.refuse_names[0]"},
 		{"lock timeout above the maximum", "webdav: {lock_timeout: 2h, max_lock_timeout: 1h}", "webdav.lock_timeout"},
 		{"zero lock timeout", "webdav: {max_lock_timeout: 0s}", "webdav.max_lock_timeout"},
+		{"no buffer memory", "webdav: {buffer_mib: 0}", "webdav.buffer_mib"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
