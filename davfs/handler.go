@@ -137,6 +137,9 @@ func writeOptions(w http.ResponseWriter, allow string) {
 	w.WriteHeader(http.StatusOK)
 }
 
+// BufferMiB is how many MiB of the BufferMemory budget transfers hold now.
+func (h *Handler) BufferMiB() int { return h.bufs.outstanding() * chunkSize >> 20 }
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest, ok := strings.CutPrefix(r.URL.Path, h.prefix)
 	if !ok || (rest != "" && rest[0] != '/') {

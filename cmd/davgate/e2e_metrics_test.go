@@ -155,6 +155,14 @@ func TestEndToEndMetrics(t *testing.T) {
 	if got := after[series("davgate_smb_connections_open")]; got != 1 {
 		t.Errorf("davgate_smb_connections_open = %v, want 1", got)
 	}
+	// The 64 KiB GET and PUT took no buffer beyond their first, and gave
+	// back what they had.
+	if got, ok := after[series("davgate_transfer_buffers_mib")]; !ok || got != 0 {
+		t.Errorf("davgate_transfer_buffers_mib = %v (present: %v), want 0", got, ok)
+	}
+	if got := after[series("davgate_transfer_buffers_limit_mib")]; got != 256 {
+		t.Errorf("davgate_transfer_buffers_limit_mib = %v, want 256 (the default)", got)
+	}
 	if got := after[series("davgate_http_requests_in_flight")]; got != 0 {
 		t.Errorf("davgate_http_requests_in_flight = %v, want 0", got)
 	}

@@ -27,6 +27,9 @@ type serverDeps struct {
 	webdav     WebDAVConfig
 	proxies    httplog.Proxies
 	observer   httplog.Observer // counts requests for metrics; may be nil
+	// watchBuffers, if set, is handed what the WebDAV handler's buffer
+	// budget holds now, for metrics.
+	watchBuffers func(inUseMiB func() int)
 	// passwordBasic is nil unless auth.allow_password_basic is set.
 	passwordBasic *authn.PasswordBasic
 }
@@ -37,6 +40,9 @@ func newServer(d serverDeps) http.Handler {
 	browser := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin}
 	dav := &authn.Middleware{Sessions: d.sessions, Log: d.log, OnFail: authn.RedirectToLogin, PasswordBasic: d.passwordBasic}
 	davfsHandler := newDavHandler(d)
+	if d.watchBuffers != nil {
+		d.watchBuffers(davfsHandler.BufferMiB)
+	}
 	davHandler := dav.Require(sandboxFiles(davfsHandler))
 
 	mux := http.NewServeMux()

@@ -39,6 +39,8 @@ type Metrics struct {
 	connsOpen prometheus.Gauge
 	hung      prometheus.Counter
 	redials   prometheus.Counter
+
+	reg prometheus.Registerer
 }
 
 var _ httplog.Observer = (*Metrics)(nil)
@@ -107,6 +109,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Dials to replace a pooled SMB connection that was lost or dropped after an error.",
 		}),
 	}
+	m.reg = reg
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.reqBytes, m.respBytes,
 		m.logons, m.dials, m.connsOpen, m.hung, m.redials)
 	// Series that exist from the start, so that rate() and alerts see a
@@ -120,6 +123,22 @@ func New(reg prometheus.Registerer) *Metrics {
 		}
 	}
 	return m
+}
+
+// WatchBuffers adds the transfer buffer budget (webdav.buffer_mib): its
+// size, and how much of it inUse says transfers hold now. A budget used up
+// most of the time means transfers run one chunk at a time.
+func (m *Metrics) WatchBuffers(inUseMiB func() int, limitMiB int) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "davgate_transfer_buffers_mib",
+			Help: "MiB of the transfer buffer budget (read-ahead, writes in flight) that transfers hold now.",
+		}, func() float64 { return float64(inUseMiB()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "davgate_transfer_buffers_limit_mib",
+			Help: "The transfer buffer budget, webdav.buffer_mib.",
+		}, func() float64 { return float64(limitMiB) }),
+	)
 }
 
 // NewRegistry returns a registry, not the global default one, holding
