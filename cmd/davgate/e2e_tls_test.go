@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,7 +31,7 @@ func TestEndToEndTLS(t *testing.T) {
 	ca, _ := os.ReadFile(caFile)
 	pool.AppendCertsFromPEM(ca)
 	hc := &http.Client{
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	in := startDavgateWith(t, f.cfgPath, hc)
@@ -58,8 +59,27 @@ func TestEndToEndTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 201 {
-		t.Fatalf("PUT over TLS = %d", resp.StatusCode)
+	if resp.StatusCode != 201 || resp.ProtoMajor != 2 {
+		t.Fatalf("PUT over TLS = %d over %s, want 201 over HTTP/2", resp.StatusCode, resp.Proto)
+	}
+	// WebDAV over HTTP/2, as clients that negotiate it send it.
+	for _, m := range []struct {
+		method string
+		status int
+		want   string
+	}{{"GET", 200, "over tls"}, {"PROPFIND", 207, "/dav/data/tls.txt"}} {
+		req, _ := http.NewRequest(m.method, in.URL+"/dav/data/tls.txt", nil)
+		req.Header.Set("Depth", "0")
+		req.AddCookie(cookie)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != m.status || resp.ProtoMajor != 2 || !strings.Contains(string(body), m.want) {
+			t.Errorf("%s over TLS = %d over %s, %q; want %d over HTTP/2 with %q", m.method, resp.StatusCode, resp.Proto, body, m.status, m.want)
+		}
 	}
 
 	// Plain HTTP on the TLS port gets no service.
