@@ -1,13 +1,7 @@
 package davfs
 
 import (
-	"bytes"
-	"context"
-	"os/exec"
-	"regexp"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/davgate/davgate/internal/testenv"
 	"github.com/redis/go-redis/v9"
@@ -32,32 +26,5 @@ func TestLitmus(t *testing.T) {
 
 func runLitmus(t *testing.T, e *testEnv) {
 	e.expect(t, 201, "MKCOL", "/dav/data/litmus", nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "litmus", "-k", e.srv.URL+"/dav/data/litmus/", testUser, testPass)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	t.Logf("litmus output:\n%s", out.String())
-	// e.g. "<- summary for `basic': of 16 tests run: 16 passed, 0 failed. 100.0%"
-	// and "-> 1 test was skipped." / "-> 2 tests were skipped."
-	summary := regexp.MustCompile("summary for `(\\w+)': of (\\d+) tests run: (\\d+) passed, (\\d+) failed")
-	groups := map[string]bool{}
-	for _, m := range summary.FindAllStringSubmatch(out.String(), -1) {
-		groups[m[1]] = true
-		if failed, _ := strconv.Atoi(m[4]); failed != 0 {
-			t.Errorf("litmus %s: %s of %s failed", m[1], m[4], m[2])
-		}
-	}
-	for _, g := range []string{"basic", "copymove", "props", "locks", "http"} {
-		if !groups[g] {
-			t.Errorf("litmus group %s did not run", g)
-		}
-	}
-	if m := regexp.MustCompile(`(\d+) tests? (was|were) skipped`).FindAllString(out.String(), -1); len(m) > 0 {
-		t.Errorf("litmus skipped tests: %v", m)
-	}
-	if err != nil && len(groups) < 5 {
-		t.Errorf("litmus: %v", err)
-	}
+	testenv.Litmus(t, e.srv.URL+"/dav/data/litmus/", testUser, testPass)
 }

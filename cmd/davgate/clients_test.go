@@ -44,6 +44,7 @@ func TestRealClients(t *testing.T) {
 	t.Run("rclone mount", ce.testRcloneMount)
 	t.Run("davfs2", ce.testDavfs2)
 	t.Run("gvfs", ce.testGvfs)
+	t.Run("litmus", ce.testLitmus)
 	in.Stop()
 	assertNoSecrets(t, in.Log.String(), alicePass, ce.token)
 }
@@ -646,4 +647,12 @@ echo DONE
 	if d := cmp.Diff(want, digest(t, ce.served("gvfs"))); d != "" {
 		t.Errorf("share after the gio script (-want +got):\n%s\ngio said:\n%s", d, out)
 	}
+}
+
+// litmus against the whole program, as a user runs it: token
+// authentication, the path cleaning and the headers in front of davfs
+// included.
+func (ce *clientEnv) testLitmus(t *testing.T) {
+	testenv.WritableDir(t, ce.served("litmus"))
+	testenv.Litmus(t, ce.url+"/dav/data/litmus/", "dgalice", ce.token)
 }
