@@ -48,6 +48,10 @@ type file struct {
 	pending []*prefetch // reads ahead, in file order
 	ahead   int         // reads ahead granted by the budget, once granted is set
 	granted bool
+	// readErr is the last failure to read from the server. Once a GET's
+	// headers are out, a failed read can only cut the body short; the
+	// handler logs it from here.
+	readErr error
 
 	dirents []os.FileInfo
 	dirRead bool
@@ -229,7 +233,8 @@ func (f *file) fill() error {
 		if errors.Is(pf.err, io.EOF) {
 			return io.EOF
 		}
-		return f.fsys.fail("read", f.name, pf.err)
+		f.readErr = f.fsys.fail("read", f.name, pf.err)
+		return f.readErr
 	}
 	if pf.n == 0 {
 		return io.EOF

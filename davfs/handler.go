@@ -658,6 +658,11 @@ func (s *shareRequest) get(w http.ResponseWriter, r *http.Request, name string) 
 		r.Header.Del("Range")
 	}
 	http.ServeContent(chunkWriter{w, f.(*file)}, r, fi.name, fi.mtime, f)
+	if err := f.(*file).readErr; err != nil {
+		// The status is out; the client sees a body cut short.
+		s.h.log.LogAttrs(r.Context(), slog.LevelError, "webdav response cut short by a failed read",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+	}
 }
 
 // validRange reports whether a Range header is a well-formed bytes range

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -294,6 +295,42 @@ func TestPutSmbdKilled(t *testing.T) {
 	}
 	if tf := tempFiles(t, e.dir); len(tf) != 0 {
 		t.Fatalf("temporary files left: %v", tf)
+	}
+}
+
+// smbd killed during a GET: the client gets a body cut short, never a
+// whole-looking one, the log says why at error level, and once smbd is
+// back the same file comes whole.
+func TestGetSmbdKilled(t *testing.T) {
+	var log lockedBuffer
+	e := newTestEnv(t, func(o *HandlerOptions) { o.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	want := make([]byte, 32<<20)
+	for i := range want {
+		want[i] = byte(i >> 12)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "big.bin"), want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.client.Get(e.srv.URL + "/dav/data/big.bin")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET: %v %v", resp, err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	e.smbd.Stop(t)
+	rest, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err == nil || 1<<20+len(rest) >= len(want) {
+		t.Errorf("GET with smbd gone: %d bytes in all, %v; want fewer than %d and an error", 1<<20+len(rest), err, len(want))
+	}
+	waitFor(t, func() bool { return strings.Contains(log.String(), "webdav response cut short by a failed read") })
+	if line := log.String(); !strings.Contains(line, "level=ERROR") || !strings.Contains(line, "path=/dav/data/big.bin") {
+		t.Errorf("log:\n%s", line)
+	}
+	e.smbd.Start(t)
+	if got := e.expect(t, 200, "GET", "/dav/data/big.bin", nil); got != string(want) {
+		t.Errorf("GET after smbd is back: %d bytes, want the file", len(got))
 	}
 }
 
