@@ -96,6 +96,7 @@ type testEnv struct {
 	dir    string      // local directory backing share "data"
 	client *http.Client
 	h      *Handler
+	src    *fakeSource
 }
 
 func dialShare(t testing.TB, smbd *testenv.Smbd, name string) *smb2.Share {
@@ -158,7 +159,7 @@ func startEnv(t testing.TB, c testenv.SmbdConfig, opts ...func(*HandlerOptions))
 	}
 	h := NewHandler(o)
 	srv := newServer(t, h)
-	return &testEnv{smbd: smbd, srv: srv, share: share, dir: smbd.SharePath("data"), client: srv.Client(), h: h}
+	return &testEnv{smbd: smbd, srv: srv, share: share, dir: smbd.SharePath("data"), client: srv.Client(), h: h, src: src}
 }
 
 func newServer(t testing.TB, h *Handler) *httptest.Server {

@@ -1,0 +1,131 @@
+package davfs
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudsoda/go-smb2"
+	"github.com/davgate/davgate/internal/testenv"
+)
+
+// SMB2 commands (MS-SMB2 2.2.1) the counts below name.
+const (
+	smb2Create         = 0x05
+	smb2Close          = 0x06
+	smb2Read           = 0x08
+	smb2QueryDirectory = 0x0e
+	smb2QueryInfo      = 0x10
+)
+
+// smbCounter is a connection to smbd that counts the SMB2 requests sent
+// over it, by command.
+type smbCounter struct {
+	net.Conn
+	mu     sync.Mutex
+	buf    []byte
+	counts map[uint16]int
+}
+
+func (c *smbCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.buf = append(c.buf, p...)
+	for len(c.buf) >= 4 {
+		n := int(binary.BigEndian.Uint32(c.buf[:4]) & 0xffffff)
+		if len(c.buf) < 4+n {
+			break
+		}
+		frame := c.buf[4 : 4+n]
+		// each request of a compound, chained by NextCommand
+		for len(frame) >= 64 && string(frame[:4]) == "\xfeSMB" {
+			c.counts[binary.LittleEndian.Uint16(frame[12:14])]++
+			next := int(binary.LittleEndian.Uint32(frame[20:24]))
+			if next == 0 || next > len(frame) {
+				break
+			}
+			frame = frame[next:]
+		}
+		c.buf = c.buf[4+n:]
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// take returns the counts so far and starts again from zero.
+func (c *smbCounter) take() map[uint16]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.counts
+	c.counts = map[uint16]int{}
+	return m
+}
+
+// countingShare mounts share name of smbd over an smbCounter.
+func countingShare(t testing.TB, smbd *testenv.Smbd, name string) (*smb2.Share, *smbCounter) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := net.Dial("tcp", smbd.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &smbCounter{Conn: nc, counts: map[uint16]int{}}
+	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: testUser, Password: testPass}}
+	s, err := d.DialConn(ctx, c, smbd.Addr())
+	if err != nil {
+		t.Fatalf("dial smbd: %v", err)
+	}
+	t.Cleanup(func() { s.Logoff() })
+	sh, err := s.Mount(name)
+	if err != nil {
+		t.Fatalf("mount %s: %v", name, err)
+	}
+	return sh, c
+}
+
+// A PROPFIND Depth:1 of a folder costs a few SMB requests, whatever the
+// number of children: one directory query (continued while the server has
+// more), no open, stat or read per child, unless some child has dead
+// properties (issue 3: "a directory listing must cost one SMB directory
+// query").
+func TestPropfindSMBRequests(t *testing.T) {
+	e := newTestEnv(t)
+	sh, counter := countingShare(t, e.smbd, "data")
+	e.src.mu.Lock()
+	e.src.shares["data"] = sh
+	e.src.mu.Unlock()
+	e.expect(t, 201, "MKCOL", "/dav/data/many", nil)
+	for i := range 500 {
+		e.expect(t, 201, "PUT", "/dav/data/many/file "+strings.Repeat("x", i%40)+string(rune('a'+i%26))+strconv.Itoa(i)+".txt", strings.NewReader("x"))
+	}
+	bodies := map[string]string{
+		"allprop": "",
+		"the props Finder and Explorer ask for": `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>` +
+			`<D:getetag/><D:getcontenttype/><D:getcontentlength/><D:getlastmodified/><D:creationdate/>` +
+			`<D:resourcetype/><D:displayname/><D:lockdiscovery/><D:supportedlock/></D:prop></D:propfind>`,
+	}
+	for what, body := range bodies {
+		counter.take()
+		got := e.expect(t, 207, "PROPFIND", "/dav/data/many/", strings.NewReader(body), "Depth", "1")
+		if n := strings.Count(got, "<D:response>"); n != 501 {
+			t.Fatalf("%s: %d responses, want 501", what, n)
+		}
+		c := counter.take()
+		t.Logf("%s: %v", what, c)
+		total := 0
+		for _, n := range c {
+			total += n
+		}
+		// the folder's open, its queries, a lookup of the dead-property
+		// marker, close: a handful, never one per child
+		if total > 12 || c[smb2QueryDirectory] > 4 || c[smb2Read] > 0 {
+			t.Errorf("%s of 500 children: %d SMB requests (%d CREATE, %d QUERY_DIRECTORY, %d QUERY_INFO, %d READ, %d CLOSE), want at most 12 and no read",
+				what, total, c[smb2Create], c[smb2QueryDirectory], c[smb2QueryInfo], c[smb2Read], c[smb2Close])
+		}
+	}
+}
