@@ -129,3 +129,28 @@ func TestPropfindSMBRequests(t *testing.T) {
 		}
 	}
 }
+
+// A GET of a small file costs an open, one read, one stat (sent alongside
+// the read) and a close: the small-file rate depends on it.
+func TestGetSMBRequests(t *testing.T) {
+	e := newTestEnv(t)
+	sh, counter := countingShare(t, e.smbd, "data")
+	e.src.mu.Lock()
+	e.src.shares["data"] = sh
+	e.src.mu.Unlock()
+	e.expect(t, 201, "PUT", "/dav/data/small.txt", strings.NewReader(strings.Repeat("s", 4096)))
+	counter.take()
+	if got := e.expect(t, 200, "GET", "/dav/data/small.txt", nil); len(got) != 4096 {
+		t.Fatalf("GET: %d bytes", len(got))
+	}
+	c := counter.take()
+	t.Logf("GET: %v", c)
+	total := 0
+	for _, n := range c {
+		total += n
+	}
+	if c[smb2Create] != 1 || c[smb2Read] != 1 || c[smb2QueryInfo] > 1 || c[smb2Close] != 1 || total > 4 {
+		t.Errorf("GET of 4 KiB: %d SMB requests (%d CREATE, %d READ, %d QUERY_INFO, %d CLOSE), want 1 each and at most 4 in all",
+			total, c[smb2Create], c[smb2Read], c[smb2QueryInfo], c[smb2Close])
+	}
+}
