@@ -123,6 +123,8 @@ davgate demo is running (Ctrl-C stops it)
   WebDAV:        $URL/dav/demo/
   browser:       $URL/login   user: $DEMO_USER   password: $DEMO_PASS
   device token:  $TOKEN
+  WebDAV clients (Finder, gio, davfs2, rclone, mobile apps): $URL/ or $URL/dav/demo/,
+                 user $DEMO_USER, the device token as the password
   logs:          $state/log/davgate.log
 
 Try:
