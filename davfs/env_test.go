@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -101,11 +102,23 @@ type testEnv struct {
 
 func dialShare(t testing.TB, smbd *testenv.Smbd, name string) *smb2.Share {
 	t.Helper()
+	nc, err := net.Dial("tcp", smbd.Addr())
+	if err != nil {
+		t.Fatalf("dial smbd: %v", err)
+	}
+	return mountOver(t, smbd, name, nc)
+}
+
+// mountOver logs on to smbd over conn and mounts share name, until the
+// test ends.
+func mountOver(t testing.TB, smbd *testenv.Smbd, name string, conn net.Conn) *smb2.Share {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: testUser, Password: testPass}}
-	s, err := d.Dial(ctx, smbd.Addr())
+	s, err := d.DialConn(ctx, conn, smbd.Addr())
 	if err != nil {
+		conn.Close()
 		t.Fatalf("dial smbd: %v", err)
 	}
 	t.Cleanup(func() { s.Logoff() })

@@ -1,17 +1,12 @@
 package davfs
 
 import (
-	"context"
 	"encoding/binary"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/cloudsoda/go-smb2"
-	"github.com/davgate/davgate/internal/testenv"
 )
 
 // SMB2 commands (MS-SMB2 2.2.1) the counts below name.
@@ -65,27 +60,29 @@ func (c *smbCounter) take() map[uint16]int {
 	return m
 }
 
-// countingShare mounts share name of smbd over an smbCounter.
-func countingShare(t testing.TB, smbd *testenv.Smbd, name string) (*smb2.Share, *smbCounter) {
+// countSMB makes share "data" reach smbd over an smbCounter, and returns
+// the counter.
+func (e *testEnv) countSMB(t testing.TB) *smbCounter {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	nc, err := net.Dial("tcp", smbd.Addr())
+	nc, err := net.Dial("tcp", e.smbd.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &smbCounter{Conn: nc, counts: map[uint16]int{}}
-	d := &smb2.Dialer{Initiator: &smb2.NTLMInitiator{User: testUser, Password: testPass}}
-	s, err := d.DialConn(ctx, c, smbd.Addr())
-	if err != nil {
-		t.Fatalf("dial smbd: %v", err)
+	sh := mountOver(t, e.smbd, "data", c)
+	e.src.mu.Lock()
+	e.src.shares["data"] = sh
+	e.src.mu.Unlock()
+	return c
+}
+
+// requests is the number of requests in counts.
+func requests(counts map[uint16]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
 	}
-	t.Cleanup(func() { s.Logoff() })
-	sh, err := s.Mount(name)
-	if err != nil {
-		t.Fatalf("mount %s: %v", name, err)
-	}
-	return sh, c
+	return n
 }
 
 // A PROPFIND Depth:1 of a folder costs a few SMB requests, whatever the
@@ -95,10 +92,7 @@ func countingShare(t testing.TB, smbd *testenv.Smbd, name string) (*smb2.Share, 
 // query").
 func TestPropfindSMBRequests(t *testing.T) {
 	e := newTestEnv(t)
-	sh, counter := countingShare(t, e.smbd, "data")
-	e.src.mu.Lock()
-	e.src.shares["data"] = sh
-	e.src.mu.Unlock()
+	counter := e.countSMB(t)
 	e.expect(t, 201, "MKCOL", "/dav/data/many", nil)
 	for i := range 500 {
 		e.expect(t, 201, "PUT", "/dav/data/many/file "+strings.Repeat("x", i%40)+string(rune('a'+i%26))+strconv.Itoa(i)+".txt", strings.NewReader("x"))
@@ -117,10 +111,7 @@ func TestPropfindSMBRequests(t *testing.T) {
 		}
 		c := counter.take()
 		t.Logf("%s: %v", what, c)
-		total := 0
-		for _, n := range c {
-			total += n
-		}
+		total := requests(c)
 		// the folder's open, its queries, a lookup of the dead-property
 		// marker, close: a handful, never one per child
 		if total > 12 || c[smb2QueryDirectory] > 4 || c[smb2Read] > 0 {
@@ -134,10 +125,7 @@ func TestPropfindSMBRequests(t *testing.T) {
 // the read) and a close: the small-file rate depends on it.
 func TestGetSMBRequests(t *testing.T) {
 	e := newTestEnv(t)
-	sh, counter := countingShare(t, e.smbd, "data")
-	e.src.mu.Lock()
-	e.src.shares["data"] = sh
-	e.src.mu.Unlock()
+	counter := e.countSMB(t)
 	e.expect(t, 201, "PUT", "/dav/data/small.txt", strings.NewReader(strings.Repeat("s", 4096)))
 	counter.take()
 	if got := e.expect(t, 200, "GET", "/dav/data/small.txt", nil); len(got) != 4096 {
@@ -145,10 +133,7 @@ func TestGetSMBRequests(t *testing.T) {
 	}
 	c := counter.take()
 	t.Logf("GET: %v", c)
-	total := 0
-	for _, n := range c {
-		total += n
-	}
+	total := requests(c)
 	if c[smb2Create] != 1 || c[smb2Read] != 1 || c[smb2QueryInfo] > 1 || c[smb2Close] != 1 || total > 4 {
 		t.Errorf("GET of 4 KiB: %d SMB requests (%d CREATE, %d READ, %d QUERY_INFO, %d CLOSE), want 1 each and at most 4 in all",
 			total, c[smb2Create], c[smb2Read], c[smb2QueryInfo], c[smb2Close])
