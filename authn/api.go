@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/davgate/davgate/internal/httplog"
+	"github.com/davgate/davgate/internal/slowbody"
 	"github.com/davgate/davgate/session"
 )
 
@@ -175,6 +176,7 @@ func statusMessage(status int) string {
 
 // readLogonRequest reads a JSON or form body and checks its fields.
 func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, error) {
+	slowbody.Bound(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
 	var req logonRequest
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))

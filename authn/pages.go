@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/davgate/davgate/internal/slowbody"
 	"github.com/davgate/davgate/session"
 )
 
@@ -83,6 +84,7 @@ func (l *Logon) HandleLoginPage() http.Handler {
 // the home page.
 func (l *Logon) HandleLoginForm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slowbody.Bound(w, r)
 		r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
 		if err := r.ParseForm(); err != nil {
 			render(w, http.StatusBadRequest, pageData{Title: "log on", Error: "The form could not be read."})

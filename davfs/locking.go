@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/davgate/davgate/internal/slowbody"
 )
 
 // Lock timeouts used when HandlerOptions leave them zero.
@@ -370,7 +372,7 @@ func newLockToken() string {
 func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
 	h := s.h
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, slowbody.Reader(w, r, slowbody.Idle, slowbody.Total), h.maxBody))
 	if err != nil {
 		h.fail(w, r, http.StatusRequestEntityTooLarge, err)
 		return
