@@ -135,15 +135,36 @@ func TestEndToEndUploadedHTMLIsSandboxed(t *testing.T) {
 	if resp.StatusCode != 200 || body != evil {
 		t.Fatalf("GET = %d %q", resp.StatusCode, body)
 	}
-	sandboxed := false
+	if !cspHas(resp, "sandbox") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("uploaded HTML served with CSP %q, nosniff %q; want a sandbox", resp.Header.Values("Content-Security-Policy"), resp.Header.Get("X-Content-Type-Options"))
+	}
+	// a foreign page's form POST to the file is not served as a page
+	resp, body = c.do("POST", "/dav/data/evil.html", strings.NewReader("a=b"), bearer(alice.Token), "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusMethodNotAllowed || strings.Contains(body, "<script>") || resp.Header.Get("Allow") == "" {
+		t.Errorf("POST = %d Allow %q %q, want 405 without the file", resp.StatusCode, resp.Header.Get("Allow"), body)
+	}
+	// every /dav response is sandboxed, and nothing may be framed
+	for _, m := range []string{"GET", "POST", "PROPFIND", "DELETE"} {
+		resp, _ := c.do(m, "/dav/data/missing.html", nil, bearer(alice.Token))
+		if !cspHas(resp, "sandbox") || !cspHas(resp, "frame-ancestors 'none'") {
+			t.Errorf("%s missing = %d, CSP %q; want sandbox and frame-ancestors 'none'", m, resp.StatusCode, resp.Header.Values("Content-Security-Policy"))
+		}
+	}
+	resp, _ = c.do("PROPFIND", "/dav/data/", nil, bearer(alice.Token), "Depth", "1")
+	if !cspHas(resp, "sandbox") || !cspHas(resp, "frame-ancestors 'none'") {
+		t.Errorf("listing CSP %q; want sandbox and frame-ancestors 'none'", resp.Header.Values("Content-Security-Policy"))
+	}
+}
+
+// cspHas reports whether one of resp's Content-Security-Policy headers
+// holds directive.
+func cspHas(resp *http.Response, directive string) bool {
 	for _, v := range resp.Header.Values("Content-Security-Policy") {
 		for _, d := range strings.Split(v, ";") {
-			if strings.TrimSpace(d) == "sandbox" {
-				sandboxed = true
+			if strings.TrimSpace(d) == directive {
+				return true
 			}
 		}
 	}
-	if !sandboxed || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-		t.Errorf("uploaded HTML served with CSP %q, nosniff %q; want a sandbox", resp.Header.Values("Content-Security-Policy"), resp.Header.Get("X-Content-Type-Options"))
-	}
+	return false
 }
