@@ -44,10 +44,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 		t.Fatalf("log-on form for /dav/data/ at %s does not lead back:\n%s", resp.Request.URL, body)
 	}
 
-	resp, err := br.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {"wrong"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postLogin(t, br, in.URL, url.Values{"username": {"dgalice"}, "password": {"wrong"}})
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 401 || !strings.Contains(string(b), "invalid user name or password") {
@@ -56,10 +53,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 
 	// Log on without following the redirect, to see the cookie's flags.
 	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err = noFollow.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {alicePass}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp = postLogin(t, noFollow, in.URL, url.Values{"username": {"dgalice"}, "password": {alicePass}})
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		t.Fatalf("log-on = %d to %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
@@ -78,10 +72,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 	// (with sessions of their own, outside the jar).
 	noJar := &http.Client{CheckRedirect: noFollow.CheckRedirect}
 	for next, want := range map[string]string{"/dav/data/": "/dav/data/", "//evil.example/": "/", "https://evil.example/": "/", "/\\evil": "/"} {
-		resp, err := noJar.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {alicePass}, "next": {next}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := postLogin(t, noJar, in.URL, url.Values{"username": {"dgalice"}, "password": {alicePass}, "next": {next}})
 		resp.Body.Close()
 		if got := resp.Header.Get("Location"); got != want {
 			t.Errorf("log-on with next %q leads to %q, want %q", next, got, want)
@@ -92,7 +83,8 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "dgalice") || !strings.Contains(body, `href="/dav/data/"`) || !strings.Contains(body, `href="/dav/home/"`) {
 		t.Fatalf("home page = %d %s", resp.StatusCode, body)
 	}
-	if resp, b := (client{t: t, base: in.URL}).do("PUT", "/dav/data/page.txt", strings.NewReader("hi"), func(r *http.Request) { r.AddCookie(cookie) }); resp.StatusCode != 201 {
+	csrf := homeCSRF(t, br, in.URL, cookie)
+	if resp, b := (client{t: t, base: in.URL}).do("PUT", "/dav/data/page.txt", strings.NewReader("hi"), func(r *http.Request) { r.AddCookie(cookie) }, authn.CSRFHeader, csrf); resp.StatusCode != 201 {
 		t.Fatalf("PUT with the cookie = %d %s", resp.StatusCode, b)
 	}
 	resp, body = get("/dav/data/")
@@ -103,7 +95,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 		t.Fatalf("file = %d %q", resp.StatusCode, body)
 	}
 
-	resp, err = br.Post(in.URL+"/logout", "application/x-www-form-urlencoded", nil)
+	resp, err := br.PostForm(in.URL+"/logout", url.Values{authn.CSRFField: {csrf}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,6 +132,9 @@ func securityHeaders(next http.Handler) http.Handler {
 		// no page of davgate's, listing or file may be framed (clickjacking);
 		// pages that Set their own policy say frame-ancestors themselves
 		h.Add("Content-Security-Policy", "frame-ancestors 'none'")
+		if httplog.HTTPS(r) {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
 		next.ServeHTTP(w, r)
 	})
 }
