@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -238,5 +240,79 @@ func TestEndToEndLoginCSRF(t *testing.T) {
 	resp, b := c.do("POST", "/api/v1/sessions", strings.NewReader(creds.Encode()+"&kind=browser"), nil, "Content-Type", "application/x-www-form-urlencoded")
 	if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(resp.Header.Get("Content-Type"), "json") || sessionCookieOf(resp, authn.CookieName) != nil {
 		t.Errorf("form body on the JSON API = %d %q %s; want 415 JSON", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+	}
+}
+
+// forwardedHTTPS sends every request as a TLS-terminating proxy would.
+type forwardedHTTPS struct{}
+
+func (forwardedHTTPS) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-Proto", "https")
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Behind a trusted TLS-terminating proxy the session cookie is __Host- and
+// Secure and HSTS is sent; over plain HTTP, or when the proxy header comes
+// from a peer that is not trusted, neither.
+func TestEndToEndCookieAndHSTSBehindProxy(t *testing.T) {
+	f := newFixture(t, "memory")
+	plain := startDavgate(t, f.cfgPath)
+	b, err := os.ReadFile(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied := filepath.Join(f.dir, "proxied.yaml")
+	if err := os.WriteFile(proxied, append(b, "trusted_proxies: [127.0.0.1]\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	behind := startDavgate(t, proxied)
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hc := &http.Client{Transport: forwardedHTTPS{}, CheckRedirect: noRedirect}
+	creds := url.Values{"username": {"dgalice"}, "password": {alicePass}}
+	for _, tc := range []struct {
+		name   string
+		base   string
+		hc     *http.Client
+		secure bool
+	}{
+		{"plain HTTP", plain.URL, &http.Client{CheckRedirect: noRedirect}, false},
+		{"X-Forwarded-Proto from an untrusted peer", plain.URL, hc, false},
+		{"X-Forwarded-Proto from a trusted proxy", behind.URL, hc, true},
+	} {
+		resp := postLogin(t, tc.hc, tc.base, creds)
+		resp.Body.Close()
+		name, other := authn.CookieName, authn.SecureCookieName
+		if tc.secure {
+			name, other = other, name
+		}
+		cookie := sessionCookieOf(resp, name)
+		if resp.StatusCode != http.StatusSeeOther || cookie == nil || cookie.Secure != tc.secure || sessionCookieOf(resp, other) != nil {
+			t.Errorf("%s: log-on = %d, cookies %v; want %s, Secure %v", tc.name, resp.StatusCode, resp.Cookies(), name, tc.secure)
+			continue
+		}
+		if hsts := resp.Header.Get("Strict-Transport-Security"); (hsts != "") != tc.secure {
+			t.Errorf("%s: HSTS %q, want it only under HTTPS", tc.name, hsts)
+		}
+		if !tc.secure {
+			continue
+		}
+		// The Origin check follows the proxy's scheme.
+		csrf := homeCSRF(t, hc, tc.base, cookie)
+		host := strings.TrimPrefix(tc.base, "http://")
+		for origin, want := range map[string]int{"http://" + host: 403, "https://" + host: 201} {
+			req, _ := http.NewRequest("PUT", tc.base+"/dav/data/proxied.txt", strings.NewReader("x"))
+			req.AddCookie(cookie)
+			req.Header.Set(authn.CSRFHeader, csrf)
+			req.Header.Set("Origin", origin)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("PUT behind the proxy with Origin %s = %d, want %d", origin, resp.StatusCode, want)
+			}
+		}
 	}
 }
