@@ -74,6 +74,10 @@ func toJSON(i session.Info) sessionJSON {
 func (l *Logon) HandleCreate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := readLogonRequest(w, r)
+		if errors.Is(err, errNotJSON) {
+			writeJSONError(w, http.StatusUnsupportedMediaType, err.Error())
+			return
+		}
 		if err != nil {
 			writeJSONError(w, http.StatusBadRequest, err.Error())
 			return
@@ -93,7 +97,7 @@ func (l *Logon) HandleCreate() http.Handler {
 			return
 		}
 		if kind == session.KindBrowser {
-			l.setCookie(w, token, info.Expires)
+			l.setCookie(w, r, token, info.Expires)
 		}
 		out := toJSON(info)
 		out.Token = token
@@ -174,27 +178,22 @@ func statusMessage(status int) string {
 	}
 }
 
-// readLogonRequest reads a JSON or form body and checks its fields.
+// errNotJSON refuses a log-on body that is not JSON: a form body would let
+// another site's page post one without a CORS preflight.
+var errNotJSON = errors.New("Content-Type must be application/json")
+
+// readLogonRequest reads a JSON body and checks its fields.
 func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, error) {
 	slowbody.Bound(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
 	var req logonRequest
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	switch ct {
-	case "application/json":
-		dec := json.NewDecoder(r.Body)
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return req, errors.New("body must be a JSON object with username and password")
-		}
-	case "application/x-www-form-urlencoded", "multipart/form-data":
-		if err := r.ParseForm(); err != nil {
-			return req, errors.New("malformed form body")
-		}
-		req = logonRequest{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"),
-			Label: r.PostForm.Get("label"), Kind: r.PostForm.Get("kind")}
-	default:
-		return req, errors.New("Content-Type must be application/json or a form")
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		return req, errNotJSON
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, errors.New("body must be a JSON object with username and password")
 	}
 	switch {
 	case req.Username == "" || req.Password == "":
@@ -261,7 +260,7 @@ func (l *Logon) HandleRevoke() http.Handler {
 			return
 		}
 		if id == s.ID {
-			l.clearCookie(w)
+			l.clearCookie(w, r)
 		}
 		l.Log.InfoContext(r.Context(), "session revoked", "session", id)
 		w.WriteHeader(http.StatusNoContent)
@@ -277,20 +276,22 @@ func (l *Logon) HandleRevokeAll() http.Handler {
 			writeJSONError(w, http.StatusServiceUnavailable, statusMessage(http.StatusServiceUnavailable))
 			return
 		}
-		l.clearCookie(w)
+		l.clearCookie(w, r)
 		l.Log.InfoContext(r.Context(), "all sessions revoked")
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
 
-func (l *Logon) setCookie(w http.ResponseWriter, token string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: token, Path: "/", Expires: expires,
-		HttpOnly: true, Secure: l.SecureCookie, SameSite: http.SameSiteLaxMode})
+// setCookie sets the session cookie: over HTTPS (TLS here or at a trusted
+// proxy) as SecureCookieName and Secure.
+func (l *Logon) setCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: token, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: l.SecureCookie || httplog.HTTPS(r), SameSite: http.SameSiteLaxMode})
 }
 
-func (l *Logon) clearCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: l.SecureCookie, SameSite: http.SameSiteLaxMode})
+func (l *Logon) clearCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: l.SecureCookie || httplog.HTTPS(r), SameSite: http.SameSiteLaxMode})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

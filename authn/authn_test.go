@@ -32,9 +32,9 @@ func TestTokenFrom(t *testing.T) {
 			if tt.cookie != "" {
 				r.Header.Set("Cookie", CookieName+"="+tt.cookie)
 			}
-			tok, usr, ok := tokenFrom(r)
-			if tok != tt.wantToken || usr != tt.wantUsr || ok != tt.wantOK {
-				t.Errorf("tokenFrom = %q, %q, %v; want %q, %q, %v", tok, usr, ok, tt.wantToken, tt.wantUsr, tt.wantOK)
+			c, ok := tokenFrom(r)
+			if c.token != tt.wantToken || c.basicUser != tt.wantUsr || ok != tt.wantOK || c.cookie != (tt.name == "cookie") {
+				t.Errorf("tokenFrom = %+v, %v; want %q, %q, %v", c, ok, tt.wantToken, tt.wantUsr, tt.wantOK)
 			}
 		})
 	}

@@ -2,11 +2,15 @@ package authn
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 
+	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/internal/slowbody"
 	"github.com/davgate/davgate/session"
 )
@@ -18,6 +22,7 @@ import (
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+{{with .CSRF}}<meta name="csrf-token" content="{{.}}">{{end}}
 <title>davgate{{with .Title}} – {{.}}{{end}}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
 label{display:block;margin:.6rem 0}input{font-size:1rem;padding:.3rem}.err{color:#b00}</style></head>
@@ -27,10 +32,10 @@ label{display:block;margin:.6rem 0}input{font-size:1rem;padding:.3rem}.err{color
 <h2>Shares</h2>{{if .Shares}}<ul>{{range .Shares}}<li><a href="{{.Href}}">{{.Name}}</a></li>{{end}}</ul>{{else}}<p>No shares for you here.</p>{{end}}
 <p>To mount a share, use the WebDAV address of this server and a device token
 (<code>POST /api/v1/sessions</code> with <code>"kind":"device"</code>) as the password.</p>
-<form method="post" action="/logout"><button type="submit">Log out</button></form>
+<form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{.CSRF}}"><button type="submit">Log out</button></form>
 {{else}}<h1>Log on to davgate</h1>
 {{with .Error}}<p class="err" role="alert">{{.}}</p>{{end}}
-<form method="post" action="/login">{{with .Next}}<input type="hidden" name="next" value="{{.}}">{{end}}
+<form method="post" action="/login"><input type="hidden" name="login_token" value="{{.LoginToken}}">{{with .Next}}<input type="hidden" name="next" value="{{.}}">{{end}}
 <label>User name <input name="username" autocomplete="username" required autofocus value="{{.User}}"></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">Log on</button></form>{{end}}
@@ -43,6 +48,8 @@ type pageData struct {
 	Home               bool // the logged-on page, else the log-on form
 	Title, User, Error string
 	Next               string // where the log-on form leads, if not home
+	CSRF               string // the session's CSRF token, on the home page
+	LoginToken         string // the log-on form's double-submit token
 	Shares             []shareLink
 }
 
@@ -75,8 +82,40 @@ func (l *Logon) HandleLoginPage() http.Handler {
 		if next == "/" {
 			next = ""
 		}
-		render(w, http.StatusOK, pageData{Title: "log on", Next: next})
+		l.renderLogin(w, r, http.StatusOK, pageData{Title: "log on", Next: next})
 	})
+}
+
+// renderLogin renders the log-on form with a fresh double-submit token,
+// which POST /login wants back both in its field and in its cookie.
+func (l *Logon) renderLogin(w http.ResponseWriter, r *http.Request, status int, d pageData) {
+	var b [18]byte
+	rand.Read(b[:])
+	d.LoginToken = base64.RawURLEncoding.EncodeToString(b[:])
+	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: d.LoginToken, Path: "/login",
+		HttpOnly: true, Secure: httplog.HTTPS(r), SameSite: http.SameSiteStrictMode})
+	render(w, status, d)
+}
+
+// loginCookie holds the log-on form's double-submit token.
+const loginCookie = "davgate_login"
+
+// loginForgery returns why POST /login did not come from davgate's own
+// log-on form, or "": no foreign Origin or Sec-Fetch-Site, and the form's
+// login_token equal to the davgate_login cookie (login CSRF would log the
+// victim on as the attacker).
+func loginForgery(r *http.Request) string {
+	if why := foreignRequest(r); why != "" {
+		return why
+	}
+	c, err := r.Cookie(loginCookie)
+	if err != nil || c.Value == "" {
+		return "no log-on cookie"
+	}
+	if subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostForm.Get("login_token"))) != 1 {
+		return "log-on token does not match"
+	}
+	return ""
 }
 
 // HandleLoginForm serves POST /login: a browser session in a cookie, then a
@@ -87,21 +126,28 @@ func (l *Logon) HandleLoginForm() http.Handler {
 		slowbody.Bound(w, r)
 		r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
 		if err := r.ParseForm(); err != nil {
-			render(w, http.StatusBadRequest, pageData{Title: "log on", Error: "The form could not be read."})
+			l.renderLogin(w, r, http.StatusBadRequest, pageData{Title: "log on", Error: "The form could not be read."})
+			return
+		}
+		if why := loginForgery(r); why != "" {
+			l.Log.InfoContext(r.Context(), "log-on form refused", "reason", why)
+			l.renderLogin(w, r, http.StatusForbidden, pageData{Title: "log on", Error: "The log-on form was out of date or sent from another site; log on again."})
 			return
 		}
 		user, pass := r.PostForm.Get("username"), r.PostForm.Get("password")
 		next := localTarget(r.PostForm.Get("next"))
 		if user == "" || pass == "" || len(user) > 256 || len(pass) > 1024 || !printable(user) {
-			render(w, http.StatusBadRequest, pageData{Title: "log on", User: user, Next: next, Error: "Enter your user name and password."})
+			l.renderLogin(w, r, http.StatusBadRequest, pageData{Title: "log on", User: user, Next: next, Error: "Enter your user name and password."})
 			return
 		}
 		token, info, status := l.logOn(w, r, user, pass, session.KindBrowser, "browser")
 		if status != 0 {
-			render(w, status, pageData{Title: "log on", User: user, Next: next, Error: statusMessage(status) + "."})
+			l.renderLogin(w, r, status, pageData{Title: "log on", User: user, Next: next, Error: statusMessage(status) + "."})
 			return
 		}
-		l.setCookie(w, token, info.Expires)
+		l.setCookie(w, r, token, info.Expires)
+		http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: "/login", MaxAge: -1, HttpOnly: true,
+			Secure: httplog.HTTPS(r), SameSite: http.SameSiteStrictMode})
 		http.Redirect(w, r, next, http.StatusSeeOther)
 	})
 }
@@ -115,10 +161,10 @@ func (l *Logon) HandleHome(davPrefix string, shares func(context.Context) ([]str
 		names, err := shares(r.Context())
 		if err != nil {
 			l.Log.ErrorContext(r.Context(), "list shares", "err", err)
-			render(w, http.StatusServiceUnavailable, pageData{Home: true, User: s.User, Error: "The shares cannot be listed now; try again shortly."})
+			render(w, http.StatusServiceUnavailable, pageData{Home: true, User: s.User, CSRF: s.CSRFToken(), Error: "The shares cannot be listed now; try again shortly."})
 			return
 		}
-		d := pageData{Home: true, User: s.User}
+		d := pageData{Home: true, User: s.User, CSRF: s.CSRFToken()}
 		for _, n := range names {
 			d.Shares = append(d.Shares, shareLink{Name: n, Href: davPrefix + "/" + url.PathEscape(n) + "/"})
 		}
@@ -134,7 +180,7 @@ func (l *Logon) HandleLogout() http.Handler {
 				l.Log.ErrorContext(r.Context(), "log out", "err", err)
 			}
 		}
-		l.clearCookie(w)
+		l.clearCookie(w, r)
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	})
 }

@@ -10,34 +10,53 @@ import (
 	"github.com/davgate/davgate/session"
 )
 
-// CookieName is the browser session cookie.
-const CookieName = "davgate_session"
+// CookieName is the browser session cookie over plain HTTP;
+// SecureCookieName over HTTPS (Secure, and bound to this host by its
+// prefix).
+const (
+	CookieName       = "davgate_session"
+	SecureCookieName = "__Host-davgate_session"
+)
+
+// cookieName is the session cookie's name for the request's scheme.
+func cookieName(r *http.Request) string {
+	if httplog.HTTPS(r) {
+		return SecureCookieName
+	}
+	return CookieName
+}
 
 // Challenge is the WWW-Authenticate value of every 401: DAV clients (Finder,
 // Explorer, mobile apps) then ask for a user name and a password, where the
 // user pastes a device token.
 const Challenge = `Basic realm="davgate", charset="UTF-8"`
 
+// credential is what a request presents.
+type credential struct {
+	token, basicUser string
+	cookie           bool // the token came from the session cookie
+}
+
 // tokenFrom finds the token a request presents and the Basic user name, if
 // any. Authorization wins over the cookie.
-func tokenFrom(r *http.Request) (token, basicUser string, ok bool) {
+func tokenFrom(r *http.Request) (credential, bool) {
 	if user, pass, isBasic := r.BasicAuth(); isBasic {
-		return pass, user, pass != ""
+		return credential{token: pass, basicUser: user}, pass != ""
 	}
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		t := strings.TrimSpace(h[7:])
-		return t, "", t != ""
+		return credential{token: t}, t != ""
 	}
-	if c, err := r.Cookie(CookieName); err == nil && c.Value != "" {
-		return c.Value, "", true
+	if c, err := r.Cookie(cookieName(r)); err == nil && c.Value != "" {
+		return credential{token: c.Value, cookie: true}, true
 	}
-	return "", "", false
+	return credential{}, false
 }
 
 // HasCredentials reports whether the request presents a token, a Basic
 // user name and password, or a session cookie (valid or not).
 func HasCredentials(r *http.Request) bool {
-	_, _, ok := tokenFrom(r)
+	_, ok := tokenFrom(r)
 	return ok
 }
 
@@ -60,7 +79,13 @@ type Middleware struct {
 // Require returns next guarded by a valid session.
 func (m *Middleware) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, status := m.open(w, r)
+		s, cookie, status := m.open(w, r)
+		if s != nil && cookie && !safeMethod(r.Method) {
+			if why := csrfRefusal(w, r, s.CSRFToken()); why != "" {
+				m.Log.InfoContext(r.Context(), "cross-site request refused", "reason", why)
+				s, status = nil, http.StatusForbidden
+			}
+		}
 		if s == nil {
 			if status == http.StatusUnauthorized && m.OnFail != nil {
 				m.OnFail(w, r)
@@ -74,12 +99,19 @@ func (m *Middleware) Require(next http.Handler) http.Handler {
 	})
 }
 
-// open returns the request's session, or nil and the status to answer.
-func (m *Middleware) open(w http.ResponseWriter, r *http.Request) (*session.Session, int) {
-	token, basicUser, ok := tokenFrom(r)
+// open returns the request's session and whether it came from the
+// cookie, or nil and the status to answer.
+func (m *Middleware) open(w http.ResponseWriter, r *http.Request) (*session.Session, bool, int) {
+	cred, ok := tokenFrom(r)
 	if !ok {
-		return nil, http.StatusUnauthorized
+		return nil, false, http.StatusUnauthorized
 	}
+	s, status := m.openToken(w, r, cred.token, cred.basicUser)
+	return s, cred.cookie, status
+}
+
+// openToken opens token, presented with basicUser if Basic auth.
+func (m *Middleware) openToken(w http.ResponseWriter, r *http.Request, token, basicUser string) (*session.Session, int) {
 	s, err := m.Sessions.Open(r.Context(), token)
 	switch {
 	case err == nil:
@@ -120,6 +152,7 @@ func fail(w http.ResponseWriter, r *http.Request, status int) {
 	}
 	msg := map[int]string{
 		http.StatusUnauthorized:       "authentication required: log on and use your token",
+		http.StatusForbidden:          "cross-site request refused: reload the page and try again",
 		http.StatusTooManyRequests:    statusMessage(http.StatusTooManyRequests),
 		http.StatusServiceUnavailable: "session service unavailable, try again shortly",
 	}[status]

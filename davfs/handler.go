@@ -476,8 +476,11 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodOptions:
 		s.options(w, r, name)
-	case http.MethodGet, http.MethodHead, http.MethodPost:
+	case http.MethodGet, http.MethodHead:
 		s.get(w, r, name)
+	// POST has no meaning on a file or collection (RFC 4918 section 9.5):
+	// it falls to 405, so a foreign page's form POST to a stored HTML file
+	// is not served as a page.
 	case http.MethodPut:
 		s.put(w, r, name)
 	case "PROPFIND":

@@ -44,10 +44,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 		t.Fatalf("log-on form for /dav/data/ at %s does not lead back:\n%s", resp.Request.URL, body)
 	}
 
-	resp, err := br.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {"wrong"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postLogin(t, br, in.URL, url.Values{"username": {"dgalice"}, "password": {"wrong"}})
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 401 || !strings.Contains(string(b), "invalid user name or password") {
@@ -56,10 +53,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 
 	// Log on without following the redirect, to see the cookie's flags.
 	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err = noFollow.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {alicePass}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp = postLogin(t, noFollow, in.URL, url.Values{"username": {"dgalice"}, "password": {alicePass}})
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
 		t.Fatalf("log-on = %d to %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
@@ -78,10 +72,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 	// (with sessions of their own, outside the jar).
 	noJar := &http.Client{CheckRedirect: noFollow.CheckRedirect}
 	for next, want := range map[string]string{"/dav/data/": "/dav/data/", "//evil.example/": "/", "https://evil.example/": "/", "/\\evil": "/"} {
-		resp, err := noJar.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {alicePass}, "next": {next}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := postLogin(t, noJar, in.URL, url.Values{"username": {"dgalice"}, "password": {alicePass}, "next": {next}})
 		resp.Body.Close()
 		if got := resp.Header.Get("Location"); got != want {
 			t.Errorf("log-on with next %q leads to %q, want %q", next, got, want)
@@ -92,7 +83,8 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "dgalice") || !strings.Contains(body, `href="/dav/data/"`) || !strings.Contains(body, `href="/dav/home/"`) {
 		t.Fatalf("home page = %d %s", resp.StatusCode, body)
 	}
-	if resp, b := (client{t: t, base: in.URL}).do("PUT", "/dav/data/page.txt", strings.NewReader("hi"), func(r *http.Request) { r.AddCookie(cookie) }); resp.StatusCode != 201 {
+	csrf := homeCSRF(t, br, in.URL, cookie)
+	if resp, b := (client{t: t, base: in.URL}).do("PUT", "/dav/data/page.txt", strings.NewReader("hi"), func(r *http.Request) { r.AddCookie(cookie) }, authn.CSRFHeader, csrf); resp.StatusCode != 201 {
 		t.Fatalf("PUT with the cookie = %d %s", resp.StatusCode, b)
 	}
 	resp, body = get("/dav/data/")
@@ -103,7 +95,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 		t.Fatalf("file = %d %q", resp.StatusCode, body)
 	}
 
-	resp, err = br.Post(in.URL+"/logout", "application/x-www-form-urlencoded", nil)
+	resp, err := br.PostForm(in.URL+"/logout", url.Values{authn.CSRFField: {csrf}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,15 +127,36 @@ func TestEndToEndUploadedHTMLIsSandboxed(t *testing.T) {
 	if resp.StatusCode != 200 || body != evil {
 		t.Fatalf("GET = %d %q", resp.StatusCode, body)
 	}
-	sandboxed := false
+	if !cspHas(resp, "sandbox") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("uploaded HTML served with CSP %q, nosniff %q; want a sandbox", resp.Header.Values("Content-Security-Policy"), resp.Header.Get("X-Content-Type-Options"))
+	}
+	// a foreign page's form POST to the file is not served as a page
+	resp, body = c.do("POST", "/dav/data/evil.html", strings.NewReader("a=b"), bearer(alice.Token), "Content-Type", "application/x-www-form-urlencoded")
+	if resp.StatusCode != http.StatusMethodNotAllowed || strings.Contains(body, "<script>") || resp.Header.Get("Allow") == "" {
+		t.Errorf("POST = %d Allow %q %q, want 405 without the file", resp.StatusCode, resp.Header.Get("Allow"), body)
+	}
+	// every /dav response is sandboxed, and nothing may be framed
+	for _, m := range []string{"GET", "POST", "PROPFIND", "DELETE"} {
+		resp, _ := c.do(m, "/dav/data/missing.html", nil, bearer(alice.Token))
+		if !cspHas(resp, "sandbox") || !cspHas(resp, "frame-ancestors 'none'") {
+			t.Errorf("%s missing = %d, CSP %q; want sandbox and frame-ancestors 'none'", m, resp.StatusCode, resp.Header.Values("Content-Security-Policy"))
+		}
+	}
+	resp, _ = c.do("PROPFIND", "/dav/data/", nil, bearer(alice.Token), "Depth", "1")
+	if !cspHas(resp, "sandbox") || !cspHas(resp, "frame-ancestors 'none'") {
+		t.Errorf("listing CSP %q; want sandbox and frame-ancestors 'none'", resp.Header.Values("Content-Security-Policy"))
+	}
+}
+
+// cspHas reports whether one of resp's Content-Security-Policy headers
+// holds directive.
+func cspHas(resp *http.Response, directive string) bool {
 	for _, v := range resp.Header.Values("Content-Security-Policy") {
 		for _, d := range strings.Split(v, ";") {
-			if strings.TrimSpace(d) == "sandbox" {
-				sandboxed = true
+			if strings.TrimSpace(d) == directive {
+				return true
 			}
 		}
 	}
-	if !sandboxed || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
-		t.Errorf("uploaded HTML served with CSP %q, nosniff %q; want a sandbox", resp.Header.Values("Content-Security-Policy"), resp.Header.Get("X-Content-Type-Options"))
-	}
+	return false
 }

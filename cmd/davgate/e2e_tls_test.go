@@ -38,22 +38,21 @@ func TestEndToEndTLS(t *testing.T) {
 	if !strings.HasPrefix(in.URL, "https://") {
 		t.Fatalf("davgate URL = %s, want https", in.URL)
 	}
-	resp, err := hc.PostForm(in.URL+"/login", url.Values{"username": {"dgalice"}, "password": {alicePass}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postLogin(t, hc, in.URL, url.Values{"username": {"dgalice"}, "password": {alicePass}})
 	resp.Body.Close()
-	var cookie *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == authn.CookieName {
-			cookie = c
-		}
+	cookie := sessionCookieOf(resp, authn.SecureCookieName)
+	if resp.StatusCode != http.StatusSeeOther || cookie == nil || !cookie.Secure || !cookie.HttpOnly || cookie.Path != "/" || cookie.Domain != "" {
+		t.Fatalf("log-on over TLS = %d, cookies %v; want 303 and a Secure, HttpOnly %s cookie", resp.StatusCode, resp.Cookies(), authn.SecureCookieName)
 	}
-	if resp.StatusCode != http.StatusSeeOther || cookie == nil || !cookie.Secure || !cookie.HttpOnly {
-		t.Fatalf("log-on over TLS = %d, cookie %+v; want 303 and a Secure, HttpOnly cookie", resp.StatusCode, cookie)
+	if sessionCookieOf(resp, authn.CookieName) != nil {
+		t.Errorf("log-on over TLS also set %s", authn.CookieName)
+	}
+	if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=63072000; includeSubDomains" {
+		t.Errorf("HSTS over TLS = %q", got)
 	}
 	req, _ := http.NewRequest("PUT", in.URL+"/dav/data/tls.txt", strings.NewReader("over tls"))
 	req.AddCookie(cookie)
+	req.Header.Set(authn.CSRFHeader, homeCSRF(t, hc, in.URL, cookie))
 	resp, err = hc.Do(req)
 	if err != nil {
 		t.Fatal(err)

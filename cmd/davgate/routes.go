@@ -116,12 +116,11 @@ func underDav(p string) bool { return p == davPrefix || strings.HasPrefix(p, dav
 // sandboxFiles serves what users stored under a sandbox CSP: an HTML or
 // SVG file uploaded by one user and opened by another in a browser then
 // runs without scripts and in an opaque origin, so it cannot act with the
-// reader's session cookie (stored XSS).
+// reader's session cookie (stored XSS). Every method gets it, not only GET
+// and HEAD: an error body or a PROPFIND body carries stored names too.
 func sandboxFiles(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			w.Header().Add("Content-Security-Policy", "sandbox")
-		}
+		w.Header().Add("Content-Security-Policy", "sandbox")
 		next.ServeHTTP(w, r)
 	})
 }
@@ -131,6 +130,12 @@ func securityHeaders(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		// no page of davgate's, listing or file may be framed (clickjacking);
+		// pages that Set their own policy say frame-ancestors themselves
+		h.Add("Content-Security-Policy", "frame-ancestors 'none'")
+		if httplog.HTTPS(r) {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
 		next.ServeHTTP(w, r)
 	})
 }

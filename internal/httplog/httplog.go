@@ -35,6 +35,9 @@ type ctxKey struct{}
 // Info is what the log knows about a request.
 type Info struct {
 	ID, Method, Path, Client, UserAgent string
+	// HTTPS is whether the client reached davgate over HTTPS: TLS here, or
+	// a trusted proxy's X-Forwarded-Proto: https.
+	HTTPS bool
 
 	mu   sync.Mutex
 	user string
@@ -154,6 +157,25 @@ func (ps Proxies) contains(addr string) bool {
 	return false
 }
 
+// https reports whether the client reached davgate over HTTPS: the
+// request came over TLS, or from a trusted proxy that says so in
+// X-Forwarded-Proto.
+func (ps Proxies) https(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	return ps.contains(peerAddr(r)) && strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https")
+}
+
+// HTTPS reports whether the request's client reached davgate over HTTPS
+// (see Info.HTTPS); outside Middleware, whether it came over TLS.
+func HTTPS(r *http.Request) bool {
+	if i := FromContext(r.Context()); i != nil {
+		return i.HTTPS
+	}
+	return r.TLS != nil
+}
+
 // client finds the request's client address.
 func (ps Proxies) client(r *http.Request) string {
 	addr := peerAddr(r)
@@ -205,7 +227,8 @@ func Middleware(log *slog.Logger, proxies Proxies, obs Observer, next http.Handl
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		client := proxies.client(r)
-		info := &Info{ID: newID(), Method: r.Method, Path: r.URL.Path, Client: client, UserAgent: r.UserAgent()}
+		info := &Info{ID: newID(), Method: r.Method, Path: r.URL.Path, Client: client, UserAgent: r.UserAgent(),
+			HTTPS: proxies.https(r)}
 		ctx := context.WithValue(r.Context(), ctxKey{}, info)
 		rec := &recorder{ResponseWriter: w}
 		rec.Header().Set("X-Request-Id", info.ID)
