@@ -166,8 +166,8 @@ func checkScreenshot(t *testing.T, b []byte) {
 		t.Fatalf("screenshot is not a PNG: %v", err)
 	}
 	r := img.Bounds()
-	if r.Dx() < 400 || r.Dy() < 300 || len(b) < 2000 {
-		t.Fatalf("screenshot is %dx%d, %d bytes; want at least 400x300 and 2000 bytes", r.Dx(), r.Dy(), len(b))
+	if r.Dx() < 360 || r.Dy() < 300 || len(b) < 2000 {
+		t.Fatalf("screenshot is %dx%d, %d bytes; want at least 360x300 (a phone) and 2000 bytes", r.Dx(), r.Dy(), len(b))
 	}
 	r0, g0, b0, _ := img.At(r.Min.X, r.Min.Y).RGBA() // the background
 	ink := 0
