@@ -89,7 +89,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 	}
 
 	resp, body := get("/")
-	if resp.StatusCode != 200 || !strings.Contains(body, "dgalice") || !strings.Contains(body, `href="/dav/data/"`) || !strings.Contains(body, `href="/dav/home/"`) {
+	if resp.StatusCode != 200 || !strings.Contains(body, "dgalice") || !strings.Contains(body, `href="/files/data/"`) || !strings.Contains(body, `href="/files/home/"`) {
 		t.Fatalf("home page = %d %s", resp.StatusCode, body)
 	}
 	if resp, b := (client{t: t, base: in.URL}).do("PUT", "/dav/data/page.txt", strings.NewReader("hi"), func(r *http.Request) { r.AddCookie(cookie) }); resp.StatusCode != 201 {
