@@ -15,17 +15,15 @@ import (
 	"github.com/davgate/davgate/session"
 )
 
-// The browser pages are deliberately plain: a log-on form, then a page that
-// lists the user's shares (links to the DAV tree, which answers GET on a
-// collection with an HTML listing) and a log-out button. They prove the
-// cookie path; a fuller UI is separate work.
+// The log-on form, styled by the web app's stylesheet (/static/app.css);
+// the pages after log-on are package web's. HandleHome's plain page of
+// share links is kept for a server without the web app.
 
 var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 {{with .CSRF}}<meta name="csrf-token" content="{{.}}">{{end}}
-<title>davgate{{with .Title}} – {{.}}{{end}}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}
-label{display:block;margin:.6rem 0}input{font-size:1rem;padding:.3rem}.err{color:#b00}</style></head>
+<meta name="color-scheme" content="light dark"><title>davgate{{with .Title}} – {{.}}{{end}}</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/app.css"></head>
 <body>{{if .Home}}<h1>davgate</h1>
 <p>Logged on as <b>{{.User}}</b>.</p>
 {{with .Error}}<p class="err" role="alert">{{.}}</p>{{end}}
@@ -33,12 +31,12 @@ label{display:block;margin:.6rem 0}input{font-size:1rem;padding:.3rem}.err{color
 <p>To mount a share, use the WebDAV address of this server and a device token
 (<code>POST /api/v1/sessions</code> with <code>"kind":"device"</code>) as the password.</p>
 <form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{.CSRF}}"><button type="submit">Log out</button></form>
-{{else}}<h1>Log on to davgate</h1>
+{{else}}<main class="logon"><h1>Log on to davgate</h1>
 {{with .Error}}<p class="err" role="alert">{{.}}</p>{{end}}
 <form method="post" action="/login"><input type="hidden" name="login_token" value="{{.LoginToken}}">{{with .Next}}<input type="hidden" name="next" value="{{.}}">{{end}}
 <label>User name <input name="username" autocomplete="username" required autofocus value="{{.User}}"></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Log on</button></form>{{end}}
+<button type="submit" class="primary">Log on</button></form></main>{{end}}
 </body></html>
 `))
 
@@ -69,7 +67,7 @@ func localTarget(next string) string {
 func render(w http.ResponseWriter, status int, d pageData) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.WriteHeader(status)
 	pageTmpl.Execute(w, d)

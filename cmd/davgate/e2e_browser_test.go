@@ -80,7 +80,7 @@ func TestEndToEndBrowserLogonCookie(t *testing.T) {
 	}
 
 	resp, body := get("/")
-	if resp.StatusCode != 200 || !strings.Contains(body, "dgalice") || !strings.Contains(body, `href="/dav/data/"`) || !strings.Contains(body, `href="/dav/home/"`) {
+	if resp.StatusCode != 200 || !strings.Contains(body, "dgalice") || !strings.Contains(body, `href="/files/data/"`) || !strings.Contains(body, `href="/files/home/"`) {
 		t.Fatalf("home page = %d %s", resp.StatusCode, body)
 	}
 	csrf := homeCSRF(t, br, in.URL, cookie)

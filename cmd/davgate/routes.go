@@ -11,6 +11,7 @@ import (
 	"github.com/davgate/davgate/davfs"
 	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/session"
+	"github.com/davgate/davgate/web"
 )
 
 // davPrefix is where the shares are served.
@@ -60,7 +61,14 @@ func newServer(d serverDeps) http.Handler {
 	mux.Handle("GET /login", d.logon.HandleLoginPage())
 	mux.Handle("POST /login", d.logon.HandleLoginForm())
 	mux.Handle("POST /logout", browser.Require(d.logon.HandleLogout()))
-	mux.Handle("GET /{$}", browser.Require(d.logon.HandleHome(davPrefix, d.shareNames)))
+	// The browser app; its scripts reach the files through /dav.
+	// CSRFToken: TEMPORARY stand-in until sec-web's session.CSRFToken is
+	// merged; then (*session.Session).CSRFToken.
+	app := web.New(web.Options{DavPrefix: davPrefix, Shares: d.shareNames, CSRFToken: web.StandInCSRFToken, Log: d.log})
+	mux.Handle("GET "+web.StaticPrefix, app.HandleStatic())
+	mux.Handle("GET /{$}", browser.Require(app.HandleFiles()))
+	mux.Handle("GET /files/", browser.Require(app.HandleFiles()))
+	mux.Handle("GET /devices", browser.Require(app.HandleDevices()))
 
 	// WebDAV: /dav and everything under it, every method; and PROPFIND on
 	// "/", which lists /dav/ for a client given only the server's address.
