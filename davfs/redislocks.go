@@ -22,6 +22,9 @@ import (
 //	                 lock scope); expires with its latest lock
 //	locktok:<token>  the scope of a token's lock, for Get, Refresh and
 //	                 Unlock; expires with the lock
+//	lockuser:<user>  sorted set: the user's lock tokens, scored by expiry
+//	                 (Unix ms), across scopes: counts them for
+//	                 LockLimits.PerUser; expires with its latest lock
 //
 // Create and Refresh read the scope's locks, check and write in one
 // optimistic transaction (WATCH on the scope's hash), so two instances
@@ -77,15 +80,55 @@ func (l *RedisLocks) load(ctx context.Context, rc redis.Cmdable, key string) (li
 	return live, expired, nil
 }
 
+func (l *RedisLocks) userKey(user string) string { return l.prefix + "lockuser:" + user }
+
+// reserveScript adds a token to a user's set unless the set holds
+// ARGV[4] unexpired tokens already (0: no bound), in one atomic step.
+// KEYS[1] is the set; ARGV: now and expiry in Unix ms, token, bound.
+var reserveScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local cap = tonumber(ARGV[4])
+if cap > 0 and redis.call('ZCARD', KEYS[1]) >= cap then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1`)
+
+// reserve counts lk against its user's bound. The user's set lives on
+// another Cluster slot than the scope's keys, so it is written before the
+// lock and undone when the lock is not stored: a crash in between leaves
+// a reservation that expires with the lock it was for.
+func (l *RedisLocks) reserve(ctx context.Context, lk Lock, bound int) (bool, error) {
+	ok, err := reserveScript.Run(ctx, l.c, []string{l.userKey(lk.User)},
+		l.now().UnixMilli(), lk.Expires.UnixMilli(), lk.Token, bound).Int()
+	return ok == 1, err
+}
+
 // Create implements LockSystem.
-func (l *RedisLocks) Create(ctx context.Context, lk Lock) error {
+func (l *RedisLocks) Create(ctx context.Context, lk Lock, lim LockLimits) error {
+	ok, err := l.reserve(ctx, lk, lim.PerUser)
+	if err != nil {
+		return fmt.Errorf("create lock: %w", err)
+	}
+	if !ok {
+		return ErrTooManyLocks
+	}
+	if err := l.create(ctx, lk, lim); err != nil {
+		l.c.ZRem(ctx, l.userKey(lk.User), lk.Token)
+		return err
+	}
+	return nil
+}
+
+// create stores lk in its scope after the user's reservation.
+func (l *RedisLocks) create(ctx context.Context, lk Lock, lim LockLimits) error {
 	sc := lockScope(lk.Root)
 	key := l.hashKey(sc)
 	v, err := json.Marshal(lk)
 	if err != nil {
 		return err
 	}
-	conflict := false
+	var refused error
 	txf := func(tx *redis.Tx) error {
 		live, expired, err := l.load(ctx, tx, key)
 		if err != nil {
@@ -93,9 +136,13 @@ func (l *RedisLocks) Create(ctx context.Context, lk Lock) error {
 		}
 		for _, o := range live {
 			if lk.conflicts(&o) {
-				conflict = true
+				refused = ErrLockConflict
 				return nil
 			}
+		}
+		if lim.over(0, len(live)) {
+			refused = ErrTooManyLocks
+			return nil
 		}
 		live[lk.Token] = lk
 		latest := latestExpiry(live)
@@ -112,8 +159,8 @@ func (l *RedisLocks) Create(ctx context.Context, lk Lock) error {
 	if err := l.retry(ctx, txf, key); err != nil {
 		return fmt.Errorf("create lock: %w", err)
 	}
-	if conflict {
-		return ErrLockConflict
+	if refused != nil {
+		return refused
 	}
 	// The token index is written after the lock: a crash between the two
 	// leaves a lock that expires on its own but cannot be refreshed.
@@ -199,8 +246,12 @@ func (l *RedisLocks) Refresh(ctx context.Context, token string, timeout time.Dur
 		}
 		return Lock{}, fmt.Errorf("refresh lock: %w", err)
 	}
-	// The token key is on another Cluster slot: outside the transaction.
+	// The token key and the user's set are on other Cluster slots:
+	// outside the transaction.
 	if err := l.c.PExpireAt(ctx, l.tokenKey(token), expires).Err(); err != nil {
+		return Lock{}, fmt.Errorf("refresh lock: %w", err)
+	}
+	if _, err := l.reserve(ctx, out, 0); err != nil {
 		return Lock{}, fmt.Errorf("refresh lock: %w", err)
 	}
 	return out, nil
@@ -219,11 +270,14 @@ func latestExpiry(locks map[string]Lock) time.Time {
 
 // Unlock implements LockSystem.
 func (l *RedisLocks) Unlock(ctx context.Context, token string) error {
-	_, key, err := l.get(ctx, token)
+	lk, key, err := l.get(ctx, token)
 	if err != nil {
 		return err
 	}
 	if err := l.c.HDel(ctx, key, token).Err(); err != nil {
+		return fmt.Errorf("unlock: %w", err)
+	}
+	if err := l.c.ZRem(ctx, l.userKey(lk.User), token).Err(); err != nil {
 		return fmt.Errorf("unlock: %w", err)
 	}
 	return l.c.Del(ctx, l.tokenKey(token)).Err()
