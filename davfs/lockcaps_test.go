@@ -2,12 +2,16 @@ package davfs
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -76,6 +80,108 @@ func TestLockCountBounded(t *testing.T) {
 			lock(t, 201, "bob", "b2")
 			lock(t, 507, "bob", "b3") // the share's 5
 			stored(t, 5)
+		})
+	}
+}
+
+// replyCounter is a go-redis hook that counts, while on, the replies and
+// the array elements in them the client reads.
+type replyCounter struct {
+	on   atomic.Bool
+	read atomic.Int64
+}
+
+func (c *replyCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *replyCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		c.count(cmd)
+		return err
+	}
+}
+
+func (c *replyCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			c.count(cmd)
+		}
+		return err
+	}
+}
+
+func (c *replyCounter) count(cmd redis.Cmder) {
+	if !c.on.Load() {
+		return
+	}
+	n := 1
+	switch r := cmd.(type) {
+	case *redis.StringSliceCmd:
+		n += len(r.Val())
+	case *redis.SliceCmd:
+		n += len(r.Val())
+	case *redis.MapStringStringCmd:
+		n += len(r.Val())
+	case *redis.ZSliceCmd:
+		n += len(r.Val())
+	}
+	c.read.Add(int64(n))
+}
+
+// TestLockCheckBounded (issue 10 item 7): a write's lock check reads the
+// locks that can apply to it (its path, its ancestors, for a deep write
+// what lies below), not the share's whole lock set: with 5,000 locks
+// elsewhere on the share, a PUT and a folder's DELETE read a few replies,
+// and the locks that do apply still refuse the write (RFC 4918 section
+// 7).
+func TestLockCheckBounded(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr})
+	t.Cleanup(func() { c.Close() })
+	rc := &replyCounter{}
+	c.AddHook(rc)
+	ls := NewRedisLocks(c, "bounded:")
+	e := userEnv(t, func(o *HandlerOptions) { o.Locks = ls })
+	ctx := context.Background()
+	mk := func(root string, zero bool) {
+		t.Helper()
+		tok := fmt.Sprintf("urn:uuid:%x", sha256.Sum256([]byte(root)))
+		l := Lock{Token: tok, Root: root, User: "bob", ZeroDepth: zero, Timeout: time.Hour, Expires: time.Now().Add(time.Hour)}
+		if err := ls.Create(ctx, l, LockLimits{}); err != nil {
+			t.Fatalf("lock %s: %v", root, err)
+		}
+	}
+	for i := range 5000 {
+		mk(fmt.Sprintf("/data/other/f%d", i), i%2 == 0)
+	}
+	mk("/data/Taken.txt", true)
+	mk("/data/deep", false)
+	mk("/data/dir/sub/f", true)
+	for _, d := range []string{"deep", "dir", "dir/sub", "free"} {
+		if err := os.MkdirAll(filepath.Join(e.dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name, method, path string
+		want               int
+	}{
+		{"PUT of a free file", "PUT", "/dav/data/doc.txt", 201},
+		{"DELETE of a free folder", "DELETE", "/dav/data/free", 204},
+		{"PUT of a locked file, other case", "PUT", "/dav/data/taken.TXT", 423},
+		{"PUT below a depth-infinity lock", "PUT", "/dav/data/deep/x.txt", 423},
+		{"DELETE of a folder with a lock below", "DELETE", "/dav/data/dir", 423},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rc.read.Store(0)
+			rc.on.Store(true)
+			e.expect(t, tc.want, tc.method, tc.path, strings.NewReader("x"), "X-User", "alice")
+			rc.on.Store(false)
+			if n := rc.read.Load(); n > 40 {
+				t.Errorf("the lock check read %d replies and elements, want a few (5,000 locks elsewhere)", n)
+			}
 		})
 	}
 }
