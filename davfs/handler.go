@@ -54,6 +54,10 @@ type HandlerOptions struct {
 	// LockTimeout is granted to a LOCK without a Timeout header, and
 	// MaxLockTimeout caps any timeout asked for. Optional: 1 h and 24 h.
 	LockTimeout, MaxLockTimeout time.Duration
+	// MaxLocksPerUser and MaxLocksPerShare bound the unexpired locks one
+	// user (over all shares) and one mounted directory may hold; a LOCK
+	// over either is refused with 507. Optional: 1000 and 10000.
+	MaxLocksPerUser, MaxLocksPerShare int
 }
 
 // Handler serves the share list at the prefix and WebDAV on each share
@@ -67,6 +71,7 @@ type Handler struct {
 	maxBody int64
 
 	lockTimeoutDefault, maxLockTimeout time.Duration
+	lockLimits                         LockLimits
 	refuse                             []string
 	leftovers                          leftovers
 	bufs                               bufPool
@@ -110,6 +115,13 @@ func NewHandler(o HandlerOptions) *Handler {
 	}
 	if h.lockTimeoutDefault <= 0 {
 		h.lockTimeoutDefault = min(defaultLockTimeout, h.maxLockTimeout)
+	}
+	h.lockLimits = LockLimits{PerUser: o.MaxLocksPerUser, PerScope: o.MaxLocksPerShare}
+	if h.lockLimits.PerUser <= 0 {
+		h.lockLimits.PerUser = defaultMaxLocksPerUser
+	}
+	if h.lockLimits.PerScope <= 0 {
+		h.lockLimits.PerScope = defaultMaxLocksPerShare
 	}
 	return h
 }

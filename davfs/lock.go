@@ -67,15 +67,32 @@ func (l *Lock) conflicts(o *Lock) bool {
 var (
 	ErrLockConflict = errors.New("conflicting lock")
 	ErrNoSuchLock   = errors.New("no such lock")
+	// ErrTooManyLocks: the user, or the lock's scope, already holds as
+	// many unexpired locks as LockLimits allow.
+	ErrTooManyLocks = errors.New("too many locks")
 )
+
+// LockLimits bound the unexpired locks one user may hold (across every
+// scope) and one scope (a mounted directory) may hold, so that no user
+// can fill the lock store. Zero is no bound.
+type LockLimits struct {
+	PerUser, PerScope int
+}
+
+// over reports whether one more lock would pass a bound, given how many
+// the user and the scope hold now.
+func (ll LockLimits) over(user, scope int) bool {
+	return (ll.PerUser > 0 && user >= ll.PerUser) || (ll.PerScope > 0 && scope >= ll.PerScope)
+}
 
 // LockSystem stores WebDAV locks. It is an interface so that several
 // davgate instances can share locks through Redis; NewMemoryLocks keeps
 // them in one process. Expired locks are never returned.
 type LockSystem interface {
 	// Create stores l unless an unexpired lock conflicts with it
-	// (ErrLockConflict). The check and the store are one atomic step.
-	Create(ctx context.Context, l Lock) error
+	// (ErrLockConflict) or l would pass lim (ErrTooManyLocks). The checks
+	// and the store are one atomic step.
+	Create(ctx context.Context, l Lock, lim LockLimits) error
 	// Get returns the lock with token, or ErrNoSuchLock.
 	Get(ctx context.Context, token string) (Lock, error)
 	// Refresh sets the timeout and expiry of the lock with token, or
@@ -113,14 +130,24 @@ func (m *MemoryLocks) expire() {
 	}
 }
 
-func (m *MemoryLocks) Create(ctx context.Context, l Lock) error {
+func (m *MemoryLocks) Create(ctx context.Context, l Lock, lim LockLimits) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.expire()
+	user, scope, sc := 0, 0, lockScope(l.Root)
 	for _, o := range m.locks {
 		if l.conflicts(o) {
 			return ErrLockConflict
 		}
+		if o.User == l.User {
+			user++
+		}
+		if lockScope(o.Root) == sc {
+			scope++
+		}
+	}
+	if lim.over(user, scope) {
+		return ErrTooManyLocks
 	}
 	m.locks[l.Token] = &l
 	return nil

@@ -35,7 +35,7 @@ func TestLockSystems(t *testing.T) {
 			}
 			create := func(l Lock, want error) {
 				t.Helper()
-				if err := ls.Create(ctx, l); !errors.Is(err, want) {
+				if err := ls.Create(ctx, l, LockLimits{}); !errors.Is(err, want) {
 					t.Fatalf("Create(%s shared=%v zero=%v) = %v, want %v", l.Root, l.Shared, l.ZeroDepth, err, want)
 				}
 			}

@@ -50,27 +50,28 @@ func TestLockOwnerBounded(t *testing.T) {
 }
 
 // failAfter is a go-redis hook on the real client that fails every lock
-// read (HGETALL) after the first n, as a store that goes down
-// mid-request does; connection set-up is not counted.
+// read (the pipeline of index ranges a lock check sends) after the first
+// n, as a store that goes down mid-request does; connection set-up is not
+// counted.
 type failAfter struct {
 	n, seen atomic.Int64
 }
 
 func (f *failAfter) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (f *failAfter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() == "hgetall" && f.seen.Add(1) > f.n.Load() {
-			err := errors.New("lock store down")
-			cmd.SetErr(err)
-			return err
-		}
-		return next(ctx, cmd)
-	}
-}
+func (f *failAfter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 
 func (f *failAfter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() == "zrangebylex" && f.seen.Add(1) > f.n.Load() {
+			err := errors.New("lock store down")
+			for _, c := range cmds {
+				c.SetErr(err)
+			}
+			return err
+		}
+		return next(ctx, cmds)
+	}
 }
 
 // TestLockStoreDownFailsClosed: with the lock store failing, a write's

@@ -25,6 +25,12 @@ const (
 	defaultMaxTimeout  = 24 * time.Hour
 )
 
+// Lock counts used when HandlerOptions leave them zero.
+const (
+	defaultMaxLocksPerUser  = 1000
+	defaultMaxLocksPerShare = 10000
+)
+
 // lockName is the name a resource of this mount has in the lock system.
 func (s *shareRequest) lockName(name string) string {
 	if name == "/" {
@@ -407,9 +413,21 @@ func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request, name string)
 		Timeout:   timeout,
 		Expires:   now.Add(timeout),
 	}
-	if err := h.locks.Create(ctx, l); err != nil {
+	if err := h.locks.Create(ctx, l, h.lockLimits); err != nil {
 		if errors.Is(err, ErrLockConflict) {
 			s.writeLockError(w, r, "no-conflicting-lock", l.Root, err)
+			return
+		}
+		if errors.Is(err, ErrTooManyLocks) {
+			// RFC 4918 has no status for a lock count bound; 507 (section
+			// 11.5: the server cannot store what the request needs) says
+			// the store is full for this user or share, unlike 423, which
+			// would name a conflicting lock that is not there, or 503,
+			// which invites a retry that cannot succeed.
+			h.logFailure(r, http.StatusInsufficientStorage, err)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusInsufficientStorage)
+			fmt.Fprintln(w, "Too many locks held by this user or on this share")
 			return
 		}
 		h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("create lock: %w", err))

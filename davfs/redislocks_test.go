@@ -42,7 +42,7 @@ func TestLockSystemsConcurrency(t *testing.T) {
 				wg.Add(1)
 				go func(i int) {
 					defer wg.Done()
-					err := ls.Create(ctx, mk(fmt.Sprintf("urn:uuid:r%d", i), "/s1/race", time.Hour))
+					err := ls.Create(ctx, mk(fmt.Sprintf("urn:uuid:r%d", i), "/s1/race", time.Hour), LockLimits{})
 					switch {
 					case err == nil:
 						mu.Lock()
@@ -60,10 +60,10 @@ func TestLockSystemsConcurrency(t *testing.T) {
 		})
 		t.Run(name+"/a short lock's expiry leaves longer ones", func(t *testing.T) {
 			ls := newLS()
-			if err := ls.Create(ctx, mk("urn:uuid:long", "/s1/g", time.Hour)); err != nil {
+			if err := ls.Create(ctx, mk("urn:uuid:long", "/s1/g", time.Hour), LockLimits{}); err != nil {
 				t.Fatal(err)
 			}
-			if err := ls.Create(ctx, mk("urn:uuid:short", "/s1/f", 100*time.Millisecond)); err != nil {
+			if err := ls.Create(ctx, mk("urn:uuid:short", "/s1/f", 100*time.Millisecond), LockLimits{}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := ls.Refresh(ctx, "urn:uuid:short", 150*time.Millisecond, time.Now().Add(150*time.Millisecond)); err != nil {

@@ -221,14 +221,16 @@ func smbAuthAddr(cfg Config, shares []shareDef) (string, error) {
 // newDavHandler builds the WebDAV handler for /dav/.
 func newDavHandler(d serverDeps) *davfs.Handler {
 	return davfs.NewHandler(davfs.HandlerOptions{
-		Prefix:         davPrefix,
-		Source:         d.source,
-		Locks:          d.locks,
-		Logger:         d.log,
-		BufferMemory:   int64(d.webdav.BufferMiB) << 20,
-		RefuseNames:    d.webdav.RefuseNames,
-		LockTimeout:    time.Duration(d.webdav.LockTimeout),
-		MaxLockTimeout: time.Duration(d.webdav.MaxLockTimeout),
+		Prefix:           davPrefix,
+		Source:           d.source,
+		Locks:            d.locks,
+		Logger:           d.log,
+		BufferMemory:     int64(d.webdav.BufferMiB) << 20,
+		RefuseNames:      d.webdav.RefuseNames,
+		LockTimeout:      time.Duration(d.webdav.LockTimeout),
+		MaxLockTimeout:   time.Duration(d.webdav.MaxLockTimeout),
+		MaxLocksPerUser:  d.webdav.MaxLocksPerUser,
+		MaxLocksPerShare: d.webdav.MaxLocksPerShare,
 		User: func(ctx context.Context) string {
 			if s, ok := authn.SessionFrom(ctx); ok {
 				return s.User

@@ -148,6 +148,11 @@ type WebDAVConfig struct {
 	// caps what a LOCK may ask for, Infinite included.
 	LockTimeout    Duration `yaml:"lock_timeout"`
 	MaxLockTimeout Duration `yaml:"max_lock_timeout"`
+	// MaxLocksPerUser and MaxLocksPerShare bound the unexpired locks one
+	// user holds over all shares, and one mounted share or folder holds;
+	// a LOCK beyond either is refused, so no one can fill the lock store.
+	MaxLocksPerUser  int `yaml:"max_locks_per_user"`
+	MaxLocksPerShare int `yaml:"max_locks_per_share"`
 	// BufferMiB bounds, in MiB, the read-ahead and write buffers all
 	// transfers hold beyond one 1 MiB chunk each (up to 3 MiB per
 	// transfer); past it, transfers move one chunk at a time.
@@ -198,7 +203,7 @@ func defaultConfig() Config {
 		SMB: SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second),
 			ReplyTimeout: Duration(time.Minute)},
 		WebDAV: WebDAVConfig{LockTimeout: Duration(time.Hour), MaxLockTimeout: Duration(24 * time.Hour),
-			BufferMiB: 256},
+			MaxLocksPerUser: 1000, MaxLocksPerShare: 10000, BufferMiB: 256},
 		LogLevel: "info",
 	}
 }
@@ -315,6 +320,10 @@ func (c *Config) check() error {
 	}
 	if c.WebDAV.BufferMiB < 1 {
 		return fmt.Errorf("webdav.buffer_mib: %d must be at least 1", c.WebDAV.BufferMiB)
+	}
+	if c.WebDAV.MaxLocksPerUser < 1 || c.WebDAV.MaxLocksPerShare < 1 {
+		return fmt.Errorf("webdav.max_locks_per_user, max_locks_per_share: %d, %d must be at least 1",
+			c.WebDAV.MaxLocksPerUser, c.WebDAV.MaxLocksPerShare)
 	}
 	if c.WebDAV.LockTimeout > c.WebDAV.MaxLockTimeout {
 		return fmt.Errorf("webdav.lock_timeout: %v is above webdav.max_lock_timeout (%v)",

@@ -38,8 +38,9 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("metrics_listen = %q, want none by default", c.MetricsListen)
 	}
 	if w := c.WebDAV; len(w.RefuseNames) != 0 || time.Duration(w.LockTimeout) != time.Hour ||
-		time.Duration(w.MaxLockTimeout) != 24*time.Hour || w.BufferMiB != 256 {
-		t.Errorf("webdav defaults = %+v, want no refused names, 1h, 24h, 256 MiB", w)
+		time.Duration(w.MaxLockTimeout) != 24*time.Hour || w.BufferMiB != 256 ||
+		w.MaxLocksPerUser != 1000 || w.MaxLocksPerShare != 10000 {
+		t.Errorf("webdav defaults = %+v, want no refused names, 1h, 24h, 256 MiB, 1000 and 10000 locks", w)
 	}
 	c, err = parseConfig([]byte(goodConfig + "metrics_listen: 127.0.0.1:9100\n"))
 	if err != nil || c.MetricsListen != "127.0.0.1:9100" {
@@ -76,6 +77,7 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"lock timeout above the maximum", "webdav: {lock_timeout: 2h, max_lock_timeout: 1h}", "webdav.lock_timeout"},
 		{"zero lock timeout", "webdav: {max_lock_timeout: 0s}", "webdav.max_lock_timeout"},
 		{"no buffer memory", "webdav: {buffer_mib: 0}", "webdav.buffer_mib"},
+		{"no locks per user", "webdav: {max_locks_per_user: 0}", "webdav.max_locks_per_user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
