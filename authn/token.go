@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/davgate/davgate/internal/connlimit"
 	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/session"
 )
@@ -95,6 +96,7 @@ func (m *Middleware) Require(next http.Handler) http.Handler {
 			return
 		}
 		httplog.SetUser(r.Context(), s.User)
+		connlimit.MarkAuthenticated(r.Context())
 		next.ServeHTTP(w, r.WithContext(WithSession(r.Context(), s)))
 	})
 }

@@ -38,6 +38,10 @@ type Config struct {
 	// proxies and load balancers in front of davgate, whose
 	// X-Forwarded-For names the client (for rate limits and logs).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MaxUnauthenticatedConns bounds the connections open that have not
+	// yet carried a request with an accepted token; over it, new
+	// connections are closed at once.
+	MaxUnauthenticatedConns int `yaml:"max_unauthenticated_conns"`
 }
 
 // TLSConfig names a certificate and key; both empty means plain HTTP.
@@ -204,7 +208,8 @@ func defaultConfig() Config {
 			ReplyTimeout: Duration(time.Minute)},
 		WebDAV: WebDAVConfig{LockTimeout: Duration(time.Hour), MaxLockTimeout: Duration(24 * time.Hour),
 			MaxLocksPerUser: 1000, MaxLocksPerShare: 10000, BufferMiB: 256},
-		LogLevel: "info",
+		LogLevel:                "info",
+		MaxUnauthenticatedConns: 1024,
 	}
 }
 
@@ -258,6 +263,9 @@ func (c *Config) check() error {
 		if c.MetricsListen == c.Listen && port != "0" {
 			return errors.New("metrics_listen: must differ from listen: metrics are not served to WebDAV clients")
 		}
+	}
+	if c.MaxUnauthenticatedConns < 1 {
+		return fmt.Errorf("max_unauthenticated_conns: %d, want at least 1", c.MaxUnauthenticatedConns)
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("tls: cert and key must be set together")

@@ -37,6 +37,9 @@ func TestParseConfig(t *testing.T) {
 	if c.MetricsListen != "" {
 		t.Errorf("metrics_listen = %q, want none by default", c.MetricsListen)
 	}
+	if c.MaxUnauthenticatedConns != 1024 {
+		t.Errorf("max_unauthenticated_conns = %d, want 1024 by default", c.MaxUnauthenticatedConns)
+	}
 	if w := c.WebDAV; len(w.RefuseNames) != 0 || time.Duration(w.LockTimeout) != time.Hour ||
 		time.Duration(w.MaxLockTimeout) != 24*time.Hour || w.BufferMiB != 256 ||
 		w.MaxLocksPerUser != 1000 || w.MaxLocksPerShare != 10000 {
@@ -71,6 +74,7 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"bad log level", "log_level: loud", "log_level"},
 		{"bad trusted proxy", "trusted_proxies: [lb.example.com]", "trusted_proxies"},
 		{"bad metrics_listen", "metrics_listen: 9100", "metrics_listen:"},
+		{"no unauthenticated connections", "max_unauthenticated_conns: 0", "max_unauthenticated_conns"},
 		{"metrics on the WebDAV listener", "metrics_listen: 127.0.0.1:8080", "metrics_listen: must differ from listen"},
 		{"bad refuse pattern", `webdav: {refuse_names: ["ok*", "[a-"]}`, "webdav.refuse_names[1]"},
 		{"refuse pattern with a slash", `webdav: {refuse_names: ["a/b"]}`, "webdav.refuse_names[0]"},

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/davgate/davgate/internal/connlimit"
 	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/internal/metrics"
 	"github.com/davgate/davgate/session"
@@ -69,8 +70,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	limited := connlimit.New(ln, cfg.MaxUnauthenticatedConns, log)
+	ln = limited
 	srv := &http.Server{
 		Handler:           app.handler,
+		ConnContext:       limited.ConnContext,
 		ReadHeaderTimeout: 20 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
