@@ -68,19 +68,20 @@ type Session struct {
 	User  string
 	Attrs map[string]string
 
-	sid    []byte
-	k      []byte
-	sealed []byte
+	sid []byte
+	k   []byte
+	rec *Record // as read from the store; its seal was checked by Open
 }
 
 // Password decrypts the session's stored password with its key K. The
 // caller uses it for one log-on and drops it.
 func (s *Session) Password() (string, error) {
-	p, err := openPassword(s.k, s.sid, s.User, s.sealed)
+	p, err := openRecord(s.k, s.sid, s.rec)
 	if err != nil {
 		return "", fmt.Errorf("session password: %w", err)
 	}
-	return p, nil
+	defer clear(p)
+	return string(p), nil
 }
 
 // LogValue keeps secrets out of logs that print a Session. (LogValue,
@@ -173,10 +174,6 @@ func (m *Manager) Create(ctx context.Context, user, password string, kind Kind, 
 		return "", Info{}, fmt.Errorf("create session: %w", err)
 	}
 	defer clear(t.key[:])
-	sealed, err := sealPassword(t.key[:], t.sid[:], user, password)
-	if err != nil {
-		return "", Info{}, fmt.Errorf("create session: %w", err)
-	}
 	id, err := newPublicID()
 	if err != nil {
 		return "", Info{}, fmt.Errorf("create session: %w", err)
@@ -190,11 +187,15 @@ func (m *Manager) Create(ctx context.Context, user, password string, kind Kind, 
 		Kind:     kind,
 		Label:    label,
 		Attrs:    attrs,
-		Sealed:   sealed,
 		Created:  now,
 		LastUsed: now,
 		Expires:  t.expiry,
 		Idle:     idle,
+	}
+	pw := []byte(password)
+	defer clear(pw)
+	if r.Sealed, err = sealRecord(t.key[:], t.sid[:], r, pw); err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
 	}
 	token, err = sealToken(m.keyring.Load(), t)
 	if err != nil {
@@ -229,6 +230,13 @@ func (m *Manager) Open(ctx context.Context, token string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open session: %w", err)
 	}
+	pw, err := openRecord(t.key[:], t.sid[:], r)
+	if err != nil {
+		m.log.LogAttrs(ctx, slog.LevelWarn, "session record altered in the store", slog.String("session", r.ID), slog.Any("err", err))
+		return nil, ErrRevoked
+	}
+	clear(pw)
+	sealed := r.clone() // the fields as sealed, before Touch moves them
 	idle, _, ok := m.limits.of(r.Kind)
 	if !ok || !now.Before(r.Expires) || !now.Before(r.LastUsed.Add(idle)) {
 		_ = m.end(ctx, r.User, key) // the store's TTL removes it anyway
@@ -246,13 +254,13 @@ func (m *Manager) Open(ctx context.Context, token string) (*Session, error) {
 		}
 	}
 	return &Session{
-		Key:    key,
-		Info:   r.info(),
-		User:   r.User,
-		Attrs:  r.Attrs,
-		sid:    append([]byte(nil), t.sid[:]...),
-		k:      append([]byte(nil), t.key[:]...),
-		sealed: r.Sealed,
+		Key:   key,
+		Info:  r.info(),
+		User:  r.User,
+		Attrs: r.Attrs,
+		sid:   append([]byte(nil), t.sid[:]...),
+		k:     append([]byte(nil), t.key[:]...),
+		rec:   sealed,
 	}, nil
 }
 
