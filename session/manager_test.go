@@ -473,3 +473,32 @@ func TestSecretsNotFormatted(t *testing.T) {
 		}
 	}
 }
+
+// TestAlteredRecordRefusedMemory is TestAlteredRecordRefused for the memory
+// store: a record put back with another user is refused.
+func TestAlteredRecordRefusedMemory(t *testing.T) {
+	ctx := context.Background()
+	e := newTestManager(t)
+	tok, _, err := e.m.Create(ctx, "alice", "pw", KindDevice, "phone", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.m.Open(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.store.Get(ctx, s.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Attrs = map[string]string{"ldap:homeDirectory": `\\evil\share`}
+	if err := e.store.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Open(ctx, tok); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Open of an altered record = %v, want ErrRevoked", err)
+	}
+	if !strings.Contains(e.log.String(), "session record altered") {
+		t.Errorf("no warning in the log:\n%s", e.log.String())
+	}
+}
