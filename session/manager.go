@@ -39,6 +39,13 @@ var DefaultLimits = Limits{
 	DeviceLifetime:  90 * 24 * time.Hour,
 }
 
+// Longest is the longest session lifetime of l (zero fields: DefaultLimits).
+func (l Limits) Longest() time.Duration {
+	_, b, _ := l.of(KindBrowser)
+	_, d, _ := l.of(KindDevice)
+	return max(b, d)
+}
+
 func (l Limits) of(k Kind) (idle, lifetime time.Duration, ok bool) {
 	switch k {
 	case KindBrowser:
