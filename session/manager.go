@@ -80,15 +80,14 @@ type Session struct {
 	rec *Record // as read from the store; its seal was checked by Open
 }
 
-// Password decrypts the session's stored password with its key K. The
-// caller uses it for one log-on and drops it.
-func (s *Session) Password() (string, error) {
+// Password decrypts the session's stored password with its key K into a
+// new slice. The caller uses it for one log-on and zeroes it (clear).
+func (s *Session) Password() ([]byte, error) {
 	p, err := openRecord(s.k, s.sid, s.rec)
 	if err != nil {
-		return "", fmt.Errorf("session password: %w", err)
+		return nil, fmt.Errorf("session password: %w", err)
 	}
-	defer clear(p)
-	return string(p), nil
+	return p, nil
 }
 
 // LogValue keeps secrets out of logs that print a Session. (LogValue,
@@ -164,8 +163,9 @@ func (m *Manager) SetKeyring(k *Keyring) {
 
 // Create starts a session for a user whose password the caller has just
 // verified, and returns its token (to be shown to the client once) and its
-// Info. The password is stored only sealed under the token's session key.
-func (m *Manager) Create(ctx context.Context, user, password string, kind Kind, label string, attrs map[string]string) (token string, info Info, err error) {
+// Info. The password is stored only sealed under the token's session key;
+// Create keeps no reference to it, so the caller may zero it afterwards.
+func (m *Manager) Create(ctx context.Context, user string, password []byte, kind Kind, label string, attrs map[string]string) (token string, info Info, err error) {
 	idle, lifetime, ok := m.limits.of(kind)
 	if !ok {
 		return "", Info{}, fmt.Errorf("create session: unknown kind %q", kind)
@@ -199,9 +199,7 @@ func (m *Manager) Create(ctx context.Context, user, password string, kind Kind, 
 		Expires:  t.expiry,
 		Idle:     idle,
 	}
-	pw := []byte(password)
-	defer clear(pw)
-	if r.Sealed, err = sealRecord(t.key[:], t.sid[:], r, pw); err != nil {
+	if r.Sealed, err = sealRecord(t.key[:], t.sid[:], r, password); err != nil {
 		return "", Info{}, fmt.Errorf("create session: %w", err)
 	}
 	token, err = sealToken(m.keyring.Load(), t)

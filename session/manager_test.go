@@ -63,7 +63,7 @@ func TestCreateOpen(t *testing.T) {
 	ctx := context.Background()
 	e := newTestManager(t)
 	attrs := map[string]string{"domain": "LAB", "ldap:homeDirectory": `\\srv\homes\alice`}
-	tok, info, err := e.m.Create(ctx, "alice", "s3cret pässword", KindDevice, "phone", attrs)
+	tok, info, err := e.m.Create(ctx, "alice", []byte("s3cret pässword"), KindDevice, "phone", attrs)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -90,8 +90,13 @@ func TestCreateOpen(t *testing.T) {
 		t.Errorf("Key %q is not an unrelated hex SHA-256", s.Key)
 	}
 	pw, err := s.Password()
-	if err != nil || pw != "s3cret pässword" {
+	if err != nil || string(pw) != "s3cret pässword" {
 		t.Errorf("Password() = %q, %v", pw, err)
+	}
+	// The caller zeroes its copy; the next call still has the password.
+	clear(pw)
+	if pw, err := s.Password(); err != nil || string(pw) != "s3cret pässword" {
+		t.Errorf("Password() after zeroing the first copy = %q, %v", pw, err)
 	}
 
 	// The public id and the store key are not the token's session id.
@@ -125,7 +130,7 @@ func TestCreateRejects(t *testing.T) {
 		{"empty user", "", KindBrowser},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := e.m.Create(ctx, tc.user, "pw", tc.kind, "", nil); err == nil {
+			if _, _, err := e.m.Create(ctx, tc.user, []byte("pw"), tc.kind, "", nil); err == nil {
 				t.Error("Create succeeded, want error")
 			}
 		})
@@ -184,7 +189,7 @@ func TestOpenRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestManager(t)
-			tok, _, err := e.m.Create(ctx, "alice", "pw", tc.kind, "", nil)
+			tok, _, err := e.m.Create(ctx, "alice", []byte("pw"), tc.kind, "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,7 +204,7 @@ func TestOpenRejects(t *testing.T) {
 func TestOpenTouchesThrottled(t *testing.T) {
 	ctx := context.Background()
 	e := newTestManager(t)
-	tok, _, err := e.m.Create(ctx, "alice", "pw", KindBrowser, "", nil)
+	tok, _, err := e.m.Create(ctx, "alice", []byte("pw"), KindBrowser, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +251,7 @@ func TestListRevoke(t *testing.T) {
 	create := func(user, label string) sess {
 		t.Helper()
 		e.clock.Add(time.Second)
-		tok, info, err := e.m.Create(ctx, user, "pw", KindDevice, label, nil)
+		tok, info, err := e.m.Create(ctx, user, []byte("pw"), KindDevice, label, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,7 +330,7 @@ func TestManagerKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	path := newKeyringFile(t, 1)
 	m := NewManager(ManagerOptions{Keyring: loadKeyring(t, path), Store: NewMemoryStore()})
-	oldTok, _, err := m.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	oldTok, _, err := m.Create(ctx, "alice", []byte("pw"), KindDevice, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +340,7 @@ func TestManagerKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.SetKeyring(loadKeyring(t, path))
-	newTok, _, err := m.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	newTok, _, err := m.Create(ctx, "alice", []byte("pw"), KindDevice, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +454,7 @@ func TestRecordPadding(t *testing.T) {
 func TestSecretsNotFormatted(t *testing.T) {
 	ctx := context.Background()
 	e := newTestManager(t)
-	tok, _, err := e.m.Create(ctx, "alice", "s3cret-pw", KindBrowser, "", nil)
+	tok, _, err := e.m.Create(ctx, "alice", []byte("s3cret-pw"), KindBrowser, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +484,7 @@ func TestSecretsNotFormatted(t *testing.T) {
 func TestAlteredRecordRefusedMemory(t *testing.T) {
 	ctx := context.Background()
 	e := newTestManager(t)
-	tok, _, err := e.m.Create(ctx, "alice", "pw", KindDevice, "phone", nil)
+	tok, _, err := e.m.Create(ctx, "alice", []byte("pw"), KindDevice, "phone", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

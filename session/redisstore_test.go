@@ -113,7 +113,7 @@ func TestRedisHoldsNoSecrets(t *testing.T) {
 	}
 	addSecret([]byte(password))
 	for i, kind := range []Kind{KindDevice, KindBrowser} {
-		tok, _, err := m.Create(ctx, "alice", password, kind, fmt.Sprintf("label %d", i), map[string]string{"domain": "LAB"})
+		tok, _, err := m.Create(ctx, "alice", []byte(password), kind, fmt.Sprintf("label %d", i), map[string]string{"domain": "LAB"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func TestRedisHoldsNoSecrets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p, err := s.Password(); err != nil || p != password {
+		if p, err := s.Password(); err != nil || string(p) != password {
 			t.Fatalf("Password() = %q, %v", p, err)
 		}
 	}
@@ -187,7 +187,7 @@ func TestRevocationBroadcast(t *testing.T) {
 	})
 	waitSubscribers(t, c, DefaultRedisPrefix+"ended", 1)
 
-	tok, info, err := m1.Create(ctx, "alice", "pw", KindDevice, "laptop", nil)
+	tok, info, err := m1.Create(ctx, "alice", []byte("pw"), KindDevice, "laptop", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestRevocationBroadcast(t *testing.T) {
 	// RevokeAll ends every session everywhere.
 	var toks []string
 	for range 3 {
-		tok, _, err := m2.Create(ctx, "bob", "pw", KindBrowser, "", nil)
+		tok, _, err := m2.Create(ctx, "bob", []byte("pw"), KindBrowser, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	})
 	waitSubscribers(t, c, DefaultRedisPrefix+"ended", 1)
-	tok, _, err := m1.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	tok, _, err := m1.Create(ctx, "alice", []byte("pw"), KindDevice, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestRedisOutage(t *testing.T) {
 
 	// The watcher resubscribes by itself.
 	waitSubscribersFor(t, c, DefaultRedisPrefix+"ended", 1, 15*time.Second)
-	tok, info, err := m1.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	tok, info, err := m1.Create(ctx, "alice", []byte("pw"), KindDevice, "", nil)
 	if err != nil {
 		t.Fatalf("Create after Redis came back: %v", err)
 	}
@@ -370,7 +370,7 @@ func TestAlteredRecordRefused(t *testing.T) {
 		{"id", "other-id"},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
-			tok, info, err := m.Create(ctx, "alice", "pw", KindDevice, "phone", map[string]string{"ldap:homeDirectory": `\\fs1\alice`})
+			tok, info, err := m.Create(ctx, "alice", []byte("pw"), KindDevice, "phone", map[string]string{"ldap:homeDirectory": `\\fs1\alice`})
 			if err != nil {
 				t.Fatal(err)
 			}

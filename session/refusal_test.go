@@ -160,7 +160,7 @@ func (in instance) request(ctx context.Context, tok string, u ShareURL) error {
 	}
 	creds := func() (Creds, error) {
 		pw, err := s.Password()
-		return Creds{User: s.User, Password: pw}, err
+		return Creds{User: s.User, Password: string(pw)}, err
 	}
 	sh, release, err := in.p.Mount(ctx, s, creds, u)
 	if errors.Is(err, ErrLogonFailure) {
@@ -188,7 +188,7 @@ func testStalePasswordAllSessions(t *testing.T, ins []instance, perInstance int)
 	var owner []instance
 	for _, in := range ins {
 		for i := range perInstance {
-			tok, _, err := in.m.Create(ctx, poolUser, poolPass, KindDevice, fmt.Sprint("device ", i), nil)
+			tok, _, err := in.m.Create(ctx, poolUser, []byte(poolPass), KindDevice, fmt.Sprint("device ", i), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -236,7 +236,7 @@ func testStalePasswordAllSessions(t *testing.T, ins []instance, perInstance int)
 
 	// A log-on with the new password is not affected, on any instance.
 	for _, in := range ins {
-		tok, _, err := in.m.Create(ctx, poolUser, newPass, KindDevice, "new", nil)
+		tok, _, err := in.m.Create(ctx, poolUser, []byte(newPass), KindDevice, "new", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
