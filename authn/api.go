@@ -158,7 +158,9 @@ func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user, pas
 	for k, v := range id.Attrs {
 		attrs[k] = v
 	}
-	token, info, err := l.Sessions.Create(ctx, id.User, password, kind, label, attrs)
+	pw := []byte(password)
+	defer clear(pw)
+	token, info, err := l.Sessions.Create(ctx, id.User, pw, kind, label, attrs)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "create session", "logon_user", id.User, "err", err)
 		return "", session.Info{}, http.StatusServiceUnavailable

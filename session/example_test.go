@@ -31,7 +31,7 @@ func Example() {
 	m.OnEnd(pool.Close) // a revoked session's SMB connections close at once
 
 	// After authn has verified the password:
-	token, info, err := m.Create(ctx, "alice", "alice's password", session.KindDevice, "laptop", nil)
+	token, info, err := m.Create(ctx, "alice", []byte("alice's password"), session.KindDevice, "laptop", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -43,6 +43,7 @@ func Example() {
 	}
 	pw, _ := s.Password() // only to dial the file server; pool.Mount calls back for it
 	fmt.Println(s.User, s.Kind, s.Label, len(pw) > 0)
+	clear(pw) // zero it once used
 
 	if err := m.Revoke(ctx, "alice", info.ID); err != nil {
 		log.Fatal(err)

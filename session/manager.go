@@ -39,6 +39,13 @@ var DefaultLimits = Limits{
 	DeviceLifetime:  90 * 24 * time.Hour,
 }
 
+// Longest is the longest session lifetime of l (zero fields: DefaultLimits).
+func (l Limits) Longest() time.Duration {
+	_, b, _ := l.of(KindBrowser)
+	_, d, _ := l.of(KindDevice)
+	return max(b, d)
+}
+
 func (l Limits) of(k Kind) (idle, lifetime time.Duration, ok bool) {
 	switch k {
 	case KindBrowser:
@@ -68,17 +75,17 @@ type Session struct {
 	User  string
 	Attrs map[string]string
 
-	sid    []byte
-	k      []byte
-	sealed []byte
+	sid []byte
+	k   []byte
+	rec *Record // as read from the store; its seal was checked by Open
 }
 
-// Password decrypts the session's stored password with its key K. The
-// caller uses it for one log-on and drops it.
-func (s *Session) Password() (string, error) {
-	p, err := openPassword(s.k, s.sid, s.User, s.sealed)
+// Password decrypts the session's stored password with its key K into a
+// new slice. The caller uses it for one log-on and zeroes it (clear).
+func (s *Session) Password() ([]byte, error) {
+	p, err := openRecord(s.k, s.sid, s.rec)
 	if err != nil {
-		return "", fmt.Errorf("session password: %w", err)
+		return nil, fmt.Errorf("session password: %w", err)
 	}
 	return p, nil
 }
@@ -156,8 +163,9 @@ func (m *Manager) SetKeyring(k *Keyring) {
 
 // Create starts a session for a user whose password the caller has just
 // verified, and returns its token (to be shown to the client once) and its
-// Info. The password is stored only sealed under the token's session key.
-func (m *Manager) Create(ctx context.Context, user, password string, kind Kind, label string, attrs map[string]string) (token string, info Info, err error) {
+// Info. The password is stored only sealed under the token's session key;
+// Create keeps no reference to it, so the caller may zero it afterwards.
+func (m *Manager) Create(ctx context.Context, user string, password []byte, kind Kind, label string, attrs map[string]string) (token string, info Info, err error) {
 	idle, lifetime, ok := m.limits.of(kind)
 	if !ok {
 		return "", Info{}, fmt.Errorf("create session: unknown kind %q", kind)
@@ -173,10 +181,6 @@ func (m *Manager) Create(ctx context.Context, user, password string, kind Kind, 
 		return "", Info{}, fmt.Errorf("create session: %w", err)
 	}
 	defer clear(t.key[:])
-	sealed, err := sealPassword(t.key[:], t.sid[:], user, password)
-	if err != nil {
-		return "", Info{}, fmt.Errorf("create session: %w", err)
-	}
 	id, err := newPublicID()
 	if err != nil {
 		return "", Info{}, fmt.Errorf("create session: %w", err)
@@ -190,11 +194,13 @@ func (m *Manager) Create(ctx context.Context, user, password string, kind Kind, 
 		Kind:     kind,
 		Label:    label,
 		Attrs:    attrs,
-		Sealed:   sealed,
 		Created:  now,
 		LastUsed: now,
 		Expires:  t.expiry,
 		Idle:     idle,
+	}
+	if r.Sealed, err = sealRecord(t.key[:], t.sid[:], r, password); err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
 	}
 	token, err = sealToken(m.keyring.Load(), t)
 	if err != nil {
@@ -229,6 +235,13 @@ func (m *Manager) Open(ctx context.Context, token string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open session: %w", err)
 	}
+	pw, err := openRecord(t.key[:], t.sid[:], r)
+	if err != nil {
+		m.log.LogAttrs(ctx, slog.LevelWarn, "session record altered in the store", slog.String("session", r.ID), slog.Any("err", err))
+		return nil, ErrRevoked
+	}
+	clear(pw)
+	sealed := r.clone() // the fields as sealed, before Touch moves them
 	idle, _, ok := m.limits.of(r.Kind)
 	if !ok || !now.Before(r.Expires) || !now.Before(r.LastUsed.Add(idle)) {
 		_ = m.end(ctx, r.User, key) // the store's TTL removes it anyway
@@ -246,13 +259,13 @@ func (m *Manager) Open(ctx context.Context, token string) (*Session, error) {
 		}
 	}
 	return &Session{
-		Key:    key,
-		Info:   r.info(),
-		User:   r.User,
-		Attrs:  r.Attrs,
-		sid:    append([]byte(nil), t.sid[:]...),
-		k:      append([]byte(nil), t.key[:]...),
-		sealed: r.Sealed,
+		Key:   key,
+		Info:  r.info(),
+		User:  r.User,
+		Attrs: r.Attrs,
+		sid:   append([]byte(nil), t.sid[:]...),
+		k:     append([]byte(nil), t.key[:]...),
+		rec:   sealed,
 	}, nil
 }
 

@@ -63,7 +63,7 @@ func TestCreateOpen(t *testing.T) {
 	ctx := context.Background()
 	e := newTestManager(t)
 	attrs := map[string]string{"domain": "LAB", "ldap:homeDirectory": `\\srv\homes\alice`}
-	tok, info, err := e.m.Create(ctx, "alice", "s3cret pässword", KindDevice, "phone", attrs)
+	tok, info, err := e.m.Create(ctx, "alice", []byte("s3cret pässword"), KindDevice, "phone", attrs)
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -90,8 +90,13 @@ func TestCreateOpen(t *testing.T) {
 		t.Errorf("Key %q is not an unrelated hex SHA-256", s.Key)
 	}
 	pw, err := s.Password()
-	if err != nil || pw != "s3cret pässword" {
+	if err != nil || string(pw) != "s3cret pässword" {
 		t.Errorf("Password() = %q, %v", pw, err)
+	}
+	// The caller zeroes its copy; the next call still has the password.
+	clear(pw)
+	if pw, err := s.Password(); err != nil || string(pw) != "s3cret pässword" {
+		t.Errorf("Password() after zeroing the first copy = %q, %v", pw, err)
 	}
 
 	// The public id and the store key are not the token's session id.
@@ -125,7 +130,7 @@ func TestCreateRejects(t *testing.T) {
 		{"empty user", "", KindBrowser},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, _, err := e.m.Create(ctx, tc.user, "pw", tc.kind, "", nil); err == nil {
+			if _, _, err := e.m.Create(ctx, tc.user, []byte("pw"), tc.kind, "", nil); err == nil {
 				t.Error("Create succeeded, want error")
 			}
 		})
@@ -184,7 +189,7 @@ func TestOpenRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestManager(t)
-			tok, _, err := e.m.Create(ctx, "alice", "pw", tc.kind, "", nil)
+			tok, _, err := e.m.Create(ctx, "alice", []byte("pw"), tc.kind, "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -199,7 +204,7 @@ func TestOpenRejects(t *testing.T) {
 func TestOpenTouchesThrottled(t *testing.T) {
 	ctx := context.Background()
 	e := newTestManager(t)
-	tok, _, err := e.m.Create(ctx, "alice", "pw", KindBrowser, "", nil)
+	tok, _, err := e.m.Create(ctx, "alice", []byte("pw"), KindBrowser, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +251,7 @@ func TestListRevoke(t *testing.T) {
 	create := func(user, label string) sess {
 		t.Helper()
 		e.clock.Add(time.Second)
-		tok, info, err := e.m.Create(ctx, user, "pw", KindDevice, label, nil)
+		tok, info, err := e.m.Create(ctx, user, []byte("pw"), KindDevice, label, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,7 +330,7 @@ func TestManagerKeyRotation(t *testing.T) {
 	ctx := context.Background()
 	path := newKeyringFile(t, 1)
 	m := NewManager(ManagerOptions{Keyring: loadKeyring(t, path), Store: NewMemoryStore()})
-	oldTok, _, err := m.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	oldTok, _, err := m.Create(ctx, "alice", []byte("pw"), KindDevice, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +340,7 @@ func TestManagerKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.SetKeyring(loadKeyring(t, path))
-	newTok, _, err := m.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	newTok, _, err := m.Create(ctx, "alice", []byte("pw"), KindDevice, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,53 +378,83 @@ func keyLine(t *testing.T, path string, id uint32) string {
 	return ""
 }
 
-func TestPasswordBinding(t *testing.T) {
+func TestRecordBinding(t *testing.T) {
 	k := bytes.Repeat([]byte{7}, sessionKeySize)
 	sid := bytes.Repeat([]byte{1}, sidSize)
-	sealed, err := sealPassword(k, sid, "alice", "pw")
-	if err != nil {
+	now := time.Unix(1_700_000_000, 0)
+	rec := &Record{ID: "pub", User: "alice", Kind: KindDevice, Label: "phone",
+		Attrs: map[string]string{"ldap:homeDirectory": `\\fs1\alice`}, Created: now, LastUsed: now,
+		Expires: now.Add(time.Hour), Idle: time.Minute}
+	var err error
+	if rec.Sealed, err = sealRecord(k, sid, rec, []byte("pw")); err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(sealed, []byte("pw")) {
-		t.Error("sealed password contains the password")
+	if bytes.Contains(rec.Sealed, []byte("pw")) {
+		t.Error("sealed record contains the password")
 	}
 	otherK := bytes.Repeat([]byte{8}, sessionKeySize)
 	otherSid := bytes.Repeat([]byte{2}, sidSize)
-	tampered := append([]byte(nil), sealed...)
-	tampered[len(tampered)-1] ^= 1
 	for _, tc := range []struct {
 		name   string
 		k, sid []byte
-		user   string
-		sealed []byte
+		edit   func(r *Record)
 		ok     bool
 	}{
-		{"round trip", k, sid, "alice", sealed, true},
-		{"other user", k, sid, "bob", sealed, false},
-		{"other sid", k, otherSid, "alice", sealed, false},
-		{"other key", otherK, sid, "alice", sealed, false},
-		{"tampered", k, sid, "alice", tampered, false},
-		{"truncated", k, sid, "alice", sealed[:10], false},
+		{"round trip", k, sid, func(*Record) {}, true},
+		{"last use moved by Touch", k, sid, func(r *Record) { r.LastUsed = now.Add(time.Minute) }, true},
+		{"other sid", k, otherSid, func(*Record) {}, false},
+		{"other key", otherK, sid, func(*Record) {}, false},
+		{"tampered", k, sid, func(r *Record) { r.Sealed[len(r.Sealed)-1] ^= 1 }, false},
+		{"truncated", k, sid, func(r *Record) { r.Sealed = r.Sealed[:10] }, false},
+		{"user", k, sid, func(r *Record) { r.User = "bob" }, false},
+		{"kind", k, sid, func(r *Record) { r.Kind = KindBrowser }, false},
+		{"label", k, sid, func(r *Record) { r.Label = "x" }, false},
+		{"public id", k, sid, func(r *Record) { r.ID = "other" }, false},
+		{"attr changed", k, sid, func(r *Record) { r.Attrs["ldap:homeDirectory"] = `\\evil\x` }, false},
+		{"attr added", k, sid, func(r *Record) { r.Attrs["ldap:x"] = "y" }, false},
+		{"attrs dropped", k, sid, func(r *Record) { r.Attrs = nil }, false},
+		{"created", k, sid, func(r *Record) { r.Created = now.Add(time.Second) }, false},
+		{"expiry", k, sid, func(r *Record) { r.Expires = now.Add(100 * time.Hour) }, false},
+		{"idle", k, sid, func(r *Record) { r.Idle = time.Hour }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pw, err := openPassword(tc.k, tc.sid, tc.user, tc.sealed)
-			if tc.ok && (err != nil || pw != "pw") {
-				t.Errorf("openPassword = %q, %v; want pw", pw, err)
+			r := rec.clone()
+			tc.edit(r)
+			pw, err := openRecord(tc.k, tc.sid, r)
+			if tc.ok && (err != nil || string(pw) != "pw") {
+				t.Errorf("openRecord = %q, %v; want pw", pw, err)
 			}
 			if !tc.ok && err == nil {
-				t.Errorf("openPassword succeeded, want error")
-			}
-			if err != nil && strings.Contains(err.Error(), "pw\"") {
-				t.Errorf("error %q quotes the password", err)
+				t.Errorf("openRecord succeeded, want error")
 			}
 		})
+	}
+}
+
+func TestRecordPadding(t *testing.T) {
+	k := bytes.Repeat([]byte{7}, sessionKeySize)
+	sid := bytes.Repeat([]byte{1}, sidSize)
+	seal := func(pw string) []byte {
+		r := &Record{ID: "pub", User: "alice", Kind: KindDevice}
+		b, err := sealRecord(k, sid, r, []byte(pw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	short, long := seal("a"), seal(strings.Repeat("x", 200))
+	if len(short) != len(long) {
+		t.Errorf("sealed lengths %d and %d differ: the ciphertext gives the password's length away", len(short), len(long))
+	}
+	if huge := seal(strings.Repeat("x", 300)); len(huge) != len(short)+padBucket {
+		t.Errorf("a 300-byte password seals to %d bytes, want %d", len(huge), len(short)+padBucket)
 	}
 }
 
 func TestSecretsNotFormatted(t *testing.T) {
 	ctx := context.Background()
 	e := newTestManager(t)
-	tok, _, err := e.m.Create(ctx, "alice", "s3cret-pw", KindBrowser, "", nil)
+	tok, _, err := e.m.Create(ctx, "alice", []byte("s3cret-pw"), KindBrowser, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,5 +476,34 @@ func TestSecretsNotFormatted(t *testing.T) {
 			strings.Contains(out, fmt.Sprintf("%x", td.key[:])) || strings.Contains(out, fmt.Sprintf("%#v", td.key[:])) {
 			t.Errorf("formatted output shows a secret: %s", out)
 		}
+	}
+}
+
+// TestAlteredRecordRefusedMemory is TestAlteredRecordRefused for the memory
+// store: a record put back with another user is refused.
+func TestAlteredRecordRefusedMemory(t *testing.T) {
+	ctx := context.Background()
+	e := newTestManager(t)
+	tok, _, err := e.m.Create(ctx, "alice", []byte("pw"), KindDevice, "phone", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.m.Open(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.store.Get(ctx, s.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Attrs = map[string]string{"ldap:homeDirectory": `\\evil\share`}
+	if err := e.store.Put(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.Open(ctx, tok); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Open of an altered record = %v, want ErrRevoked", err)
+	}
+	if !strings.Contains(e.log.String(), "session record altered") {
+		t.Errorf("no warning in the log:\n%s", e.log.String())
 	}
 }

@@ -15,6 +15,8 @@ type MemoryStore struct {
 	recs      map[string]*Record
 	byUser    map[string]map[string]struct{}
 	lastSweep time.Time
+
+	refusals memRefusals
 }
 
 var _ Store = (*MemoryStore)(nil)

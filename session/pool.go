@@ -61,6 +61,20 @@ type PoolOptions struct {
 	Logger *slog.Logger
 	// Events hears of connection events, for metrics; default none.
 	Events PoolEvents
+	// Refusals, when set, shares refused log-ons between all sessions of
+	// a user and all instances using the same store: once a file server
+	// refuses a session's stored password, every session of that user
+	// created (its password verified) before the refusal fails at that
+	// server without dialing, and dials with stored passwords are taken
+	// one at a time per user and server. A changed password thus costs
+	// the account one failed log-on in all, whatever the number of
+	// sessions and instances. The price: a session created with the new
+	// password shortly before the refusal was seen is ended too; it costs
+	// its device a new log-on, never a failed log-on at the server.
+	Refusals RefusalStore
+	// RefusalMemory is how long a refusal is remembered; at least the
+	// longest session lifetime. Default 90 days.
+	RefusalMemory time.Duration
 }
 
 // PoolEvents are callbacks on the pool's connection events, for metrics.
@@ -114,6 +128,8 @@ type Pool struct {
 	replyTO    time.Duration
 	log        *slog.Logger
 	events     PoolEvents
+	refusals   RefusalStore
+	refusalTTL time.Duration
 
 	dials atomic.Int64 // successful and failed dials, for tests
 
@@ -159,6 +175,8 @@ func NewPool(o PoolOptions) *Pool {
 		replyTO:    cmp.Or(o.ReplyTimeout, 60*time.Second),
 		log:        o.Logger,
 		events:     o.Events.withDefaults(),
+		refusals:   o.Refusals,
+		refusalTTL: cmp.Or(o.RefusalMemory, 90*24*time.Hour),
 		conns:      make(map[connKey]*conn),
 		failed:     make(map[string]failure),
 	}
@@ -358,24 +376,11 @@ func (p *Pool) mount(ctx context.Context, ck connKey, c *conn, s *Session, creds
 			if c.dialed {
 				p.events.Redialed()
 			}
-			cr, err := creds()
-			if err != nil {
-				return nil, fmt.Errorf("smb credentials: %w", err)
-			}
-			sess, mech, err := p.dial(ctx, ck.addr, cr)
-			cr.Password = ""
-			if errors.Is(err, ErrLogonFailure) {
-				p.rememberFailure(ck.key, err)
-				p.log.LogAttrs(ctx, slog.LevelWarn, "smb server refused stored credentials; not retrying",
-					slog.String("addr", ck.addr), slog.String("user", cr.User), slog.String("session", s.ID), slog.Any("err", err))
-				return nil, err
-			}
+			sess, err := p.dialStored(ctx, ck, s, creds)
 			if err != nil {
 				return nil, err
 			}
 			c.sess, c.shares, fresh, c.dialed = sess, make(map[string]*smb2.Share), true, true
-			p.log.LogAttrs(ctx, slog.LevelDebug, "smb session opened", slog.String("addr", ck.addr), slog.String("user", cr.User),
-				slog.String("mech", string(mech)), slog.String("session", s.ID))
 		}
 		sh := c.shares[name]
 		if sh == nil {
@@ -399,6 +404,55 @@ func (p *Pool) mount(ctx context.Context, ck connKey, c *conn, s *Session, creds
 		c.lastUsed = time.Now()
 		return sh, nil
 	}
+}
+
+// dialStored logs on to ck.addr with session s's stored credentials. With
+// a RefusalStore it holds the (user, server) lease while it checks for a
+// refusal and dials, so that of all sessions and instances only one dials
+// with a stale password, and the others see its mark.
+func (p *Pool) dialStored(ctx context.Context, ck connKey, s *Session, creds func() (Creds, error)) (*smb2.Session, error) {
+	if p.refusals != nil {
+		release, err := p.refusals.Lease(ctx, s.User, ck.addr, p.dialTO+5*time.Second)
+		if err != nil {
+			return nil, fmt.Errorf("smb log-on to %s: %w", ck.addr, err)
+		}
+		defer release()
+		at, err := p.refusals.RefusedSince(ctx, s.User, ck.addr)
+		if err != nil {
+			return nil, fmt.Errorf("smb log-on to %s: %w", ck.addr, err)
+		}
+		if !at.IsZero() && s.Created.Before(at) {
+			err := fmt.Errorf("smb log-on to %s: %w: the server refused this user's password at %s, after this session's log-on; not dialing",
+				ck.addr, ErrLogonFailure, at.UTC().Format(time.RFC3339))
+			p.rememberFailure(ck.key, err)
+			p.log.LogAttrs(ctx, slog.LevelWarn, "smb server refused the user's password since this session logged on; not dialing",
+				slog.String("addr", ck.addr), slog.String("user", s.User), slog.String("session", s.ID))
+			return nil, err
+		}
+	}
+	cr, err := creds()
+	if err != nil {
+		return nil, fmt.Errorf("smb credentials: %w", err)
+	}
+	sess, mech, err := p.dial(ctx, ck.addr, cr)
+	cr.Password = ""
+	if errors.Is(err, ErrLogonFailure) {
+		p.rememberFailure(ck.key, err)
+		p.log.LogAttrs(ctx, slog.LevelWarn, "smb server refused stored credentials; not retrying",
+			slog.String("addr", ck.addr), slog.String("user", cr.User), slog.String("session", s.ID), slog.Any("err", err))
+		if p.refusals != nil {
+			if merr := p.refusals.MarkRefused(context.WithoutCancel(ctx), s.User, ck.addr, time.Now(), p.refusalTTL); merr != nil {
+				p.log.LogAttrs(ctx, slog.LevelError, "remember refused password", slog.String("addr", ck.addr), slog.Any("err", merr))
+			}
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.log.LogAttrs(ctx, slog.LevelDebug, "smb session opened", slog.String("addr", ck.addr), slog.String("user", cr.User),
+		slog.String("mech", string(mech)), slog.String("session", s.ID))
+	return sess, nil
 }
 
 func (p *Pool) rememberFailure(key string, err error) {

@@ -266,7 +266,7 @@ func TestStalePasswordLogsOnOnce(t *testing.T) {
 	m.OnEnd(p.Close)
 	data := shareURL(t, srv, "data")
 
-	tok, _, err := m.Create(ctx, poolUser, poolPass, KindDevice, "laptop", nil)
+	tok, _, err := m.Create(ctx, poolUser, []byte(poolPass), KindDevice, "laptop", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestStalePasswordLogsOnOnce(t *testing.T) {
 		creds := func() (Creds, error) {
 			credCalls.Add(1)
 			pw, err := s.Password()
-			return Creds{User: s.User, Password: pw}, err
+			return Creds{User: s.User, Password: string(pw)}, err
 		}
 		sh, release, err := p.Mount(ctx, s, creds, data)
 		if errors.Is(err, ErrLogonFailure) {
@@ -323,7 +323,7 @@ func TestStalePasswordLogsOnOnce(t *testing.T) {
 			_, _, errs[i] = p.Mount(ctx, s, func() (Creds, error) {
 				credCalls.Add(1)
 				pw, err := s.Password()
-				return Creds{User: s.User, Password: pw}, err
+				return Creds{User: s.User, Password: string(pw)}, err
 			}, data)
 		}()
 	}

@@ -37,7 +37,7 @@ func TestRedisStoreSentinelAndCluster(t *testing.T) {
 			kr := newKeyring(t)
 			m1 := NewManager(ManagerOptions{Keyring: kr, Store: newRedisStore(t, url)})
 			m2 := NewManager(ManagerOptions{Keyring: kr, Store: newRedisStore(t, url)})
-			tok, info, err := m1.Create(ctx, "carol-"+name, "pw", KindDevice, "", nil)
+			tok, info, err := m1.Create(ctx, "carol-"+name, []byte("pw"), KindDevice, "", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

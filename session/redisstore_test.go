@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -112,7 +113,7 @@ func TestRedisHoldsNoSecrets(t *testing.T) {
 	}
 	addSecret([]byte(password))
 	for i, kind := range []Kind{KindDevice, KindBrowser} {
-		tok, _, err := m.Create(ctx, "alice", password, kind, fmt.Sprintf("label %d", i), map[string]string{"domain": "LAB"})
+		tok, _, err := m.Create(ctx, "alice", []byte(password), kind, fmt.Sprintf("label %d", i), map[string]string{"domain": "LAB"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +129,7 @@ func TestRedisHoldsNoSecrets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p, err := s.Password(); err != nil || p != password {
+		if p, err := s.Password(); err != nil || string(p) != password {
 			t.Fatalf("Password() = %q, %v", p, err)
 		}
 	}
@@ -186,7 +187,7 @@ func TestRevocationBroadcast(t *testing.T) {
 	})
 	waitSubscribers(t, c, DefaultRedisPrefix+"ended", 1)
 
-	tok, info, err := m1.Create(ctx, "alice", "pw", KindDevice, "laptop", nil)
+	tok, info, err := m1.Create(ctx, "alice", []byte("pw"), KindDevice, "laptop", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,7 @@ func TestRevocationBroadcast(t *testing.T) {
 	// RevokeAll ends every session everywhere.
 	var toks []string
 	for range 3 {
-		tok, _, err := m2.Create(ctx, "bob", "pw", KindBrowser, "", nil)
+		tok, _, err := m2.Create(ctx, "bob", []byte("pw"), KindBrowser, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +280,7 @@ func TestRedisOutage(t *testing.T) {
 		}
 	})
 	waitSubscribers(t, c, DefaultRedisPrefix+"ended", 1)
-	tok, _, err := m1.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	tok, _, err := m1.Create(ctx, "alice", []byte("pw"), KindDevice, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +299,7 @@ func TestRedisOutage(t *testing.T) {
 
 	// The watcher resubscribes by itself.
 	waitSubscribersFor(t, c, DefaultRedisPrefix+"ended", 1, 15*time.Second)
-	tok, info, err := m1.Create(ctx, "alice", "pw", KindDevice, "", nil)
+	tok, info, err := m1.Create(ctx, "alice", []byte("pw"), KindDevice, "", nil)
 	if err != nil {
 		t.Fatalf("Create after Redis came back: %v", err)
 	}
@@ -342,5 +343,76 @@ func TestRedisClientKinds(t *testing.T) {
 		} else if strings.Contains(err.Error(), "pw") {
 			t.Errorf("error %q repeats the password", err)
 		}
+	}
+}
+
+// TestAlteredRecordRefused edits a stored record with a raw Redis client, as
+// someone with write access to Redis could, and expects Open to end the
+// session (401) and log it, instead of logging on to a server of the
+// editor's choosing.
+func TestAlteredRecordRefused(t *testing.T) {
+	ctx := context.Background()
+	r, c := startRedis(t)
+	var logs bytes.Buffer
+	m := NewManager(ManagerOptions{Keyring: newKeyring(t), Store: newRedisStore(t, r.URL),
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	for _, tc := range []struct {
+		field string
+		value any
+	}{
+		{"user", "bob"},
+		{"kind", string(KindBrowser)},
+		{"label", "other"},
+		{"attrs", map[string]string{"ldap:homeDirectory": `\\evil\share`}},
+		{"expires", time.Now().Add(1000 * time.Hour)},
+		{"created", time.Now()},
+		{"idle", int64(time.Hour)},
+		{"id", "other-id"},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			tok, info, err := m.Create(ctx, "alice", []byte("pw"), KindDevice, "phone", map[string]string{"ldap:homeDirectory": `\\fs1\alice`})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Open(ctx, tok); err != nil {
+				t.Fatalf("Open before the edit: %v", err)
+			}
+			td, err := openToken(m.keyring.Load(), tok)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, err := c.Keys(ctx, "*s:"+storeKey(td.sid[:])).Result()
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("record key: %v %v", keys, err)
+			}
+			key := keys[0]
+			raw, err := c.Get(ctx, key).Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rec map[string]any
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				t.Fatal(err)
+			}
+			rec[tc.field] = tc.value
+			edited, err := json.Marshal(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetArgs(ctx, key, edited, redis.SetArgs{KeepTTL: true}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			logs.Reset()
+			if _, err := m.Open(ctx, tok); !errors.Is(err, ErrRevoked) {
+				t.Errorf("Open after editing %s = %v, want ErrRevoked", tc.field, err)
+			}
+			id := info.ID
+			if tc.field == "id" {
+				id = "other-id" // the log names the id the record claims
+			}
+			if !strings.Contains(logs.String(), `"level":"WARN"`) || !strings.Contains(logs.String(), id) {
+				t.Errorf("no warning naming session %s in the log:\n%s", info.ID, logs.String())
+			}
+		})
 	}
 }

@@ -56,21 +56,22 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	}
 	a := &app{cfg: cfg, log: log, store: store, metrics: metrics.NewRegistry()}
 	m := metrics.New(a.metrics)
-	a.sessions = session.NewManager(session.ManagerOptions{
-		Keyring: kr,
-		Store:   store,
-		Limits: session.Limits{
-			BrowserIdle: time.Duration(cfg.Sessions.BrowserIdle), BrowserLifetime: time.Duration(cfg.Sessions.BrowserLifetime),
-			DeviceIdle: time.Duration(cfg.Sessions.DeviceIdle), DeviceLifetime: time.Duration(cfg.Sessions.DeviceLifetime),
-		},
-		Logger: log,
-	})
+	limits := session.Limits{
+		BrowserIdle: time.Duration(cfg.Sessions.BrowserIdle), BrowserLifetime: time.Duration(cfg.Sessions.BrowserLifetime),
+		DeviceIdle: time.Duration(cfg.Sessions.DeviceIdle), DeviceLifetime: time.Duration(cfg.Sessions.DeviceLifetime),
+	}
+	a.sessions = session.NewManager(session.ManagerOptions{Keyring: kr, Store: store, Limits: limits, Logger: log})
+	refusals, _ := store.(session.RefusalStore) // both stores are
 	a.pool = session.NewPool(session.PoolOptions{
 		IdleTimeout:  time.Duration(cfg.SMB.IdleTimeout),
 		DialTimeout:  time.Duration(cfg.SMB.DialTimeout),
 		ReplyTimeout: time.Duration(cfg.SMB.ReplyTimeout),
 		Logger:       log,
 		Events:       m.PoolEvents(),
+		// One refused stored password ends the user's older sessions at
+		// that server, on every instance.
+		Refusals:      refusals,
+		RefusalMemory: limits.Longest(),
 	})
 	// A session that ends anywhere closes its SMB connections here.
 	a.sessions.OnEnd(a.pool.Close)

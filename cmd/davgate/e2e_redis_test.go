@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,6 +118,79 @@ func TestEndToEndStalePasswordEndsSession(t *testing.T) {
 	}
 	if !strings.Contains(in.Log.String(), "refused stored credentials") {
 		t.Errorf("davgate's log does not say why the session ended")
+	}
+}
+
+// A changed password costs the account one failed log-on in all, however
+// many sessions the user has on however many instances: the first refusal
+// is remembered in Redis, and every older session ends without trying its
+// password. A log-on with the new password works on both instances.
+func TestEndToEndStalePasswordAcrossInstances(t *testing.T) {
+	r := testenv.StartRedis(t)
+	f := newFixture(t, r.URL)
+	var cs []client
+	for range 2 {
+		cs = append(cs, client{t: t, base: startDavgate(t, f.cfgPath).URL})
+	}
+	type device struct {
+		c   client
+		tok string
+	}
+	var devs []device
+	for _, c := range cs {
+		for range 2 {
+			d := device{c, c.logon("dgalice", alicePass, http.StatusCreated).Token}
+			if resp, _ := c.do("PROPFIND", "/dav/data/", nil, bearer(d.tok), "Depth", "0"); resp.StatusCode != 207 {
+				t.Fatalf("PROPFIND = %d", resp.StatusCode)
+			}
+			devs = append(devs, d)
+		}
+	}
+	const newPass = "Changed-pass-4y"
+	f.smbd.SetPassword(t, "dgalice", newPass)
+	f.smbd.Stop(t) // drop the open SMB connections
+	f.smbd.Start(t)
+	before := f.smbd.FailedLogons(t, "dgalice")
+	all := func() []int {
+		status := make([]int, len(devs))
+		var wg sync.WaitGroup
+		for i, d := range devs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, _ := d.c.do("PROPFIND", "/dav/data/", nil, bearer(d.tok), "Depth", "0")
+				status[i] = resp.StatusCode
+			}()
+		}
+		wg.Wait()
+		return status
+	}
+	// A request on a connection that died with the restart fails (503)
+	// and drops it; the next one logs on again.
+	for i, st := range all() {
+		if st != 401 && st != 503 {
+			t.Errorf("device %d, first request after the change = %d, want 401 or 503", i, st)
+		}
+	}
+	for i, st := range all() {
+		if st != 401 {
+			t.Errorf("device %d with the stale password = %d, want 401", i, st)
+		}
+	}
+	for i, d := range devs {
+		if resp, _ := d.c.do("PROPFIND", "/dav/data/", nil, bearer(d.tok), "Depth", "0"); resp.StatusCode != 401 {
+			t.Errorf("device %d again = %d, want 401 (session ended)", i, resp.StatusCode)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := f.smbd.FailedLogons(t, "dgalice") - before; got != 1 {
+		t.Errorf("smbd saw %d failed session setups for dgalice over 4 sessions on 2 instances, want exactly 1", got)
+	}
+	for _, c := range cs {
+		tok := c.logon("dgalice", newPass, http.StatusCreated).Token
+		if resp, _ := c.do("PROPFIND", "/dav/data/", nil, bearer(tok), "Depth", "0"); resp.StatusCode != 207 {
+			t.Errorf("PROPFIND with the new password = %d, want 207", resp.StatusCode)
+		}
 	}
 }
 

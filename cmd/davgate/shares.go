@@ -250,7 +250,8 @@ func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, erro
 		if err != nil {
 			return session.Creds{}, err
 		}
-		return session.Creds{User: sess.User, Domain: sess.Attrs["domain"], Password: pw, Mech: def.mech, Kerberos: def.krb}, nil
+		defer clear(pw)
+		return session.Creds{User: sess.User, Domain: sess.Attrs["domain"], Password: string(pw), Mech: def.mech, Kerberos: def.krb}, nil
 	}
 	share, release, err := s.pool.Mount(ctx, sess, creds, u)
 	switch {
