@@ -23,8 +23,7 @@ func (m *Manager) CreateFrom(ctx context.Context, s *Session, kind Kind, label s
 	if err != nil {
 		return "", Info{}, fmt.Errorf("create session from %s: %w", s.ID, err)
 	}
-	// pw is a string (immutable) until the password becomes []byte in
-	// Record; it is dropped as soon as Create has sealed it.
+	defer clear(pw)
 	token, info, err = m.Create(ctx, s.User, pw, kind, label, maps.Clone(s.Attrs))
 	if err != nil {
 		return "", Info{}, fmt.Errorf("create session from %s: %w", s.ID, err)

@@ -12,7 +12,7 @@ import (
 func TestCreateFrom(t *testing.T) {
 	ctx := context.Background()
 	e := newTestManager(t)
-	btok, _, err := e.m.Create(ctx, "alice", "s3cret", KindBrowser, "", map[string]string{"domain": "EXAMPLE"})
+	btok, _, err := e.m.Create(ctx, "alice", []byte("s3cret"), KindBrowser, "", map[string]string{"domain": "EXAMPLE"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestCreateFrom(t *testing.T) {
 		t.Fatalf("device token after browser revoked: %v", err)
 	}
 	pw, err := d.Password()
-	if err != nil || pw != "s3cret" {
+	if err != nil || string(pw) != "s3cret" {
 		t.Fatalf("device password = %q, %v", pw, err)
 	}
 	if d.User != "alice" || d.Attrs["domain"] != "EXAMPLE" {
