@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/davgate/davgate/internal/httplog"
+	"github.com/davgate/davgate/internal/slowbody"
 	"github.com/davgate/davgate/session"
 )
 
@@ -183,6 +184,7 @@ var errNotJSON = errors.New("Content-Type must be application/json")
 
 // readLogonRequest reads a JSON body and checks its fields.
 func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, error) {
+	slowbody.Bound(w, r)
 	r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
 	var req logonRequest
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/davgate/davgate/internal/httplog"
+	"github.com/davgate/davgate/internal/slowbody"
 	"github.com/davgate/davgate/session"
 )
 
@@ -122,6 +123,7 @@ func loginForgery(r *http.Request) string {
 // the home page.
 func (l *Logon) HandleLoginForm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		slowbody.Bound(w, r)
 		r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
 		if err := r.ParseForm(); err != nil {
 			l.renderLogin(w, r, http.StatusBadRequest, pageData{Title: "log on", Error: "The form could not be read."})

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/net/webdav"
+
+	"github.com/davgate/davgate/internal/slowbody"
 )
 
 // HandlerOptions configure NewHandler.
@@ -494,7 +496,7 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	case "PROPPATCH":
 		if s.checkLocks(w, r, target{name: name}) {
-			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.h.maxBody))
+			body, err := io.ReadAll(http.MaxBytesReader(w, slowbody.Reader(w, r, slowbody.Idle, slowbody.Total), s.h.maxBody))
 			if err != nil {
 				st := http.StatusBadRequest
 				if _, ok := errors.AsType[*http.MaxBytesError](err); ok {

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/davgate/davgate/internal/slowbody"
 )
 
 // Lock timeouts used when HandlerOptions leave them zero.
@@ -121,11 +123,13 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 // noOthersLocks answers 423 and reports false when another user holds a
 // lock on or below name, the destination of a MOVE or COPY; the user's
 // own locks do not refuse it (an editor saves by moving a temporary file
-// over the document it has locked).
+// over the document it has locked). When the lock store cannot answer it
+// fails closed with 503: a lock that cannot be read may be there.
 func (s *shareRequest) noOthersLocks(w http.ResponseWriter, r *http.Request, name string) bool {
 	locks, err := s.h.locks.Find(r.Context(), s.lockName(name), true)
 	if err != nil {
-		return true
+		s.h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
+		return false
 	}
 	for _, l := range locks {
 		if l.User != s.user {
@@ -215,6 +219,20 @@ func (s *shareRequest) releaseLocks(r *http.Request, name string) {
 	}
 }
 
+// Bounds of a lock's owner: it is stored with the lock and written back
+// in every lockdiscovery, so an unbounded one lets one user fill the lock
+// store. RFC 4918 section 14.17 leaves its content to the client; clients
+// send a name or a URL, far below these. Over them the LOCK is a bad
+// request (400).
+const (
+	maxOwnerBytes = 4 << 10 // the re-serialised owner
+	maxOwnerDepth = 16      // elements nested inside <owner>
+)
+
+// errOwnerTooLarge: the LOCK body's owner is over maxOwnerBytes or nested
+// deeper than maxOwnerDepth.
+var errOwnerTooLarge = errors.New("lock owner too large or too deep")
+
 // lockInfo is the body of a LOCK request (RFC 4918 section 14.11).
 type lockInfo struct {
 	shared bool
@@ -245,6 +263,9 @@ func parseLockInfo(body []byte) (lockInfo, error) {
 				return li, err
 			}
 			if inOwner > 0 {
+				if inOwner > maxOwnerDepth {
+					return li, errOwnerTooLarge
+				}
 				writeStart(&owner, t)
 				inOwner++
 				break
@@ -282,6 +303,9 @@ func parseLockInfo(body []byte) (lockInfo, error) {
 			if inOwner > 0 {
 				xml.EscapeText(&owner, t)
 			}
+		}
+		if owner.Len() > maxOwnerBytes {
+			return li, errOwnerTooLarge
 		}
 	}
 	if !sawLockinfo || !sawScope || !sawWrite {
@@ -348,7 +372,7 @@ func newLockToken() string {
 func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
 	h := s.h
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, slowbody.Reader(w, r, slowbody.Idle, slowbody.Total), h.maxBody))
 	if err != nil {
 		h.fail(w, r, http.StatusRequestEntityTooLarge, err)
 		return

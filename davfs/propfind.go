@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/net/webdav"
+
+	"github.com/davgate/davgate/internal/slowbody"
 )
 
 // PROPFIND is served by davgate rather than x/net/webdav, which opens and
@@ -142,7 +144,7 @@ type entry struct {
 // readPropfind reads and parses a PROPFIND body of at most maxBody bytes:
 // 413 if it is longer, 400 if it is no propfind.
 func (h *Handler) readPropfind(w http.ResponseWriter, r *http.Request) (propfindReq, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, slowbody.Reader(w, r, slowbody.Idle, slowbody.Total), h.maxBody))
 	if err != nil {
 		h.fail(w, r, http.StatusRequestEntityTooLarge, err)
 		return propfindReq{}, false

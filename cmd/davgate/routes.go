@@ -55,6 +55,7 @@ func newServer(d serverDeps) http.Handler {
 	mux.Handle("GET /api/v1/sessions", api.Require(d.logon.HandleList()))
 	mux.Handle("DELETE /api/v1/sessions", api.Require(d.logon.HandleRevokeAll()))
 	mux.Handle("DELETE /api/v1/sessions/{id}", api.Require(d.logon.HandleRevoke()))
+	mux.Handle("POST /api/v1/devices", api.Require(d.logon.HandleCreateDevice()))
 
 	mux.Handle("GET /login", d.logon.HandleLoginPage())
 	mux.Handle("POST /login", d.logon.HandleLoginForm())

@@ -1,0 +1,51 @@
+package authn
+
+import (
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+
+	"github.com/davgate/davgate/session"
+)
+
+// HandleCreateDevice serves POST /api/v1/devices {"label": "..."}: a device
+// token minted from the caller's session without asking the password again
+// (session.Manager.CreateFrom). JSON only, so that a cross-site form cannot
+// post it; behind Require (and the CSRF checks for cookie callers).
+func (l *Logon) HandleCreateDevice() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _ := SessionFrom(r.Context())
+		label, err := readDeviceRequest(w, r)
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		token, info, err := l.Sessions.CreateFrom(r.Context(), s, session.KindDevice, label)
+		if err != nil {
+			l.Log.ErrorContext(r.Context(), "create device token", "err", err)
+			writeJSONError(w, http.StatusServiceUnavailable, statusMessage(http.StatusServiceUnavailable))
+			return
+		}
+		out := toJSON(info)
+		out.Token = token
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusCreated, out)
+	})
+}
+
+func readDeviceRequest(w http.ResponseWriter, r *http.Request) (string, error) {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		return "", errors.New("body must be JSON")
+	}
+	var req struct {
+		Label string `json:"label"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+		return "", errors.New("body must be a JSON object")
+	}
+	if len(req.Label) > 200 || !printable(req.Label) {
+		return "", errors.New("label must be at most 200 printable characters")
+	}
+	return req.Label, nil
+}
