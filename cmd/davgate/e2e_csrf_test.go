@@ -118,6 +118,7 @@ func TestEndToEndCSRF(t *testing.T) {
 		{"MKCOL", "/dav/data/newdir", "", "", nil, 201},
 		{"MOVE", "/dav/data/keep.txt", "", "", []string{"Destination", in.URL + "/dav/data/moved.txt"}, 201},
 		{"DELETE", "/dav/data/moved.txt", "", "", nil, 204},
+		{"POST", "/api/v1/devices", `{"label":"csrf"}`, "application/json", nil, 201},
 		{"DELETE", "/api/v1/sessions", "", "", nil, 204},
 	}
 	other := "http://127.0.0.1:1"
@@ -142,10 +143,10 @@ func TestEndToEndCSRF(t *testing.T) {
 	for _, o := range append(ops, logout) {
 		for _, r := range refused {
 			extra := r.hdr
-			if o.method == "POST" && r.name != "no token" && r.name != "wrong token" {
+			if o.path == "/logout" && r.name != "no token" && r.name != "wrong token" {
 				extra = extra[2:] // the token is in the form body
 			}
-			if o.method == "POST" && r.name == "no token" {
+			if o.path == "/logout" && r.name == "no token" {
 				o.body = ""
 			}
 			if resp, b := send(o, withCookie, extra); resp.StatusCode != http.StatusForbidden {
