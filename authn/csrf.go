@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/davgate/davgate/internal/httplog"
+	"github.com/davgate/davgate/internal/slowbody"
 )
 
 // CSRFHeader carries the session's CSRF token on a browser's writes;
@@ -69,6 +70,7 @@ func csrfRefusal(w http.ResponseWriter, r *http.Request, want string) string {
 	got := r.Header.Get(CSRFHeader)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if got == "" && r.Method == http.MethodPost && ct == "application/x-www-form-urlencoded" {
+		slowbody.Bound(w, r)
 		r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
 		if err := r.ParseForm(); err == nil {
 			got = r.PostForm.Get(CSRFField)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/davgate/davgate/authn"
+	"github.com/davgate/davgate/internal/testenv"
 )
 
 var (
@@ -115,6 +118,7 @@ func TestEndToEndCSRF(t *testing.T) {
 		{"MKCOL", "/dav/data/newdir", "", "", nil, 201},
 		{"MOVE", "/dav/data/keep.txt", "", "", []string{"Destination", in.URL + "/dav/data/moved.txt"}, 201},
 		{"DELETE", "/dav/data/moved.txt", "", "", nil, 204},
+		{"POST", "/api/v1/devices", `{"label":"csrf"}`, "application/json", nil, 201},
 		{"DELETE", "/api/v1/sessions", "", "", nil, 204},
 	}
 	other := "http://127.0.0.1:1"
@@ -139,10 +143,10 @@ func TestEndToEndCSRF(t *testing.T) {
 	for _, o := range append(ops, logout) {
 		for _, r := range refused {
 			extra := r.hdr
-			if o.method == "POST" && r.name != "no token" && r.name != "wrong token" {
+			if o.path == "/logout" && r.name != "no token" && r.name != "wrong token" {
 				extra = extra[2:] // the token is in the form body
 			}
-			if o.method == "POST" && r.name == "no token" {
+			if o.path == "/logout" && r.name == "no token" {
 				o.body = ""
 			}
 			if resp, b := send(o, withCookie, extra); resp.StatusCode != http.StatusForbidden {
@@ -314,5 +318,46 @@ func TestEndToEndCookieAndHSTSBehindProxy(t *testing.T) {
 				t.Errorf("PUT behind the proxy with Origin %s = %d, want %d", origin, resp.StatusCode, want)
 			}
 		}
+	}
+}
+
+// In a real browser, a page on another port of the same host (same-site,
+// so the Lax session cookie goes along) that auto-submits a log-out form
+// to davgate is refused: the victim's session stays alive.
+func TestEndToEndBrowserCrossSiteFormRefused(t *testing.T) {
+	testenv.Need(t, "chromium")
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><form method="post" action="%s/logout">
+<input type="hidden" name="csrf_token" value="guessed"></form>
+<script>document.forms[0].submit()</script>`, in.URL)
+	}))
+	t.Cleanup(evil.Close)
+
+	p := startChromium(t)
+	p.open("the log-on page", in.URL+"/login", `location.pathname === "/login"`)
+	p.act("log on", fillAndSubmit("dgalice", alicePass), `location.pathname === "/"`)
+	cookie := p.sessionCookie(in.URL)
+	if cookie == nil {
+		t.Fatalf("no session cookie after logging on; log:\n%s", in.Log)
+	}
+	u, _ := url.Parse(in.URL)
+	p.open("the attacker's page", evil.URL+"/", fmt.Sprintf(`location.host === %q`, u.Host))
+	var after struct {
+		Path, Text string
+		Status     int
+	}
+	p.eval(`({Path: location.pathname, Text: document.body.innerText,
+		Status: performance.getEntriesByType("navigation")[0].responseStatus})`, &after)
+	if after.Status != http.StatusForbidden || after.Path != "/logout" {
+		t.Errorf("the attacker's log-out form ended at %s with %d %q; want 403 at /logout", after.Path, after.Status, after.Text)
+	}
+	c := client{t: t, base: in.URL}
+	if resp, b := c.do("GET", "/api/v1/sessions", nil, func(r *http.Request) {
+		r.AddCookie(&http.Cookie{Name: authn.CookieName, Value: cookie.Value})
+	}); resp.StatusCode != http.StatusOK {
+		t.Errorf("the victim's session after the attack = %d %s, want alive", resp.StatusCode, b)
 	}
 }

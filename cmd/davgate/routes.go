@@ -137,7 +137,10 @@ func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
+		// same-origin, not no-referrer: under no-referrer browsers send
+		// "Origin: null" on davgate's own form posts, which the CSRF check
+		// refuses; other sites still get no Referer
+		h.Set("Referrer-Policy", "same-origin")
 		// no page of davgate's, listing or file may be framed (clickjacking);
 		// pages that Set their own policy say frame-ancestors themselves
 		h.Add("Content-Security-Policy", "frame-ancestors 'none'")
