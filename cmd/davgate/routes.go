@@ -62,9 +62,7 @@ func newServer(d serverDeps) http.Handler {
 	mux.Handle("POST /login", d.logon.HandleLoginForm())
 	mux.Handle("POST /logout", browser.Require(d.logon.HandleLogout()))
 	// The browser app; its scripts reach the files through /dav.
-	// CSRFToken: TEMPORARY stand-in until sec-web's session.CSRFToken is
-	// merged; then (*session.Session).CSRFToken.
-	app := web.New(web.Options{DavPrefix: davPrefix, Shares: d.shareNames, CSRFToken: web.StandInCSRFToken, Log: d.log})
+	app := web.New(web.Options{DavPrefix: davPrefix, Shares: d.shareNames, CSRFToken: (*session.Session).CSRFToken, Log: d.log})
 	mux.Handle("GET "+web.StaticPrefix, app.HandleStatic())
 	mux.Handle("GET /{$}", browser.Require(app.HandleFiles()))
 	mux.Handle("GET /files/", browser.Require(app.HandleFiles()))
