@@ -120,11 +120,14 @@ func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password str
 	return token, info, status
 }
 
-// checkAndCreate is logOn without the observation.
+// checkAndCreate is logOn without the observation. The attempt is
+// reserved under the user's identity key and the client address before
+// the directory is asked, and counts as a failure unless it succeeds.
 func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
 	ctx := r.Context()
 	client := httplog.ClientAddr(r)
-	wait, err := l.Limiter.Wait(ctx, user, client)
+	key := identityKey(l.Auth, user)
+	wait, err := l.Limiter.Reserve(ctx, key, client)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "log-on", "logon_user", user, "err", err)
 		return "", session.Info{}, http.StatusServiceUnavailable
@@ -137,17 +140,17 @@ func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user, pas
 	id, err := l.Auth.Authenticate(ctx, user, password)
 	if err != nil {
 		if errors.Is(err, ErrBadCredentials) {
-			if ferr := l.Limiter.Fail(ctx, user, client); ferr != nil {
-				l.Log.ErrorContext(ctx, "count failed log-on", "logon_user", user, "err", ferr)
-			}
 			l.Log.InfoContext(ctx, "log-on refused", "logon_user", user, "err", err)
 			return "", session.Info{}, http.StatusUnauthorized
+		}
+		if rerr := l.Limiter.Release(ctx, key, client); rerr != nil {
+			l.Log.ErrorContext(ctx, "release log-on attempt", "logon_user", user, "err", rerr)
 		}
 		l.Log.ErrorContext(ctx, "log-on failed", "logon_user", user, "err", err)
 		return "", session.Info{}, http.StatusServiceUnavailable
 	}
-	if err := l.Limiter.Succeed(ctx, user); err != nil {
-		l.Log.ErrorContext(ctx, "clear failed log-ons", "logon_user", user, "err", err)
+	if err := l.Limiter.Succeed(ctx, client, key, identityKey(l.Auth, id.User)); err != nil {
+		l.Log.ErrorContext(ctx, "clear failed log-ons", "logon_user", id.User, "err", err)
 	}
 	attrs := map[string]string{"domain": id.Domain}
 	for k, v := range id.Attrs {
