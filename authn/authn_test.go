@@ -234,3 +234,39 @@ func TestAddrLimitKey(t *testing.T) {
 		}
 	}
 }
+
+// TestUserKeys: every spelling a backend accepts for one account gives
+// one rate-limit key before the directory is asked.
+func TestUserKeys(t *testing.T) {
+	smb := &SMB{Domain: "LAB"}
+	ldp := &LDAP{Domain: "LAB", BindTemplate: "{user}@lab.example.com"}
+	krb := &Kerberos{Realm: "LAB.EXAMPLE.COM", Domain: "LAB"}
+	for _, a := range []Authenticator{smb, ldp, krb} {
+		for _, typed := range []string{"alice", "ALICE", "Alice", `LAB\alice`, `lab\ALICE`, "alice@LAB", "alice@lab.example.com", "ALICE@LAB.EXAMPLE.COM"} {
+			if got := identityKey(a, typed); got != "alice" {
+				t.Errorf("%T: key of %q = %q, want alice", a, typed, got)
+			}
+		}
+		if got := identityKey(a, `OTHER\alice`); got == "alice" {
+			t.Errorf("%T: another domain's alice has alice's key", a)
+		}
+	}
+}
+
+func TestFoldName(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"Alice", "alice", true},
+		{"ÉLODIE", "élodie", true},
+		{"ſam", "sam", true},         // long s upper-cases to S: Windows' "SAM"
+		{"\u212Aate", "kate", false}, // the Kelvin sign is not K
+	}
+	for _, tc := range tests {
+		got, ok := foldName(tc.in)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("foldName(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

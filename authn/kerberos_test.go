@@ -39,6 +39,8 @@ func TestKerberos(t *testing.T) {
 		{"good password", &good, "alice", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"realm typed", &good, "alice@LAB.TEST", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"realm in lower case", &good, "alice@lab.test", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
+		{"upper case typed", &good, "ALICE", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
+		{"upper case with realm typed", &good, "Alice@lab.test", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"domain typed", &good, `LAB\alice`, "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"canonical name and domain from the PAC", with(func(k *Kerberos) { k.Domain = "" }), "ALICE", "Alice-Pass-1",
 			Identity{User: "alice", Domain: "LAB"}, nil},
