@@ -1,8 +1,10 @@
 package authn
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -47,7 +49,7 @@ const (
 // logonRequest is the body of POST /api/v1/sessions (JSON or form).
 type logonRequest struct {
 	Username string `json:"username"`
-	Password string `json:"password"`
+	Password secret `json:"password"`
 	Label    string `json:"label"`
 	Kind     string `json:"kind"`
 }
@@ -87,6 +89,7 @@ func (l *Logon) HandleCreate() http.Handler {
 			return
 		}
 		token, info, status := l.logOn(w, r, req.Username, req.Password, kind, req.Label)
+		clear(req.Password)
 		if status != 0 {
 			writeJSONError(w, status, statusMessage(status))
 			return
@@ -103,7 +106,7 @@ func (l *Logon) HandleCreate() http.Handler {
 
 // logOn checks the rate limits and the password and mints a session. On
 // failure it returns the status to answer (and has set Retry-After for 429).
-func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
+func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user string, password []byte, kind session.Kind, label string) (string, session.Info, int) {
 	token, info, status := l.checkAndCreate(w, r, user, password, kind, label)
 	if l.Observe != nil {
 		switch status {
@@ -123,7 +126,7 @@ func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password str
 // checkAndCreate is logOn without the observation. The attempt is
 // reserved under the user's identity key and the client address before
 // the directory is asked, and counts as a failure unless it succeeds.
-func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
+func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user string, password []byte, kind session.Kind, label string) (string, session.Info, int) {
 	ctx := r.Context()
 	client := httplog.ClientAddr(r)
 	key := identityKey(l.Auth, user)
@@ -156,7 +159,7 @@ func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user, pas
 	for k, v := range id.Attrs {
 		attrs[k] = v
 	}
-	token, info, err := l.Sessions.Create(ctx, id.User, password, kind, label, attrs)
+	token, info, err := l.Sessions.Create(ctx, id.User, string(password), kind, label, attrs)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "create session", "logon_user", id.User, "err", err)
 		return "", session.Info{}, http.StatusServiceUnavailable
@@ -183,22 +186,32 @@ func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, err
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
-		dec := json.NewDecoder(r.Body)
+		// Read into a buffer of our own, zeroed after decoding, so the
+		// password's only copy left is req.Password (see secret).
+		body, err := io.ReadAll(r.Body)
+		defer clear(body)
+		if err != nil {
+			return req, errors.New("body must be a JSON object with username and password")
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
+			clear(req.Password)
 			return req, errors.New("body must be a JSON object with username and password")
 		}
 	case "application/x-www-form-urlencoded", "multipart/form-data":
 		if err := r.ParseForm(); err != nil {
 			return req, errors.New("malformed form body")
 		}
-		req = logonRequest{Username: r.PostForm.Get("username"), Password: r.PostForm.Get("password"),
+		// Forms: net/http keeps the values as strings, which cannot be
+		// zeroed; the []byte copy is.
+		req = logonRequest{Username: r.PostForm.Get("username"), Password: secret(r.PostForm.Get("password")),
 			Label: r.PostForm.Get("label"), Kind: r.PostForm.Get("kind")}
 	default:
 		return req, errors.New("Content-Type must be application/json or a form")
 	}
 	switch {
-	case req.Username == "" || req.Password == "":
+	case req.Username == "" || len(req.Password) == 0:
 		return req, errors.New("username and password are required")
 	case len(req.Username) > 256 || !printable(req.Username):
 		return req, errors.New("username is malformed")

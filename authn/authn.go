@@ -31,9 +31,11 @@ type Identity struct {
 // Authenticator checks a user name and password.
 //
 // Authenticate returns ErrBadCredentials when the directory refuses them and
-// another error when it cannot be asked.
+// another error when it cannot be asked. The password is the caller's,
+// who zeroes it afterwards: Authenticate must not keep it (nor any copy
+// davgate owns) past its return.
 type Authenticator interface {
-	Authenticate(ctx context.Context, user, password string) (Identity, error)
+	Authenticate(ctx context.Context, user string, password []byte) (Identity, error)
 }
 
 // Errors of log-on.

@@ -112,8 +112,8 @@ func (k *Kerberos) Check() error {
 // must be changed), ErrLogonNotPermitted or ErrEmptyPassword. A KDC that
 // cannot be reached or a configuration mistake wraps ErrUnavailable, and
 // a KDC that fails verification is ErrKDCNotVerified.
-func (k *Kerberos) Authenticate(ctx context.Context, user, password string) (Identity, error) {
-	if password == "" {
+func (k *Kerberos) Authenticate(ctx context.Context, user string, password []byte) (Identity, error) {
+	if len(password) == 0 {
 		return Identity{}, ErrEmptyPassword
 	}
 	if err := checkUserName(user); err != nil {
@@ -143,8 +143,11 @@ func (k *Kerberos) Authenticate(ctx context.Context, user, password string) (Ide
 		err error
 	}
 	done := make(chan result, 1)
+	// gokrb5 takes the password as a string (a copy davgate cannot zero),
+	// made here: the goroutine may outlive the caller's password.
+	pw := string(password)
 	go func() {
-		id, err := k.logOn(name, password, kt)
+		id, err := k.logOn(name, pw, kt)
 		done <- result{id, err}
 	}()
 	select {

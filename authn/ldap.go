@@ -179,8 +179,8 @@ func (a *LDAP) Check() error {
 // ErrLogonNotPermitted, ErrNotInGroup or ErrEmptyPassword; a directory that
 // cannot be reached, a failing service account or a configuration mistake
 // wrap ErrUnavailable.
-func (a *LDAP) Authenticate(ctx context.Context, user, password string) (Identity, error) {
-	if password == "" {
+func (a *LDAP) Authenticate(ctx context.Context, user string, password []byte) (Identity, error) {
+	if len(password) == 0 {
 		return Identity{}, ErrEmptyPassword
 	}
 	if err := checkUserName(user); err != nil {
@@ -222,7 +222,8 @@ func (a *LDAP) Authenticate(ctx context.Context, user, password string) (Identit
 		bindName = strings.ReplaceAll(a.BindTemplate, "{user}", a.templateValue(user))
 	}
 
-	if err := conn.Bind(bindName, password); err != nil {
+	// go-ldap takes the password as a string: a copy davgate cannot zero.
+	if err := conn.Bind(bindName, string(password)); err != nil {
 		return Identity{}, bindError(bindName, err)
 	}
 

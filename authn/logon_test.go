@@ -37,7 +37,7 @@ type countingAuth struct {
 	n atomic.Int64
 }
 
-func (c *countingAuth) Authenticate(ctx context.Context, user, password string) (Identity, error) {
+func (c *countingAuth) Authenticate(ctx context.Context, user string, password []byte) (Identity, error) {
 	c.n.Add(1)
 	return c.Authenticator.Authenticate(ctx, user, password)
 }
@@ -205,4 +205,57 @@ func TestLogonBurstReachesServerAtMostFree(t *testing.T) {
 		t.Errorf("%d log-ons reached the server (%d answered 401, %d 429); want at most 5, the rest 429", n, unauthorized.Load(), limited.Load())
 	}
 	t.Logf("smbd saw %d failed session setups", smbd.FailedLogons(t, "dgburst"))
+}
+
+// keepingAuth keeps the password slices it is given, to see them zeroed.
+type keepingAuth struct {
+	Authenticator
+	mu   sync.Mutex
+	seen [][]byte
+}
+
+func (k *keepingAuth) Authenticate(ctx context.Context, user string, password []byte) (Identity, error) {
+	k.mu.Lock()
+	k.seen = append(k.seen, password)
+	k.mu.Unlock()
+	return k.Authenticator.Authenticate(ctx, user, password)
+}
+
+// TestLogonZeroesPassword: the password bytes a log-on reads from the
+// body (JSON, form) are zeroed once the session is made or refused.
+func TestLogonZeroesPassword(t *testing.T) {
+	smbd := testenv.StartSmbd(t, testenv.SmbdConfig{Users: map[string]string{"dgzero": "Zero-pass-1"}})
+	auth := &keepingAuth{Authenticator: &SMB{Addr: smbd.Addr(), Checker: poolChecker{session.NewPool(session.PoolOptions{})}}}
+	m := newTestManager(t, session.NewMemoryStore())
+	srv := logonServer(t, auth, m, &MemoryLimits{})
+	if r := postLogon(t, srv.URL, "dgzero", "Zero-pass-1"); r.status != http.StatusCreated {
+		t.Fatalf("JSON log-on: %d", r.status)
+	}
+	postLogon(t, srv.URL, "dgzero", "wrong-pass")
+	resp, err := http.PostForm(srv.URL+"/api/v1/sessions", map[string][]string{"username": {"dgzero"}, "password": {"Zero-pass-1"}})
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("form log-on: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	if len(auth.seen) != 3 {
+		t.Fatalf("%d log-ons reached the authenticator, want 3", len(auth.seen))
+	}
+	for i, pw := range auth.seen {
+		if strings.Trim(string(pw), "\x00") != "" || len(pw) == 0 {
+			t.Errorf("log-on %d: password left as %q", i+1, pw)
+		}
+	}
+}
+
+func TestSecretJSON(t *testing.T) {
+	for in, want := range map[string]string{`"plain pw"`: "plain pw", `"a\"b\\u00e9"`: `a"b\u00e9`, `"é"`: "é"} {
+		var s secret
+		if err := json.Unmarshal([]byte(in), &s); err != nil || string(s) != want {
+			t.Errorf("unmarshal %s = %q, %v; want %q", in, s, err, want)
+		}
+	}
+	var s secret
+	if err := json.Unmarshal([]byte(`12`), &s); err == nil {
+		t.Error("a number decoded as a password")
+	}
 }

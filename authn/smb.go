@@ -60,12 +60,12 @@ func (a *SMB) UserKey(typed string) string {
 }
 
 // Authenticate implements Authenticator.
-func (a *SMB) Authenticate(ctx context.Context, user, password string) (Identity, error) {
+func (a *SMB) Authenticate(ctx context.Context, user string, password []byte) (Identity, error) {
 	id, err := a.identity(user)
 	if err != nil {
 		return Identity{}, err
 	}
-	err = a.Checker.CheckLogon(ctx, a.Addr, session.Creds{User: id.User, Domain: id.Domain, Password: password})
+	err = a.Checker.CheckLogon(ctx, a.Addr, session.Creds{User: id.User, Domain: id.Domain, Password: string(password)})
 	switch {
 	case err == nil:
 		return id, nil
