@@ -58,6 +58,9 @@ func TestSameUser(t *testing.T) {
 		{"bob", "alice", false},
 		{"alicex", "alice", false},
 		{`EXAMPLE\bob`, "alice", false},
+		{"ALICE", "Alice", true},     // the directory's spelling is Alice
+		{"\u212Aate", "kate", false}, // the Kelvin sign is not K
+		{"ſam", "sam", true},         // Windows upper-cases both to SAM
 	}
 	for _, tt := range tests {
 		if got := sameUser(tt.given, tt.user); got != tt.want {
