@@ -1,8 +1,10 @@
 package authn
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -48,7 +50,7 @@ const (
 // logonRequest is the body of POST /api/v1/sessions (JSON or form).
 type logonRequest struct {
 	Username string `json:"username"`
-	Password string `json:"password"`
+	Password secret `json:"password"`
 	Label    string `json:"label"`
 	Kind     string `json:"kind"`
 }
@@ -92,6 +94,7 @@ func (l *Logon) HandleCreate() http.Handler {
 			return
 		}
 		token, info, status := l.logOn(w, r, req.Username, req.Password, kind, req.Label)
+		clear(req.Password)
 		if status != 0 {
 			writeJSONError(w, status, statusMessage(status))
 			return
@@ -108,7 +111,7 @@ func (l *Logon) HandleCreate() http.Handler {
 
 // logOn checks the rate limits and the password and mints a session. On
 // failure it returns the status to answer (and has set Retry-After for 429).
-func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
+func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user string, password []byte, kind session.Kind, label string) (string, session.Info, int) {
 	token, info, status := l.checkAndCreate(w, r, user, password, kind, label)
 	if l.Observe != nil {
 		switch status {
@@ -125,11 +128,14 @@ func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user, password str
 	return token, info, status
 }
 
-// checkAndCreate is logOn without the observation.
-func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user, password string, kind session.Kind, label string) (string, session.Info, int) {
+// checkAndCreate is logOn without the observation. The attempt is
+// reserved under the user's identity key and the client address before
+// the directory is asked, and counts as a failure unless it succeeds.
+func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user string, password []byte, kind session.Kind, label string) (string, session.Info, int) {
 	ctx := r.Context()
 	client := httplog.ClientAddr(r)
-	wait, err := l.Limiter.Wait(ctx, user, client)
+	key := identityKey(l.Auth, user)
+	wait, err := l.Limiter.Reserve(ctx, key, client)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "log-on", "logon_user", user, "err", err)
 		return "", session.Info{}, http.StatusServiceUnavailable
@@ -142,25 +148,23 @@ func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user, pas
 	id, err := l.Auth.Authenticate(ctx, user, password)
 	if err != nil {
 		if errors.Is(err, ErrBadCredentials) {
-			if ferr := l.Limiter.Fail(ctx, user, client); ferr != nil {
-				l.Log.ErrorContext(ctx, "count failed log-on", "logon_user", user, "err", ferr)
-			}
 			l.Log.InfoContext(ctx, "log-on refused", "logon_user", user, "err", err)
 			return "", session.Info{}, http.StatusUnauthorized
+		}
+		if rerr := l.Limiter.Release(ctx, key, client); rerr != nil {
+			l.Log.ErrorContext(ctx, "release log-on attempt", "logon_user", user, "err", rerr)
 		}
 		l.Log.ErrorContext(ctx, "log-on failed", "logon_user", user, "err", err)
 		return "", session.Info{}, http.StatusServiceUnavailable
 	}
-	if err := l.Limiter.Succeed(ctx, user); err != nil {
-		l.Log.ErrorContext(ctx, "clear failed log-ons", "logon_user", user, "err", err)
+	if err := l.Limiter.Succeed(ctx, client, key, identityKey(l.Auth, id.User)); err != nil {
+		l.Log.ErrorContext(ctx, "clear failed log-ons", "logon_user", id.User, "err", err)
 	}
 	attrs := map[string]string{"domain": id.Domain}
 	for k, v := range id.Attrs {
 		attrs[k] = v
 	}
-	pw := []byte(password)
-	defer clear(pw)
-	token, info, err := l.Sessions.Create(ctx, id.User, pw, kind, label, attrs)
+	token, info, err := l.Sessions.Create(ctx, id.User, password, kind, label, attrs)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "create session", "logon_user", id.User, "err", err)
 		return "", session.Info{}, http.StatusServiceUnavailable
@@ -192,13 +196,21 @@ func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, err
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
 		return req, errNotJSON
 	}
-	dec := json.NewDecoder(r.Body)
+	// Read into a buffer of our own, zeroed after decoding, so the
+	// password's only copy left is req.Password (see secret).
+	body, err := io.ReadAll(r.Body)
+	defer clear(body)
+	if err != nil {
+		return req, errors.New("body must be a JSON object with username and password")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
+		clear(req.Password)
 		return req, errors.New("body must be a JSON object with username and password")
 	}
 	switch {
-	case req.Username == "" || req.Password == "":
+	case req.Username == "" || len(req.Password) == 0:
 		return req, errors.New("username and password are required")
 	case len(req.Username) > 256 || !printable(req.Username):
 		return req, errors.New("username is malformed")

@@ -3,8 +3,11 @@
 // and on every later request turns the token the client presents (Basic,
 // Bearer or cookie) back into that session.
 //
-// It protects against: password guessing (log-on attempts are rate limited
-// per user and per client address); token confusion (a Basic user name must
+// It protects against: password guessing (each log-on attempt is reserved
+// before the directory is asked, per identity and per client address, so
+// no burst gets more than the limit; see Limiter); one account under many
+// names (every spelling a directory accepts resolves to one identity, see
+// identity.go); token confusion (a Basic user name must
 // match the token's user); secrets in logs and responses (passwords and
 // tokens are never logged, and clients get short fixed messages, never the
 // directory's or file server's error text); and the real directory password
@@ -20,7 +23,8 @@ import (
 
 // Identity is who an Authenticator found behind a user name and password.
 type Identity struct {
-	// User is the canonical user name used for sessions and share URLs.
+	// User is the canonical user name used for sessions, revocation, rate
+	// limits and share URLs: one per account, whatever spelling was typed.
 	User string
 	// Domain is the user's domain, "" if none.
 	Domain string
@@ -31,9 +35,11 @@ type Identity struct {
 // Authenticator checks a user name and password.
 //
 // Authenticate returns ErrBadCredentials when the directory refuses them and
-// another error when it cannot be asked.
+// another error when it cannot be asked. The password is the caller's,
+// who zeroes it afterwards: Authenticate must not keep it (nor any copy
+// davgate owns) past its return.
 type Authenticator interface {
-	Authenticate(ctx context.Context, user, password string) (Identity, error)
+	Authenticate(ctx context.Context, user string, password []byte) (Identity, error)
 }
 
 // Errors of log-on.

@@ -2,9 +2,15 @@ package authn
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/davgate/davgate/internal/testenv"
+	"github.com/davgate/davgate/session"
 )
 
 func TestTokenFrom(t *testing.T) {
@@ -52,6 +58,9 @@ func TestSameUser(t *testing.T) {
 		{"bob", "alice", false},
 		{"alicex", "alice", false},
 		{`EXAMPLE\bob`, "alice", false},
+		{"ALICE", "Alice", true},     // the directory's spelling is Alice
+		{"\u212Aate", "kate", false}, // the Kelvin sign is not K
+		{"ſam", "sam", true},         // Windows upper-cases both to SAM
 	}
 	for _, tt := range tests {
 		if got := sameUser(tt.given, tt.user); got != tt.want {
@@ -60,77 +69,207 @@ func TestSameUser(t *testing.T) {
 	}
 }
 
-// LimiterConformance runs the Limiter's behaviour over a LimitStore; the
-// session package runs it over Redis too (see limitstore_test.go there).
+// TestLimiterGrowsDelaysPerUserAndAddress: Free attempts go at once,
+// then each waits a doubling delay, per user and per address.
 func TestLimiterGrowsDelaysPerUserAndAddress(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := NewLimiter(&MemoryLimits{Now: func() time.Time { return now }})
 	ctx := context.Background()
-	wait := func(user, addr string) time.Duration {
+	try := func(user, addr string) time.Duration {
 		t.Helper()
-		d, err := l.Wait(ctx, user, addr)
+		d, err := l.Reserve(ctx, user, addr)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return d
 	}
-	fail := func(user, addr string) {
-		t.Helper()
-		if err := l.Fail(ctx, user, addr); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for i := int64(0); i < l.Free; i++ {
-		if w := wait("alice", "10.0.0.1"); w != 0 {
-			t.Fatalf("attempt %d: wait %v before the free failures are used", i, w)
+		if w := try("alice", "10.0.0.1"); w != 0 {
+			t.Fatalf("attempt %d: wait %v before the free attempts are used", i+1, w)
 		}
-		fail("alice", "10.0.0.1")
 	}
-	if w := wait("alice", "10.0.0.1"); w != 0 {
-		t.Fatalf("wait after exactly Free failures = %v, want 0", w)
-	}
-	fail("alice", "10.0.0.1")
-	first := wait("alice", "10.0.0.1")
+	first := try("alice", "10.0.0.1")
 	if first != time.Second {
-		t.Fatalf("first delay = %v, want 1s", first)
+		t.Fatalf("attempt %d waits %v, want 1s", l.Free+1, first)
 	}
 	// The same user from another address waits too (many-address burst).
-	if w := wait("alice", "10.9.9.9"); w != first {
+	if w := try("alice", "10.9.9.9"); w != first {
 		t.Errorf("other address, same user: wait %v, want %v", w, first)
 	}
 	// Another user from the same address waits too (one client, many users).
-	if w := wait("bob", "10.0.0.1"); w != first {
+	if w := try("bob", "10.0.0.1"); w != first {
 		t.Errorf("same address, other user: wait %v, want %v", w, first)
 	}
-	if w := wait("carol", "10.5.5.5"); w != 0 {
+	if w := try("carol", "10.5.5.5"); w != 0 {
 		t.Errorf("unrelated user and address: wait %v", w)
 	}
 	now = now.Add(first)
-	fail("alice", "10.0.0.1")
-	if w := wait("alice", "10.0.0.1"); w != 2*time.Second {
+	if w := try("alice", "10.0.0.1"); w != 0 {
+		t.Fatalf("after the wait: %v", w)
+	}
+	if w := try("alice", "10.0.0.1"); w != 2*time.Second {
 		t.Errorf("second delay = %v, want 2s (doubling)", w)
 	}
-	for i := 0; i < 40; i++ {
-		fail("alice", "10.0.0.1")
+	for range 40 {
+		now = now.Add(l.Max)
+		try("alice", "10.0.0.1")
 	}
-	if w := wait("alice", "10.0.0.1"); w != l.Max {
-		t.Errorf("delay after many failures = %v, want the cap %v", w, l.Max)
+	if w := try("alice", "10.0.0.1"); w != l.Max {
+		t.Errorf("delay after many attempts = %v, want the cap %v", w, l.Max)
 	}
-	if err := l.Succeed(ctx, "alice"); err != nil {
+	now = now.Add(l.Max)
+	if err := l.Succeed(ctx, "10.0.0.1", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if w := wait("alice", "10.9.9.9"); w != 0 {
+	if w := try("alice", "10.9.9.9"); w != 0 {
 		t.Errorf("after success, alice from elsewhere waits %v", w)
 	}
-	if w := wait("bob", "10.0.0.1"); w == 0 {
-		t.Errorf("after alice's success the address is still slowed for others")
-	}
 	now = now.Add(2 * time.Hour)
-	if w := wait("bob", "10.0.0.1"); w != 0 {
+	if w := try("bob", "10.0.0.1"); w != 0 {
 		t.Errorf("delay outlived its time: %v", w)
 	}
-	fail("bob", "10.0.0.1")
-	if w := wait("bob", "10.0.0.1"); w != 0 {
-		t.Errorf("one failure after the count was forgotten: wait %v", w)
+}
+
+// limitStores are the LimitStores to test: memory, and two RedisStores on
+// one real redis-server (two instances).
+func limitStores(t *testing.T) map[string][2]LimitStore {
+	r := testenv.StartRedis(t)
+	open := func() LimitStore {
+		s, err := session.NewRedisStore(context.Background(), r.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	m := &MemoryLimits{}
+	return map[string][2]LimitStore{"memory": {m, m}, "redis, two instances": {open(), open()}}
+}
+
+// TestLimitStoreReservesAtomically: 30 attempts at once, for one user
+// from many addresses or from one address for many users, split over two
+// instances: exactly Free are taken, the rest must wait. The old
+// read-then-count limiter let all 30 through.
+func TestLimitStoreReservesAtomically(t *testing.T) {
+	for name, st := range limitStores(t) {
+		t.Run(name, func(t *testing.T) {
+			for _, burst := range []struct {
+				name       string
+				user, addr func(i int) string
+			}{
+				{"one user, many addresses", func(int) string { return name + "alice" }, func(i int) string { return fmt.Sprintf("10.1.0.%d", i) }},
+				{"one address, many users", func(i int) string { return fmt.Sprintf("%suser%d", name, i) }, func(int) string { return "10.2.0.1" + name }},
+			} {
+				var taken, refused atomic.Int64
+				var wg sync.WaitGroup
+				for i := range 30 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						l := NewLimiter(st[i%2])
+						d, err := l.Reserve(context.Background(), burst.user(i), burst.addr(i))
+						switch {
+						case err != nil:
+							t.Error(err)
+						case d == 0:
+							taken.Add(1)
+						default:
+							refused.Add(1)
+						}
+					}()
+				}
+				wg.Wait()
+				if taken.Load() != 5 || refused.Load() != 25 {
+					t.Errorf("%s: %d taken, %d refused; want 5 and 25", burst.name, taken.Load(), refused.Load())
+				}
+			}
+		})
+	}
+}
+
+// TestLimitStoreReleaseAndClear: an attempt given back frees its place; a
+// cleared key starts again.
+func TestLimitStoreReleaseAndClear(t *testing.T) {
+	ctx := context.Background()
+	for name, st := range limitStores(t) {
+		t.Run(name, func(t *testing.T) {
+			l := NewLimiter(st[0])
+			other := NewLimiter(st[1])
+			for range 5 {
+				if d, _ := l.Reserve(ctx, "bob", "10.3.0.1"); d != 0 {
+					t.Fatalf("free attempt waits %v", d)
+				}
+			}
+			if d, _ := other.Reserve(ctx, "bob", "10.3.0.2"); d <= 0 || d > time.Second {
+				t.Fatalf("6th attempt on the other instance waits %v, want up to 1s", d)
+			}
+			if err := l.Release(ctx, "bob", "10.3.0.1"); err != nil {
+				t.Fatal(err)
+			}
+			if d, _ := other.Reserve(ctx, "bob", "10.3.0.2"); d != 0 {
+				t.Fatalf("after a release: wait %v", d)
+			}
+			if err := other.Succeed(ctx, "10.3.0.2", "bob"); err != nil {
+				t.Fatal(err)
+			}
+			for range 5 {
+				if d, _ := l.Reserve(ctx, "bob", "10.3.0.3"); d != 0 {
+					t.Fatalf("after a success: wait %v", d)
+				}
+			}
+		})
+	}
+}
+
+func TestAddrLimitKey(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"192.0.2.7", "a:192.0.2.7"},
+		{"::ffff:192.0.2.7", "a:192.0.2.7"},
+		{"2001:db8:1:2:aaaa:bbbb:cccc:dddd", "a:2001:db8:1:2::/64"},
+		{"2001:db8:1:2::1", "a:2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "a:2001:db8:1:3::/64"},
+		{"fe80::1%eth0", "a:fe80::/64"},
+		{"not an address", "a:not an address"},
+	}
+	for _, tc := range tests {
+		if got := addrLimitKey(tc.in); got != tc.want {
+			t.Errorf("addrLimitKey(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestUserKeys: every spelling a backend accepts for one account gives
+// one rate-limit key before the directory is asked.
+func TestUserKeys(t *testing.T) {
+	smb := &SMB{Domain: "LAB"}
+	ldp := &LDAP{Domain: "LAB", BindTemplate: "{user}@lab.example.com"}
+	krb := &Kerberos{Realm: "LAB.EXAMPLE.COM", Domain: "LAB"}
+	for _, a := range []Authenticator{smb, ldp, krb} {
+		for _, typed := range []string{"alice", "ALICE", "Alice", `LAB\alice`, `lab\ALICE`, "alice@LAB", "alice@lab.example.com", "ALICE@LAB.EXAMPLE.COM"} {
+			if got := identityKey(a, typed); got != "alice" {
+				t.Errorf("%T: key of %q = %q, want alice", a, typed, got)
+			}
+		}
+		if got := identityKey(a, `OTHER\alice`); got == "alice" {
+			t.Errorf("%T: another domain's alice has alice's key", a)
+		}
+	}
+}
+
+func TestFoldName(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"Alice", "alice", true},
+		{"ÉLODIE", "élodie", true},
+		{"ſam", "sam", true},         // long s upper-cases to S: Windows' "SAM"
+		{"\u212Aate", "kate", false}, // the Kelvin sign is not K
+	}
+	for _, tc := range tests {
+		got, ok := foldName(tc.in)
+		if ok != tc.ok || ok && got != tc.want {
+			t.Errorf("foldName(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
 	}
 }

@@ -72,7 +72,9 @@ func (p *PasswordBasic) session(w http.ResponseWriter, r *http.Request, user, pa
 		}
 		p.forget(k)
 	}
-	token, _, status := p.logon.logOn(w, r, user, password, session.KindBrowser, "basic auth")
+	pw := []byte(password) // net/http's Basic password is a string; the copy is zeroed
+	token, _, status := p.logon.logOn(w, r, user, pw, session.KindBrowser, "basic auth")
+	clear(pw)
 	if status != 0 {
 		return nil, status
 	}

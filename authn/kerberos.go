@@ -112,8 +112,8 @@ func (k *Kerberos) Check() error {
 // must be changed), ErrLogonNotPermitted or ErrEmptyPassword. A KDC that
 // cannot be reached or a configuration mistake wraps ErrUnavailable, and
 // a KDC that fails verification is ErrKDCNotVerified.
-func (k *Kerberos) Authenticate(ctx context.Context, user, password string) (Identity, error) {
-	if password == "" {
+func (k *Kerberos) Authenticate(ctx context.Context, user string, password []byte) (Identity, error) {
+	if len(password) == 0 {
 		return Identity{}, ErrEmptyPassword
 	}
 	if err := checkUserName(user); err != nil {
@@ -143,8 +143,11 @@ func (k *Kerberos) Authenticate(ctx context.Context, user, password string) (Ide
 		err error
 	}
 	done := make(chan result, 1)
+	// gokrb5 takes the password as a string (a copy davgate cannot zero),
+	// made here: the goroutine may outlive the caller's password.
+	pw := string(password)
 	go func() {
-		id, err := k.logOn(name, password, kt)
+		id, err := k.logOn(name, pw, kt)
 		done <- result{id, err}
 	}()
 	select {
@@ -171,6 +174,18 @@ func (k *Kerberos) principal(user string) (string, error) {
 	return name, nil
 }
 
+// UserKey implements userKeyer: the principal's name, folded (AD's KDC
+// compares names case-insensitively; for a case-sensitive KDC the shared
+// count only errs on the safe side).
+func (k *Kerberos) UserKey(typed string) string {
+	name, err := k.principal(typed)
+	if err != nil {
+		name = typed
+	}
+	key, _ := foldName(name)
+	return key
+}
+
 func (k *Kerberos) config() *config.Config {
 	return session.Kerberos{Realm: k.Realm, KDCs: k.KDCs}.Krb5Config()
 }
@@ -191,7 +206,9 @@ func (k *Kerberos) logOn(name, password string, kt *keytab.Keytab) (Identity, er
 	if err := k.verify(&tkt, spn, name, kt); err != nil {
 		return Identity{}, err
 	}
-	id := Identity{User: name, Domain: k.Domain}
+	// The KDC's spelling of the client name; the PAC's account name (AD)
+	// wins over it.
+	id := Identity{User: tkt.DecryptedEncPart.CName.PrincipalNameString(), Domain: k.Domain}
 	// The PAC's signatures are checked with the keytab's key too.
 	isPAC, p, err := tkt.GetPACType(kt, &spn, log.New(io.Discard, "", 0))
 	switch {

@@ -39,6 +39,8 @@ func TestKerberos(t *testing.T) {
 		{"good password", &good, "alice", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"realm typed", &good, "alice@LAB.TEST", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"realm in lower case", &good, "alice@lab.test", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
+		{"upper case typed", &good, "ALICE", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
+		{"upper case with realm typed", &good, "Alice@lab.test", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"domain typed", &good, `LAB\alice`, "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"canonical name and domain from the PAC", with(func(k *Kerberos) { k.Domain = "" }), "ALICE", "Alice-Pass-1",
 			Identity{User: "alice", Domain: "LAB"}, nil},
@@ -70,7 +72,7 @@ func TestKerberos(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.auth.Authenticate(context.Background(), tc.user, tc.pw)
+			got, err := tc.auth.Authenticate(context.Background(), tc.user, []byte(tc.pw))
 			checkAuth(t, got, err, tc.want, tc.wantErr)
 			if err != nil && strings.Contains(err.Error(), tc.pw) && tc.pw != "" {
 				t.Errorf("error carries the password: %v", err)
@@ -80,7 +82,7 @@ func TestKerberos(t *testing.T) {
 
 	t.Run("a spoofed KDC refusal is not a wrong password", func(t *testing.T) {
 		k := with(func(k *Kerberos) { k.Keytab = foreignKeytab(t, kt, spn, dc.Realm) })
-		_, err := k.Authenticate(context.Background(), "alice", "Alice-Pass-1")
+		_, err := k.Authenticate(context.Background(), "alice", []byte("Alice-Pass-1"))
 		if errors.Is(err, ErrBadCredentials) {
 			t.Errorf("err = %v: must not count as bad credentials", err)
 		}
@@ -95,7 +97,7 @@ func TestKerberos(t *testing.T) {
 	t.Run("cancelled context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := good.Authenticate(ctx, "alice", "Alice-Pass-1"); !errors.Is(err, ErrUnavailable) {
+		if _, err := good.Authenticate(ctx, "alice", []byte("Alice-Pass-1")); !errors.Is(err, ErrUnavailable) {
 			t.Errorf("err = %v, want ErrUnavailable", err)
 		}
 	})
@@ -169,15 +171,15 @@ func TestKerberosLockout(t *testing.T) {
 	ldp := &LDAP{URL: dc.LDAPURL, CAFile: dc.CAFile, BindTemplate: "{user}@lab.test"}
 
 	for range 2 {
-		if _, err := krb.Authenticate(context.Background(), "frank", "wrong"); !errors.Is(err, ErrWrongPassword) {
+		if _, err := krb.Authenticate(context.Background(), "frank", []byte("wrong")); !errors.Is(err, ErrWrongPassword) {
 			t.Fatalf("wrong password: %v", err)
 		}
 	}
-	_, err := krb.Authenticate(context.Background(), "frank", "Frank-Pass-1")
+	_, err := krb.Authenticate(context.Background(), "frank", []byte("Frank-Pass-1"))
 	checkAuth(t, Identity{}, err, Identity{}, ErrAccountRevoked)
-	_, err = ldp.Authenticate(context.Background(), "frank", "Frank-Pass-1")
+	_, err = ldp.Authenticate(context.Background(), "frank", []byte("Frank-Pass-1"))
 	checkAuth(t, Identity{}, err, Identity{}, ErrAccountLocked)
-	got, err := krb.Authenticate(context.Background(), "alice", "Alice-Pass-1")
+	got, err := krb.Authenticate(context.Background(), "alice", []byte("Alice-Pass-1"))
 	checkAuth(t, got, err, Identity{User: "alice", Domain: "LAB"}, nil)
 
 }

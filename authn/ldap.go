@@ -179,8 +179,8 @@ func (a *LDAP) Check() error {
 // ErrLogonNotPermitted, ErrNotInGroup or ErrEmptyPassword; a directory that
 // cannot be reached, a failing service account or a configuration mistake
 // wrap ErrUnavailable.
-func (a *LDAP) Authenticate(ctx context.Context, user, password string) (Identity, error) {
-	if password == "" {
+func (a *LDAP) Authenticate(ctx context.Context, user string, password []byte) (Identity, error) {
+	if len(password) == 0 {
 		return Identity{}, ErrEmptyPassword
 	}
 	if err := checkUserName(user); err != nil {
@@ -189,11 +189,7 @@ func (a *LDAP) Authenticate(ctx context.Context, user, password string) (Identit
 	if err := a.Check(); err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	// DOMAIN\user naming our own Domain is the user; any other domain
-	// stays in the name, which then matches no entry.
-	if d, u, ok := strings.Cut(user, `\`); ok && a.Domain != "" && strings.EqualFold(d, a.Domain) {
-		user = u
-	}
+	user = a.stripDomain(user)
 	conn, err := a.dial(ctx)
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: ldap: %w", ErrUnavailable, err)
@@ -226,7 +222,8 @@ func (a *LDAP) Authenticate(ctx context.Context, user, password string) (Identit
 		bindName = strings.ReplaceAll(a.BindTemplate, "{user}", a.templateValue(user))
 	}
 
-	if err := conn.Bind(bindName, password); err != nil {
+	// go-ldap takes the password as a string: a copy davgate cannot zero.
+	if err := conn.Bind(bindName, string(password)); err != nil {
 		return Identity{}, bindError(bindName, err)
 	}
 
@@ -379,13 +376,50 @@ func (a *LDAP) exists(conn *ldap.Conn, base string, scope int, filter string) (b
 	return len(res.Entries) > 0, nil
 }
 
+// canonical is the identity's user name: the directory's value of
+// UserAttr, else the typed name folded (directories compare user names
+// case-insensitively: sAMAccountName, and uid with caseIgnoreMatch).
 func (a *LDAP) canonical(entry *ldap.Entry, user string) string {
 	if entry != nil && a.UserAttr != "" {
 		if v := entry.GetEqualFoldAttributeValue(a.UserAttr); v != "" {
 			return v
 		}
 	}
+	name, _ := foldName(user)
+	return name
+}
+
+// stripDomain takes DOMAIN\user naming our own Domain as the user; any
+// other domain stays in the name, which then matches no entry.
+func (a *LDAP) stripDomain(user string) string {
+	if d, u, ok := strings.Cut(user, `\`); ok && a.Domain != "" && strings.EqualFold(d, a.Domain) {
+		return u
+	}
 	return user
+}
+
+// upnSuffix is the domain of a BindTemplate "{user}@domain", else "".
+func (a *LDAP) upnSuffix() string {
+	if d, ok := strings.CutPrefix(a.BindTemplate, "{user}@"); ok && !strings.Contains(d, "{user}") {
+		return d
+	}
+	return ""
+}
+
+// UserKey implements userKeyer: the typed name without our domain
+// (DOMAIN\user, or user@domain where domain is Domain in NetBIOS or DNS
+// form or the bind template's UPN suffix), folded. A directory that
+// accepts other spellings (a UPN suffix of its own) gives them keys of
+// their own before the log-on; after a success every key the log-on was
+// known by is cleared.
+func (a *LDAP) UserKey(typed string) string {
+	name := a.stripDomain(typed)
+	if n, d := splitDomainUser(name); d != "" && !strings.Contains(name, `\`) &&
+		(sameDomain(d, a.Domain) || a.upnSuffix() != "" && strings.EqualFold(d, a.upnSuffix())) {
+		name = n
+	}
+	k, _ := foldName(name)
+	return k
 }
 
 func (a *LDAP) identity(entry *ldap.Entry, user string) Identity {

@@ -76,6 +76,12 @@ func TestLDAPActiveDirectory(t *testing.T) {
 			Identity{User: "alice", Domain: "LAB", Attrs: aliceAttrs}, nil},
 		{"our domain typed", &searchThenBind, `LAB\alice`, "Alice-Pass-1",
 			Identity{User: "alice", Domain: "LAB", Attrs: aliceAttrs}, nil},
+		{"upper case typed", &searchThenBind, "ALICE", "Alice-Pass-1",
+			Identity{User: "alice", Domain: "LAB", Attrs: aliceAttrs}, nil},
+		{"upper case UPN and domain typed", &searchThenBind, `lab\ALICE`, "Alice-Pass-1",
+			Identity{User: "alice", Domain: "LAB", Attrs: aliceAttrs}, nil},
+		{"upper case, template without user_attr: folded", &LDAP{URL: dc.LDAPURL, CAFile: dc.CAFile, BindTemplate: "{user}@lab.test", Domain: "LAB"},
+			"ALICE", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
 		{"another domain typed", &searchThenBind, `EVIL\alice`, "Alice-Pass-1", Identity{}, ErrWrongPassword},
 		{"starttls with a UPN template", &upnStartTLS, "alice", "Alice-Pass-1",
 			Identity{User: "alice", Domain: "LAB", Attrs: map[string]string{
@@ -130,18 +136,18 @@ func TestLDAPActiveDirectory(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.auth.Authenticate(context.Background(), tc.user, tc.pw)
+			got, err := tc.auth.Authenticate(context.Background(), tc.user, []byte(tc.pw))
 			checkAuth(t, got, err, tc.want, tc.wantErr)
 		})
 	}
 
 	t.Run("locked out", func(t *testing.T) {
 		for range 3 {
-			if _, err := searchThenBind.Authenticate(context.Background(), "frank", "wrong"); !errors.Is(err, ErrWrongPassword) {
+			if _, err := searchThenBind.Authenticate(context.Background(), "frank", []byte("wrong")); !errors.Is(err, ErrWrongPassword) {
 				t.Fatalf("wrong password: %v", err)
 			}
 		}
-		_, err := searchThenBind.Authenticate(context.Background(), "frank", "Frank-Pass-1")
+		_, err := searchThenBind.Authenticate(context.Background(), "frank", []byte("Frank-Pass-1"))
 		checkAuth(t, Identity{}, err, Identity{}, ErrAccountLocked)
 	})
 
@@ -159,7 +165,7 @@ func TestLDAPActiveDirectory(t *testing.T) {
 
 	t.Run("errors never carry the password", func(t *testing.T) {
 		for _, a := range []*LDAP{&searchThenBind, &upnStartTLS} {
-			_, err := a.Authenticate(context.Background(), "bob", "Secret-Wrong-9")
+			_, err := a.Authenticate(context.Background(), "bob", []byte("Secret-Wrong-9"))
 			if err == nil || strings.Contains(err.Error(), "Secret-Wrong-9") {
 				t.Errorf("error %v", err)
 			}
@@ -169,7 +175,7 @@ func TestLDAPActiveDirectory(t *testing.T) {
 	t.Run("cancelled context", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := searchThenBind.Authenticate(ctx, "alice", "Alice-Pass-1"); !errors.Is(err, ErrUnavailable) {
+		if _, err := searchThenBind.Authenticate(ctx, "alice", []byte("Alice-Pass-1")); !errors.Is(err, ErrUnavailable) {
 			t.Errorf("err = %v, want ErrUnavailable", err)
 		}
 	})
@@ -184,9 +190,9 @@ func TestLDAPPlainWhenAllowed(t *testing.T) {
 		LDAPStrongAuth: "no",
 	})
 	a := &LDAP{URL: dc.LDAPPlainURL, InsecurePlaintext: true, BindTemplate: `LAB\{user}`, Domain: "LAB"}
-	got, err := a.Authenticate(context.Background(), "alice", "Alice-Pass-1")
+	got, err := a.Authenticate(context.Background(), "alice", []byte("Alice-Pass-1"))
 	checkAuth(t, got, err, Identity{User: "alice", Domain: "LAB"}, nil)
-	_, err = a.Authenticate(context.Background(), "alice", "wrong")
+	_, err = a.Authenticate(context.Background(), "alice", []byte("wrong"))
 	checkAuth(t, Identity{}, err, Identity{}, ErrWrongPassword)
 	if log := dc.Log(t); !auditHas(log, "Auth: [LDAP,simple bind] user", `became [LAB]\[alice]`, "status [NT_STATUS_OK]") {
 		t.Errorf("audit log lacks a plain simple bind:\n%s", log)
@@ -245,7 +251,7 @@ func TestLDAPOpenLDAP(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := tc.auth.Authenticate(context.Background(), tc.user, tc.pw)
+			got, err := tc.auth.Authenticate(context.Background(), tc.user, []byte(tc.pw))
 			checkAuth(t, got, err, tc.want, tc.wantErr)
 		})
 	}

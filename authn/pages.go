@@ -138,7 +138,10 @@ func (l *Logon) HandleLoginForm() http.Handler {
 			l.renderLogin(w, r, http.StatusBadRequest, pageData{Title: "log on", User: user, Next: next, Error: "Enter your user name and password."})
 			return
 		}
-		token, info, status := l.logOn(w, r, user, pass, session.KindBrowser, "browser")
+		// The form's values are strings net/http keeps; the copy is zeroed.
+		pw := []byte(pass)
+		token, info, status := l.logOn(w, r, user, pw, session.KindBrowser, "browser")
+		clear(pw)
 		if status != 0 {
 			l.renderLogin(w, r, status, pageData{Title: "log on", User: user, Next: next, Error: statusMessage(status) + "."})
 			return

@@ -4,80 +4,104 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/davgate/davgate/session"
 )
 
-// LimitStore keeps the Limiter's failure counts and blocks. MemoryLimits
-// counts in this process; session.RedisStore counts across every instance
-// sharing the Redis.
+// LimitStore keeps the Limiter's attempt counts. MemoryLimits counts in
+// this process; session.RedisStore counts across every instance sharing
+// the Redis.
 type LimitStore interface {
-	// CountFailure adds a failure under key and returns the count; a count
-	// with no failure for forget starts again from zero.
-	CountFailure(ctx context.Context, key string, forget time.Duration) (int64, error)
-	// Block makes attempts under key wait d from now.
-	Block(ctx context.Context, key string, d time.Duration) error
-	// BlockedFor returns the longest wait left among keys, 0 if none.
-	BlockedFor(ctx context.Context, keys ...string) (time.Duration, error)
-	// ClearFailures forgets key's count and block.
+	// Reserve takes one attempt under every key or, if any key must wait,
+	// under none, and returns that wait (0: taken). Each key's check and
+	// count are one atomic step, so concurrent callers, on this instance or
+	// others, never take more than p allows.
+	Reserve(ctx context.Context, p LimitPolicy, keys ...string) (time.Duration, error)
+	// Release gives back one attempt taken under key that did not fail.
+	Release(ctx context.Context, p LimitPolicy, key string) error
+	// ClearFailures forgets key's count and wait.
 	ClearFailures(ctx context.Context, key string) error
 }
 
-// Limiter slows password guessing: after Free failed log-ons for a user
-// name or from a client address, each further attempt must wait a delay
-// that doubles with every failure, up to Max. Counting per user name slows a
-// burst against one account from many addresses; counting per address slows
-// one client trying many accounts. A success clears the user's count.
+// LimitPolicy is how attempts under one key are limited (see
+// session.LimitPolicy).
+type LimitPolicy = session.LimitPolicy
+
+// Limiter slows password guessing. Every log-on attempt is reserved
+// before the directory is asked, under the user's identity key and the
+// client's address, and counts until it succeeds: so at most Free
+// attempts per user (and per address) reach the directory at once,
+// however many arrive together, and each later one waits a delay that
+// doubles with every attempt. Counting per user slows a burst against one
+// account from many addresses; counting per address slows one client
+// trying many accounts. A success clears the user's count and gives the
+// address its attempt back; an attempt the directory could not answer
+// gives both back.
 type Limiter struct {
-	Store  LimitStore    // required
-	Free   int64         // failures allowed before delays start
-	Base   time.Duration // first delay
-	Max    time.Duration // longest delay
-	Forget time.Duration // a key's count restarts after this long without failures
+	Store LimitStore // required
+	LimitPolicy
 }
 
-// NewLimiter returns a Limiter over store with davgate's defaults: 5 free
-// failures, then 1 s doubling to 15 min, forgotten after an hour.
+// NewLimiter returns a Limiter over store with davgate's defaults: 5
+// attempts at once, then 1 s doubling to 15 min, forgotten after an hour.
 func NewLimiter(store LimitStore) *Limiter {
-	return &Limiter{Store: store, Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: time.Hour}
+	return &Limiter{Store: store, LimitPolicy: LimitPolicy{Free: 5, Base: time.Second, Max: 15 * time.Minute, Forget: time.Hour}}
 }
 
-func limitKeys(user, client string) []string {
-	return []string{"u:" + strings.ToLower(user), "a:" + client}
+// userLimitKey is the limit key of a user identity key (see identityKey).
+func userLimitKey(user string) string { return "u:" + user }
+
+// addrLimitKey is the limit key of a client address: an IPv4 address
+// alone, an IPv6 address by its /64 (one site's or host's network, which
+// its owner can fill with addresses at will).
+func addrLimitKey(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil {
+		return "a:" + client
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return "a:" + p.String()
+	}
+	return "a:" + a.String()
 }
 
-// Wait returns how long the caller must wait before it may try; 0 if now.
-func (l *Limiter) Wait(ctx context.Context, user, client string) (time.Duration, error) {
-	d, err := l.Store.BlockedFor(ctx, limitKeys(user, client)...)
+// Reserve takes an attempt for the user (an identity key) from client; a
+// wait above 0 means refused, try again after it.
+func (l *Limiter) Reserve(ctx context.Context, user, client string) (time.Duration, error) {
+	d, err := l.Store.Reserve(ctx, l.LimitPolicy, userLimitKey(user), addrLimitKey(client))
 	if err != nil {
 		return 0, fmt.Errorf("rate limit: %w", err)
 	}
 	return d, nil
 }
 
-// Fail counts a failed log-on and blocks the keys that passed Free.
-func (l *Limiter) Fail(ctx context.Context, user, client string) error {
-	for _, k := range limitKeys(user, client) {
-		n, err := l.Store.CountFailure(ctx, k, l.Forget)
-		if err != nil {
+// Succeed clears the users' counts (the identity keys the log-on was
+// known by) and gives client its attempt back.
+func (l *Limiter) Succeed(ctx context.Context, client string, users ...string) error {
+	for _, u := range users {
+		if err := l.Store.ClearFailures(ctx, userLimitKey(u)); err != nil {
 			return fmt.Errorf("rate limit: %w", err)
 		}
-		if over := n - l.Free; over > 0 {
-			d := time.Duration(float64(l.Base) * math.Pow(2, float64(min(over-1, 30))))
-			if err := l.Store.Block(ctx, k, min(d, l.Max)); err != nil {
-				return fmt.Errorf("rate limit: %w", err)
-			}
-		}
+	}
+	if err := l.Store.Release(ctx, l.LimitPolicy, addrLimitKey(client)); err != nil {
+		return fmt.Errorf("rate limit: %w", err)
 	}
 	return nil
 }
 
-// Succeed clears the user's count.
-func (l *Limiter) Succeed(ctx context.Context, user string) error {
-	if err := l.Store.ClearFailures(ctx, limitKeys(user, "")[0]); err != nil {
-		return fmt.Errorf("rate limit: %w", err)
+// Release gives back an attempt that neither failed nor succeeded (the
+// directory could not be asked).
+func (l *Limiter) Release(ctx context.Context, user, client string) error {
+	for _, k := range []string{userLimitKey(user), addrLimitKey(client)} {
+		if err := l.Store.Release(ctx, l.LimitPolicy, k); err != nil {
+			return fmt.Errorf("rate limit: %w", err)
+		}
 	}
 	return nil
 }
@@ -91,10 +115,10 @@ type MemoryLimits struct {
 }
 
 type limitEntry struct {
-	failures int64
-	last     time.Time
-	until    time.Time
-	forget   time.Duration
+	n      int64     // attempts counted
+	last   time.Time // latest attempt
+	until  time.Time // no attempt before
+	forget time.Duration
 }
 
 var _ LimitStore = (*MemoryLimits)(nil)
@@ -106,8 +130,8 @@ func (m *MemoryLimits) now() time.Time {
 	return time.Now()
 }
 
-// CountFailure implements LimitStore.
-func (m *MemoryLimits) CountFailure(_ context.Context, key string, forget time.Duration) (int64, error) {
+// Reserve implements LimitStore: all keys under one lock.
+func (m *MemoryLimits) Reserve(_ context.Context, p LimitPolicy, keys ...string) (time.Duration, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -115,38 +139,41 @@ func (m *MemoryLimits) CountFailure(_ context.Context, key string, forget time.D
 		m.entries = map[string]*limitEntry{}
 	}
 	m.gc(now)
-	e := m.entries[key]
-	if e == nil || now.Sub(e.last) > forget {
-		e = &limitEntry{}
-		m.entries[key] = e
-	}
-	e.failures++
-	e.last, e.forget = now, forget
-	return e.failures, nil
-}
-
-// Block implements LimitStore.
-func (m *MemoryLimits) Block(_ context.Context, key string, d time.Duration) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e := m.entries[key]; e != nil {
-		e.until = m.now().Add(d)
-	}
-	return nil
-}
-
-// BlockedFor implements LimitStore.
-func (m *MemoryLimits) BlockedFor(_ context.Context, keys ...string) (time.Duration, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now()
 	var wait time.Duration
 	for _, k := range keys {
-		if e := m.entries[k]; e != nil && e.until.After(now) {
+		if e := m.entries[k]; e != nil && now.Sub(e.last) <= e.forget && e.until.After(now) {
 			wait = max(wait, e.until.Sub(now))
 		}
 	}
-	return wait, nil
+	if wait > 0 {
+		return wait, nil
+	}
+	for _, k := range keys {
+		e := m.entries[k]
+		if e == nil || now.Sub(e.last) > e.forget {
+			e = &limitEntry{}
+			m.entries[k] = e
+		}
+		e.n++
+		e.last, e.forget = now, p.Forget
+		e.until = now.Add(p.Delay(e.n))
+	}
+	return 0, nil
+}
+
+// Release implements LimitStore.
+func (m *MemoryLimits) Release(_ context.Context, p LimitPolicy, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[key]
+	if e == nil || e.n == 0 {
+		return nil
+	}
+	e.n--
+	if e.n < p.Free {
+		e.until = time.Time{}
+	}
+	return nil
 }
 
 // ClearFailures implements LimitStore.

@@ -135,8 +135,10 @@ func (m *Middleware) openToken(w http.ResponseWriter, r *http.Request, token, ba
 	return s, 0
 }
 
-// sameUser compares user names as directories do: case-insensitively, with
-// an optional DOMAIN\ or @domain part ignored.
+// sameUser compares user names as the file servers do (foldName), with
+// an optional DOMAIN\ or @domain part ignored: the token's user is the
+// identity the log-on resolved to, and a Basic name may be any spelling
+// of it.
 func sameUser(given, user string) bool {
 	if _, u, ok := strings.Cut(given, `\`); ok {
 		given = u
@@ -144,7 +146,9 @@ func sameUser(given, user string) bool {
 	if u, _, ok := strings.Cut(given, "@"); ok && !strings.Contains(user, "@") {
 		given = u
 	}
-	return strings.EqualFold(given, user)
+	g, ok := foldName(given)
+	u, _ := foldName(user)
+	return ok && g == u
 }
 
 // fail answers an authentication failure with a short safe message.

@@ -2,60 +2,103 @@ package session
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // The log-on rate limiter's counts (authn.LimitStore) in Redis, so every
-// instance sharing the Redis counts the same failures:
+// instance sharing the Redis counts the same attempts:
 //
-//	davgate:rl:f:<key>  failure count, expires after the forget period
-//	davgate:rl:b:<key>  present while <key> is blocked, PX = the wait
+//	davgate:rl:<key>  hash: n = attempts counted, u = no attempt before
+//	                  this (ms, Redis' clock); expires after the forget
+//	                  period past the latest attempt
 //
-// Keys are "u:<user name>" or "a:<client address>"; no secret is stored.
+// Keys are "u:<identity>" or "a:<client address or /64>"; no secret is
+// stored. Each key is checked and counted by one script, atomically; a
+// reservation of several keys takes them one by one and gives back what
+// it took when a later key must wait, so on Cluster the keys need no
+// shared hash slot. A concurrent attempt may then be refused for a count
+// that is given back a moment later: the error is on the safe side.
 
-func (s *RedisStore) failKey(key string) string  { return s.prefix + "rl:f:" + key }
-func (s *RedisStore) blockKey(key string) string { return s.prefix + "rl:b:" + key }
+func (s *RedisStore) limitKey(key string) string { return s.prefix + "rl:" + key }
 
-// CountFailure adds a failure under key; the count expires forget after the
-// latest failure.
-func (s *RedisStore) CountFailure(ctx context.Context, key string, forget time.Duration) (int64, error) {
-	var incr *redis.IntCmd
-	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		incr = p.Incr(ctx, s.failKey(key))
-		p.PExpire(ctx, s.failKey(key), forget)
-		return nil
-	})
-	if err != nil {
-		return 0, err
+// reserveScript: KEYS[1] the limit key; ARGV free, base ms, max ms, forget
+// ms. Returns the wait in ms, 0 when the attempt is taken.
+var reserveScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local free, base, max, forget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local v = redis.call('HMGET', KEYS[1], 'n', 'u')
+local n, u = tonumber(v[1]) or 0, tonumber(v[2]) or 0
+if u > now then return u - now end
+n = n + 1
+local d = 0
+if n >= free then d = math.min(base * 2 ^ math.min(n - free, 30), max) end
+redis.call('HSET', KEYS[1], 'n', n, 'u', now + d)
+redis.call('PEXPIRE', KEYS[1], forget + d)
+return 0
+`)
+
+// releaseScript: KEYS[1] the limit key; ARGV free.
+var releaseScript = redis.NewScript(`
+local n = tonumber(redis.call('HGET', KEYS[1], 'n'))
+if not n or n <= 0 then return 0 end
+n = redis.call('HINCRBY', KEYS[1], 'n', -1)
+if n < tonumber(ARGV[1]) then redis.call('HSET', KEYS[1], 'u', 0) end
+return 0
+`)
+
+// LimitPolicy is how log-on attempts under one key are limited (it is
+// authn.LimitPolicy): the first Free attempts go at once; once Free are
+// counted, each further attempt must wait Base after the one before,
+// doubling with every attempt, up to Max. A key with no attempt for Forget
+// starts again from zero.
+type LimitPolicy struct {
+	Free   int64
+	Base   time.Duration
+	Max    time.Duration
+	Forget time.Duration
+}
+
+// Delay is the wait after the n-th counted attempt; 0 while n < Free.
+func (p LimitPolicy) Delay(n int64) time.Duration {
+	if n < p.Free {
+		return 0
 	}
-	return incr.Val(), nil
+	d := time.Duration(float64(p.Base) * math.Pow(2, float64(min(n-p.Free, 30))))
+	return min(d, p.Max)
 }
 
-// Block makes attempts under key wait d.
-func (s *RedisStore) Block(ctx context.Context, key string, d time.Duration) error {
-	return s.c.Set(ctx, s.blockKey(key), "1", d).Err()
-}
-
-// BlockedFor returns the longest wait left among keys.
-func (s *RedisStore) BlockedFor(ctx context.Context, keys ...string) (time.Duration, error) {
-	var wait time.Duration
-	for _, k := range keys {
-		d, err := s.c.PTTL(ctx, s.blockKey(k)).Result()
+// Reserve takes one attempt under every key, or none, and returns the
+// wait when one must wait (authn.LimitStore).
+func (s *RedisStore) Reserve(ctx context.Context, p LimitPolicy, keys ...string) (time.Duration, error) {
+	for i, k := range keys {
+		ms, err := reserveScript.Run(ctx, s.c, []string{s.limitKey(k)},
+			p.Free, p.Base.Milliseconds(), p.Max.Milliseconds(), p.Forget.Milliseconds()).Int64()
+		if err == nil && ms == 0 {
+			continue
+		}
+		for _, taken := range keys[:i] {
+			if rerr := s.Release(ctx, p, taken); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
 		if err != nil {
 			return 0, err
 		}
-		wait = max(wait, d) // -2 (no key) and -1 (no TTL) count as none
+		return time.Duration(ms) * time.Millisecond, nil
 	}
-	return wait, nil
+	return 0, nil
 }
 
-// ClearFailures forgets key's count and block.
+// Release gives back one attempt taken under key (authn.LimitStore).
+func (s *RedisStore) Release(ctx context.Context, p LimitPolicy, key string) error {
+	return releaseScript.Run(ctx, s.c, []string{s.limitKey(key)}, p.Free).Err()
+}
+
+// ClearFailures forgets key's count and wait.
 func (s *RedisStore) ClearFailures(ctx context.Context, key string) error {
-	// Two single-key commands, so Cluster needs no shared hash slot.
-	if err := s.c.Del(ctx, s.failKey(key)).Err(); err != nil {
-		return err
-	}
-	return s.c.Del(ctx, s.blockKey(key)).Err()
+	return s.c.Del(ctx, s.limitKey(key)).Err()
 }
