@@ -13,8 +13,12 @@ import (
 	"github.com/davgate/davgate/session"
 )
 
-// davPrefix is where the shares are served.
-const davPrefix = "/dav"
+// davPrefix is where the shares are served; uploadsPrefix is tus's
+// creation endpoint.
+const (
+	davPrefix     = "/dav"
+	uploadsPrefix = "/api/v1/uploads"
+)
 
 // serverDeps are what the HTTP surface needs.
 type serverDeps struct {
@@ -56,6 +60,15 @@ func newServer(d serverDeps) http.Handler {
 	mux.Handle("DELETE /api/v1/sessions", api.Require(d.logon.HandleRevokeAll()))
 	mux.Handle("DELETE /api/v1/sessions/{id}", api.Require(d.logon.HandleRevoke()))
 	mux.Handle("POST /api/v1/devices", api.Require(d.logon.HandleCreateDevice()))
+
+	// The browser's resumable uploads (tus 1.0) and zip downloads, on
+	// davfs's code path; OPTIONS (tus discovery) needs no session.
+	uploads := sandboxAll(davfsHandler.Uploads(davfs.UploadOptions{Prefix: uploadsPrefix, Sealer: d.sessions}))
+	mux.Handle("OPTIONS "+uploadsPrefix, uploads)
+	mux.Handle("OPTIONS "+uploadsPrefix+"/", uploads)
+	mux.Handle(uploadsPrefix, api.Require(uploads))
+	mux.Handle(uploadsPrefix+"/", api.Require(uploads))
+	mux.Handle("GET /api/v1/zip", api.Require(sandboxAll(davfsHandler.ZipHandler())))
 
 	mux.Handle("GET /login", d.logon.HandleLoginPage())
 	mux.Handle("POST /login", d.logon.HandleLoginForm())
@@ -122,6 +135,15 @@ func sandboxFiles(next http.Handler) http.Handler {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			w.Header().Add("Content-Security-Policy", "sandbox")
 		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sandboxAll gives every response the sandbox CSP, for handlers whose
+// responses carry stored bytes or names whatever the method.
+func sandboxAll(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Content-Security-Policy", "sandbox")
 		next.ServeHTTP(w, r)
 	})
 }
