@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -113,7 +114,7 @@ func (s *shareRequest) zipMembers(ctx context.Context, dir string, names []strin
 	return out, nil
 }
 
-// zipList lists a folder's members for the archive, under prefix.
+// zipList lists a folder's members for the archive, under prefix, by name.
 func (s *shareRequest) zipList(ctx context.Context, dir, prefix string) ([]zipEntry, error) {
 	f, err := s.fsys.OpenFile(ctx, dir, os.O_RDONLY, 0)
 	if err != nil {
@@ -124,6 +125,7 @@ func (s *shareRequest) zipList(ctx context.Context, dir, prefix string) ([]zipEn
 	if err != nil {
 		return nil, err
 	}
+	slices.SortFunc(list, func(a, b os.FileInfo) int { return strings.Compare(a.Name(), b.Name()) })
 	out := make([]zipEntry, 0, len(list))
 	for _, c := range list {
 		out = append(out, zipEntry{name: path.Join(dir, c.Name()), rel: path.Join(prefix, c.Name()), fi: c.(*fileInfo)})
