@@ -55,11 +55,11 @@ func TestZipFolder(t *testing.T) {
 	big := make([]byte, 3<<20+17)
 	rand.Read(big)
 	files := map[string]string{
-		"a b/c#d/e%f.txt":    "percent and hash",
+		"a b/c#d/e%f.txt":   "percent and hash",
 		"a b/ünïcödé 😀.txt": "unicode",
-		"x/y/z.bin":          string(big),
-		"top.txt":            "top",
-		"empty/":             "/",
+		"x/y/z.bin":         string(big),
+		"top.txt":           "top",
+		"empty/":            "/",
 	}
 	root := filepath.Join(e.dir, "Tree ö")
 	for name, content := range files {
