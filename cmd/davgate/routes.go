@@ -116,7 +116,7 @@ func cleanDavPaths(mux *http.ServeMux, dav http.Handler) http.Handler {
 func davOptions(next http.Handler) http.Handler {
 	opts := davfs.OptionsHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions && (!underDav(r.URL.Path) || !authn.HasCredentials(r)) {
+		if r.Method == http.MethodOptions && !underUploads(r.URL.Path) && (!underDav(r.URL.Path) || !authn.HasCredentials(r)) {
 			opts.ServeHTTP(w, r)
 			return
 		}
@@ -125,6 +125,9 @@ func davOptions(next http.Handler) http.Handler {
 }
 
 func underDav(p string) bool { return p == davPrefix || strings.HasPrefix(p, davPrefix+"/") }
+
+// underUploads: tus's OPTIONS there names its version and extensions.
+func underUploads(p string) bool { return p == uploadsPrefix || strings.HasPrefix(p, uploadsPrefix+"/") }
 
 // sandboxFiles serves what users stored under a sandbox CSP: an HTML or
 // SVG file uploaded by one user and opened by another in a browser then
