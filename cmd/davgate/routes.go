@@ -127,7 +127,9 @@ func davOptions(next http.Handler) http.Handler {
 func underDav(p string) bool { return p == davPrefix || strings.HasPrefix(p, davPrefix+"/") }
 
 // underUploads: tus's OPTIONS there names its version and extensions.
-func underUploads(p string) bool { return p == uploadsPrefix || strings.HasPrefix(p, uploadsPrefix+"/") }
+func underUploads(p string) bool {
+	return p == uploadsPrefix || strings.HasPrefix(p, uploadsPrefix+"/")
+}
 
 // sandboxFiles serves what users stored under a sandbox CSP: an HTML or
 // SVG file uploaded by one user and opened by another in a browser then
