@@ -146,3 +146,28 @@ func TestZipStreams(t *testing.T) {
 	}
 	t.Errorf("z-last.txt not in the archive")
 }
+
+// A file that cannot be read once the zip is on its way ends the download
+// without the archive's end: the client sees it cut off, not a whole zip
+// missing a file.
+func TestZipCutOffOnFailure(t *testing.T) {
+	e := newTestEnv(t)
+	c := tusClient{t: t, srv: uploadServer(t, e, newTestSealer(t)), user: "alice"}
+	dir := filepath.Join(e.dir, "f")
+	os.Mkdir(dir, 0o777)
+	os.WriteFile(filepath.Join(dir, "a-large.bin"), make([]byte, 64<<20), 0o666)
+	os.WriteFile(filepath.Join(dir, "b-gone.txt"), []byte("soon gone"), 0o666)
+	resp, err := c.srv.Client().Get(c.srv.URL + "/api/v1/zip?dir=/dav/data/f/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 4096)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "b-gone.txt"))
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Errorf("the download ended cleanly though a file could not be read")
+	}
+}
