@@ -84,7 +84,7 @@ func TestZipFolder(t *testing.T) {
 	if wantCD := `attachment; filename="Tree _.zip"; filename*=UTF-8''Tree%20%C3%B6.zip`; cd != wantCD {
 		t.Errorf("Content-Disposition = %q, want %q", cd, wantCD)
 	}
-	got, cd = zipGet(t, c, "dir="+url.QueryEscape(dir)+"&name=top.txt&name="+url.QueryEscape("a b"))
+	got, _ = zipGet(t, c, "dir="+url.QueryEscape(dir)+"&name=top.txt&name="+url.QueryEscape("a b"))
 	wantSome := map[string]string{"top.txt": "top", "a b/": "/", "a b/c#d/": "/", "a b/c#d/e%f.txt": "percent and hash", "a b/ünïcödé 😀.txt": "unicode"}
 	if diff := cmp.Diff(wantSome, got); diff != "" {
 		t.Errorf("zip of two members -want +got:\n%s", diff)
