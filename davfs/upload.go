@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
-	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -286,14 +285,11 @@ func parseMetadata(h string) (map[string]string, error) {
 	return m, nil
 }
 
-// splitTarget parses a target, the escaped URL path of a resource under
-// the WebDAV prefix (as in a PROPFIND href), into share and clean name.
+// splitTarget parses a target, the path of a resource under the WebDAV
+// prefix as its names are (not percent-encoded: "/dav/data/50% off.txt"),
+// into share and clean name.
 func (h *Handler) splitTarget(target string) (share, name string, err error) {
-	p, err := url.PathUnescape(target)
-	if err != nil {
-		return "", "", fmt.Errorf("target %q: %w", target, err)
-	}
-	rest, ok := strings.CutPrefix(path.Clean("/"+p), h.prefix+"/")
+	rest, ok := strings.CutPrefix(path.Clean("/"+target), h.prefix+"/")
 	share, rest, _ = strings.Cut(rest, "/")
 	if !ok || share == "" {
 		return "", "", fmt.Errorf("target %q is not in a share", target)

@@ -13,8 +13,8 @@ import (
 	"strings"
 )
 
-// ZipHandler serves GET ?dir=<escaped URL path of a collection under the
-// prefix>&name=a&name=b: the named members of dir (all of them without a
+// ZipHandler serves GET ?dir=<path of a collection under the prefix, not
+// percent-encoded>&name=a&name=b: the named members of dir (all of them without a
 // name), folders recursed, as one zip archive written while it is read
 // from the share (stored, not compressed; zip64 past 4 GiB), through the
 // same file system reads as GET. Names are those on the share; davgate's

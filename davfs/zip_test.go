@@ -76,7 +76,7 @@ func TestZipFolder(t *testing.T) {
 	for k, v := range files {
 		want[k] = v
 	}
-	dir := (&url.URL{Path: "/dav/data/Tree ö/"}).EscapedPath()
+	dir := "/dav/data/Tree ö/" // as the web app sends it: not percent-encoded
 	got, cd := zipGet(t, c, "dir="+url.QueryEscape(dir))
 	if diff := cmp.Diff(want, got, cmp.Transformer("short", func(s string) int { return len(s) })); diff != "" || got["x/y/z.bin"] != string(big) {
 		t.Errorf("zip of the folder (name -> size) -want +got:\n%s", diff)

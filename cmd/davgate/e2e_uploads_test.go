@@ -35,7 +35,7 @@ func TestEndToEndUploadsAndZip(t *testing.T) {
 	}
 	data := make([]byte, 3<<20+5)
 	rand.Read(data)
-	meta := "target " + base64.StdEncoding.EncodeToString([]byte("/dav/data/up%20load.bin")) + ",overwrite " + base64.StdEncoding.EncodeToString([]byte("F"))
+	meta := "target " + base64.StdEncoding.EncodeToString([]byte("/dav/data/up load.bin")) + ",overwrite " + base64.StdEncoding.EncodeToString([]byte("F"))
 	resp := tus(bearer(alice.Token), "POST", "/api/v1/uploads", nil, "Upload-Length", strconv.Itoa(len(data)), "Upload-Metadata", meta)
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != 201 || loc == "" || resp.Header.Get("Content-Security-Policy") != "sandbox" {
