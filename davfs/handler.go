@@ -787,24 +787,33 @@ func (s *shareRequest) allowedName(w http.ResponseWriter, r *http.Request, name 
 	case "COPY", "MOVE":
 		check = s.destName(r)
 	}
+	if st, err := s.nameRefusal(r.Context(), check); st != 0 {
+		s.h.fail(w, r, st, err)
+		return false
+	}
+	return true
+}
+
+// nameRefusal says why the resource check may not be created, with its
+// status (0 if it may): a name Windows cannot hold (400, for a new
+// resource only) or one RefuseNames matches (403).
+func (s *shareRequest) nameRefusal(ctx context.Context, check string) (int, error) {
 	if check == "" || check == "/" {
-		return true
+		return 0, nil
 	}
 	base := path.Base(check)
 	if why := windowsRefuses(base); why != "" {
-		if _, err := s.fsys.Stat(r.Context(), check); errors.Is(err, fs.ErrNotExist) {
-			s.h.fail(w, r, http.StatusBadRequest, fmt.Errorf("name %q: %s", base, why))
-			return false
+		if _, err := s.fsys.Stat(ctx, check); errors.Is(err, fs.ErrNotExist) {
+			return http.StatusBadRequest, fmt.Errorf("name %q: %s", base, why)
 		}
 	}
 	for _, pat := range s.h.refuse {
 		// file servers do not tell names apart by case, nor do we
 		if ok, _ := path.Match(strings.ToLower(pat), strings.ToLower(base)); ok {
-			s.h.fail(w, r, http.StatusForbidden, fmt.Errorf("name %q refused by configuration", base))
-			return false
+			return http.StatusForbidden, fmt.Errorf("name %q refused by configuration", base)
 		}
 	}
-	return true
+	return 0, nil
 }
 
 // windowsRefuses says why Windows cannot name a file base, or "" if it

@@ -441,6 +441,8 @@ type report struct {
 	self   func() time.Duration          // this process's (the clients'), nil when davgate runs in it
 	server func() (time.Duration, int64) // the smbds' CPU time and minor page faults
 	load   []string                      // load averages at the start and the end
+	// baseline names the column measured against; "direct SMB" if empty.
+	baseline string
 }
 
 type row struct {
@@ -531,7 +533,11 @@ func (r *report) met() (n int) {
 
 func (r *report) print(out io.Writer) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "measure\tdavgate\tdirect SMB\tratio\ttarget\tresult\tdavgate CPU/run\t")
+	base := r.baseline
+	if base == "" {
+		base = "direct SMB"
+	}
+	fmt.Fprintf(tw, "measure\tdavgate\t%s\tratio\ttarget\tresult\tdavgate CPU/run\t\n", base)
 	for _, w := range r.rows {
 		target := "-"
 		if w.op != "" {

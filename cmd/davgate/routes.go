@@ -14,8 +14,12 @@ import (
 	"github.com/davgate/davgate/web"
 )
 
-// davPrefix is where the shares are served.
-const davPrefix = "/dav"
+// davPrefix is where the shares are served; uploadsPrefix is tus's
+// creation endpoint.
+const (
+	davPrefix     = "/dav"
+	uploadsPrefix = "/api/v1/uploads"
+)
 
 // serverDeps are what the HTTP surface needs.
 type serverDeps struct {
@@ -57,6 +61,15 @@ func newServer(d serverDeps) http.Handler {
 	mux.Handle("DELETE /api/v1/sessions", api.Require(d.logon.HandleRevokeAll()))
 	mux.Handle("DELETE /api/v1/sessions/{id}", api.Require(d.logon.HandleRevoke()))
 	mux.Handle("POST /api/v1/devices", api.Require(d.logon.HandleCreateDevice()))
+
+	// The browser's resumable uploads (tus 1.0) and zip downloads, on
+	// davfs's code path; OPTIONS (tus discovery) needs no session.
+	uploads := sandboxAll(davfsHandler.Uploads(davfs.UploadOptions{Prefix: uploadsPrefix, Sealer: d.sessions}))
+	mux.Handle("OPTIONS "+uploadsPrefix, uploads)
+	mux.Handle("OPTIONS "+uploadsPrefix+"/", uploads)
+	mux.Handle(uploadsPrefix, api.Require(uploads))
+	mux.Handle(uploadsPrefix+"/", api.Require(uploads))
+	mux.Handle("GET /api/v1/zip", api.Require(sandboxAll(davfsHandler.ZipHandler())))
 
 	mux.Handle("GET /login", d.logon.HandleLoginPage())
 	mux.Handle("POST /login", d.logon.HandleLoginForm())
@@ -109,7 +122,7 @@ func cleanDavPaths(mux *http.ServeMux, dav http.Handler) http.Handler {
 func davOptions(next http.Handler) http.Handler {
 	opts := davfs.OptionsHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions && (!underDav(r.URL.Path) || !authn.HasCredentials(r)) {
+		if r.Method == http.MethodOptions && !underUploads(r.URL.Path) && (!underDav(r.URL.Path) || !authn.HasCredentials(r)) {
 			opts.ServeHTTP(w, r)
 			return
 		}
@@ -119,12 +132,26 @@ func davOptions(next http.Handler) http.Handler {
 
 func underDav(p string) bool { return p == davPrefix || strings.HasPrefix(p, davPrefix+"/") }
 
+// underUploads: tus's OPTIONS there names its version and extensions.
+func underUploads(p string) bool {
+	return p == uploadsPrefix || strings.HasPrefix(p, uploadsPrefix+"/")
+}
+
 // sandboxFiles serves what users stored under a sandbox CSP: an HTML or
 // SVG file uploaded by one user and opened by another in a browser then
 // runs without scripts and in an opaque origin, so it cannot act with the
 // reader's session cookie (stored XSS). Every method gets it, not only GET
 // and HEAD: an error body or a PROPFIND body carries stored names too.
 func sandboxFiles(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Content-Security-Policy", "sandbox")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sandboxAll gives every response the sandbox CSP, for handlers whose
+// responses carry stored bytes or names whatever the method.
+func sandboxAll(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Content-Security-Policy", "sandbox")
 		next.ServeHTTP(w, r)

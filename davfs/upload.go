@@ -1,0 +1,304 @@
+package davfs
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Resumable uploads for browsers: tus 1.0 (https://tus.io/protocols/resumable-upload),
+// core, creation, termination and expiration, on the same share mounts,
+// name rules, lock checks and atomic replacement as PUT.
+//
+// An upload is a hidden temporary file beside its target, named like PUT's
+// (tempPrefix + "up-" + 32 hex digits), that PATCH requests append to at
+// their Upload-Offset; the offset is the file's size, so an instance that
+// stops loses nothing. When the last byte arrives, the file is renamed over
+// the target as PUT's is (the replaced file's ACL and dead properties kept);
+// nothing is replaced before. The rest of the upload's state (share,
+// target, length, overwrite, owner, creation time and the temporary file's
+// name) is sealed into its id with the server's master keys, so any
+// instance can continue an upload another one started, and no client can
+// read, forge or alter one. Only the user who created an upload may see or
+// continue it; to others it does not exist (404).
+//
+// An upload not written to for uploadExpiry is removed on its next HEAD or
+// PATCH, and by any listing of its folder (the sweep of stale temporary
+// files, see file.Readdir).
+
+// tusVersion is the tus protocol version served.
+const tusVersion = "1.0.0"
+
+// uploadExpiry is how long an upload lives after its last write.
+const uploadExpiry = staleTempAge
+
+// uploadPurpose separates sealed upload ids from other sealed values.
+const uploadPurpose = "davfs upload"
+
+// uploadTempInfix follows tempPrefix in an upload's temporary file name.
+const uploadTempInfix = "up-"
+
+// Sealer seals values under keys that every davgate instance shares, so
+// that a value sealed by one opens on any other. *session.Manager is one.
+type Sealer interface {
+	SealValue(purpose string, plain []byte) (string, error)
+	// OpenValue fails for a value not sealed for purpose, or altered.
+	OpenValue(purpose, sealed string) ([]byte, error)
+}
+
+// UploadOptions configure Handler.Uploads.
+type UploadOptions struct {
+	// Prefix is the URL path of the creation endpoint, e.g.
+	// "/api/v1/uploads"; uploads are Prefix + "/" + id. Required.
+	Prefix string
+	// Sealer seals upload ids. Required.
+	Sealer Sealer
+	// MaxSize is the largest upload accepted (Tus-Max-Size). Optional,
+	// default 1 TiB.
+	MaxSize int64
+}
+
+// Uploads serves tus uploads into the shares of a Handler.
+type Uploads struct {
+	h      *Handler
+	prefix string
+	seal   Sealer
+	max    int64
+
+	mu   sync.Mutex
+	busy map[string]chan struct{} // temporary file name -> held while a request works on it
+}
+
+// Uploads returns the tus handler for uploads into h's shares. Mount it
+// for Prefix and Prefix + "/" behind the same authentication as h.
+func (h *Handler) Uploads(o UploadOptions) *Uploads {
+	u := &Uploads{h: h, prefix: strings.TrimSuffix(o.Prefix, "/"), seal: o.Sealer, max: o.MaxSize,
+		busy: map[string]chan struct{}{}}
+	if u.max <= 0 {
+		u.max = 1 << 40
+	}
+	return u
+}
+
+// uploadState is what an upload id carries.
+type uploadState struct {
+	Share     string `json:"s"`
+	Name      string `json:"n"` // clean name of the target in the share
+	Length    int64  `json:"l"`
+	Overwrite bool   `json:"o"`
+	User      string `json:"u"`
+	Created   int64  `json:"c"` // Unix seconds
+	Temp      string `json:"t"` // base name of the temporary file
+}
+
+func (st *uploadState) tempName() string { return path.Join(path.Dir(st.Name), st.Temp) }
+
+func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Tus-Resumable", tusVersion)
+	w.Header().Set("Cache-Control", "no-store")
+	rest, ok := strings.CutPrefix(r.URL.Path, u.prefix)
+	if !ok || (rest != "" && rest[0] != '/') {
+		u.h.fail(w, r, http.StatusNotFound, errors.New("outside the uploads prefix"))
+		return
+	}
+	id := strings.Trim(rest, "/")
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Tus-Version", tusVersion)
+		w.Header().Set("Tus-Extension", "creation,termination,expiration")
+		w.Header().Set("Tus-Max-Size", strconv.FormatInt(u.max, 10))
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if r.Header.Get("Tus-Resumable") != tusVersion {
+		w.Header().Set("Tus-Version", tusVersion)
+		u.h.fail(w, r, http.StatusPreconditionFailed, errors.New("tus version not supported"))
+		return
+	}
+	switch {
+	case id == "" && r.Method == http.MethodPost:
+		u.create(w, r)
+	case id == "" || strings.Contains(id, "/"):
+		u.h.fail(w, r, http.StatusNotFound, errors.New("no such upload endpoint"))
+	case r.Method == http.MethodHead:
+		u.serveID(w, r, id, u.head)
+	case r.Method == http.MethodPatch:
+		u.serveID(w, r, id, u.patch)
+	case r.Method == http.MethodDelete:
+		u.serveID(w, r, id, u.terminate)
+	default:
+		w.Header().Set("Allow", "OPTIONS, HEAD, PATCH, DELETE")
+		u.h.fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s on an upload", r.Method))
+	}
+}
+
+// uploadReq is one request on an existing upload.
+type uploadReq struct {
+	st      *uploadState
+	s       *shareRequest
+	tmpPath string // SMB path of the temporary file
+}
+
+// serveID opens the upload id for its owner, mounts its share, holds the
+// upload against other requests on it in this process and calls f.
+func (u *Uploads) serveID(w http.ResponseWriter, r *http.Request, id string, f func(w http.ResponseWriter, r *http.Request, q *uploadReq)) {
+	ctx := r.Context()
+	plain, err := u.seal.OpenValue(uploadPurpose, id)
+	st := &uploadState{}
+	if err == nil {
+		err = json.Unmarshal(plain, st)
+	}
+	if err != nil {
+		u.h.fail(w, r, http.StatusNotFound, fmt.Errorf("upload id: %w", err))
+		return
+	}
+	if st.User != u.h.user(ctx) {
+		u.h.fail(w, r, http.StatusNotFound, errors.New("an upload of another user"))
+		return
+	}
+	s, release, err := u.h.openShare(ctx, st.Share)
+	if err != nil {
+		u.h.fail(w, r, sourceStatus(err), fmt.Errorf("open share %q: %w", st.Share, err))
+		return
+	}
+	defer release()
+	s.sweep(ctx)
+	tmpPath, err := s.fsys.smbPathOf(st.tempName())
+	if err != nil {
+		u.h.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	unlock, err := u.hold(ctx, st.Temp)
+	if err != nil {
+		u.h.fail(w, r, http.StatusLocked, err)
+		return
+	}
+	defer unlock()
+	f(w, r, &uploadReq{st: st, s: s, tmpPath: tmpPath})
+}
+
+// holdWait is how long a request on an upload waits for another one on it
+// to end: a PATCH whose client went away still writes what it received,
+// and the client's HEAD that follows must see the offset after it.
+const holdWait = 15 * time.Second
+
+// hold waits for the upload to be free in this process and takes it.
+func (u *Uploads) hold(ctx context.Context, temp string) (func(), error) {
+	timer := time.NewTimer(holdWait)
+	defer timer.Stop()
+	for {
+		u.mu.Lock()
+		ch, busy := u.busy[temp]
+		if !busy {
+			ch = make(chan struct{})
+			u.busy[temp] = ch
+			u.mu.Unlock()
+			return func() {
+				u.mu.Lock()
+				delete(u.busy, temp)
+				u.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		u.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			return nil, errors.New("another request is writing this upload")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// offset is the upload's offset, its temporary file's size. An upload
+// that is gone (completed, terminated, swept) is 404; one not written to
+// for uploadExpiry is removed and 404 too.
+func (q *uploadReq) offset(ctx context.Context) (int64, time.Time, int, error) {
+	fi, err := q.s.fsys.share.Stat(q.tmpPath)
+	if err != nil {
+		err = q.s.fsys.fail("stat", q.st.tempName(), err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, time.Time{}, http.StatusNotFound, errors.New("upload gone: completed, terminated or expired")
+		}
+		st, _ := httpStatus(err)
+		return 0, time.Time{}, st, err
+	}
+	if time.Since(fi.ModTime()) > uploadExpiry {
+		q.s.removeTemp(ctx, q.tmpPath)
+		q.s.h.log.InfoContext(ctx, "removed an expired upload", "path", q.st.tempName())
+		return 0, time.Time{}, http.StatusNotFound, errors.New("upload expired")
+	}
+	return fi.Size(), fi.ModTime().Add(uploadExpiry), 0, nil
+}
+
+func (u *Uploads) head(w http.ResponseWriter, r *http.Request, q *uploadReq) {
+	off, expires, st, err := q.offset(r.Context())
+	if st != 0 {
+		u.h.fail(w, r, st, err)
+		return
+	}
+	w.Header().Set("Upload-Offset", strconv.FormatInt(off, 10))
+	w.Header().Set("Upload-Length", strconv.FormatInt(q.st.Length, 10))
+	w.Header().Set("Upload-Expires", expires.UTC().Format(http.TimeFormat))
+	w.WriteHeader(http.StatusOK)
+}
+
+func (u *Uploads) terminate(w http.ResponseWriter, r *http.Request, q *uploadReq) {
+	if _, _, st, err := q.offset(r.Context()); st != 0 {
+		u.h.fail(w, r, st, err)
+		return
+	}
+	q.s.fsys.forget()
+	if err := q.s.fsys.share.Remove(q.tmpPath); err != nil {
+		q.s.failFS(w, r, q.s.fsys.fail("remove", q.st.tempName(), err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// parseMetadata parses Upload-Metadata: comma separated "key base64value"
+// pairs, the value optional.
+func parseMetadata(h string) (map[string]string, error) {
+	m := map[string]string{}
+	for pair := range strings.SplitSeq(h, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, " ")
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("upload metadata %q: %w", k, err)
+		}
+		m[k] = string(b)
+	}
+	return m, nil
+}
+
+// splitTarget parses a target, the path of a resource under the WebDAV
+// prefix as its names are (not percent-encoded: "/dav/data/50% off.txt"),
+// into share and clean name.
+func (h *Handler) splitTarget(target string) (share, name string, err error) {
+	rest, ok := strings.CutPrefix(path.Clean("/"+target), h.prefix+"/")
+	share, rest, _ = strings.Cut(rest, "/")
+	if !ok || share == "" {
+		return "", "", fmt.Errorf("target %q is not in a share", target)
+	}
+	return share, clean(rest), nil
+}
+
+// isOctetStream reports whether a PATCH carries tus's content type.
+func isOctetStream(r *http.Request) bool {
+	t, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && t == "application/offset+octet-stream"
+}
