@@ -233,12 +233,13 @@ func TestLogonZeroesPassword(t *testing.T) {
 	}
 	postLogon(t, srv.URL, "dgzero", "wrong-pass")
 	resp, err := http.PostForm(srv.URL+"/api/v1/sessions", map[string][]string{"username": {"dgzero"}, "password": {"Zero-pass-1"}})
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("form log-on: %v %v", resp.StatusCode, err)
+	// the JSON API refuses form bodies (CSRF), before the authenticator
+	if err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("form log-on: %v %v, want 415", resp.StatusCode, err)
 	}
 	resp.Body.Close()
-	if len(auth.seen) != 3 {
-		t.Fatalf("%d log-ons reached the authenticator, want 3", len(auth.seen))
+	if len(auth.seen) != 2 {
+		t.Fatalf("%d log-ons reached the authenticator, want 2", len(auth.seen))
 	}
 	for i, pw := range auth.seen {
 		if strings.Trim(string(pw), "\x00") != "" || len(pw) == 0 {

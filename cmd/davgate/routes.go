@@ -64,12 +64,12 @@ func newServer(d serverDeps) http.Handler {
 
 	// The browser's resumable uploads (tus 1.0) and zip downloads, on
 	// davfs's code path; OPTIONS (tus discovery) needs no session.
-	uploads := sandboxAll(davfsHandler.Uploads(davfs.UploadOptions{Prefix: uploadsPrefix, Sealer: d.sessions}))
+	uploads := sandboxFiles(davfsHandler.Uploads(davfs.UploadOptions{Prefix: uploadsPrefix, Sealer: d.sessions}))
 	mux.Handle("OPTIONS "+uploadsPrefix, uploads)
 	mux.Handle("OPTIONS "+uploadsPrefix+"/", uploads)
 	mux.Handle(uploadsPrefix, api.Require(uploads))
 	mux.Handle(uploadsPrefix+"/", api.Require(uploads))
-	mux.Handle("GET /api/v1/zip", api.Require(sandboxAll(davfsHandler.ZipHandler())))
+	mux.Handle("GET /api/v1/zip", api.Require(sandboxFiles(davfsHandler.ZipHandler())))
 
 	mux.Handle("GET /login", d.logon.HandleLoginPage())
 	mux.Handle("POST /login", d.logon.HandleLoginForm())
@@ -143,15 +143,6 @@ func underUploads(p string) bool {
 // reader's session cookie (stored XSS). Every method gets it, not only GET
 // and HEAD: an error body or a PROPFIND body carries stored names too.
 func sandboxFiles(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Add("Content-Security-Policy", "sandbox")
-		next.ServeHTTP(w, r)
-	})
-}
-
-// sandboxAll gives every response the sandbox CSP, for handlers whose
-// responses carry stored bytes or names whatever the method.
-func sandboxAll(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Content-Security-Policy", "sandbox")
 		next.ServeHTTP(w, r)
