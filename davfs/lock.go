@@ -105,29 +105,52 @@ type LockSystem interface {
 	Find(ctx context.Context, name string, below bool) ([]Lock, error)
 }
 
-// MemoryLocks is a LockSystem in one process's memory.
+// MemoryLocks is a LockSystem in one process's memory. A lock check
+// looks up the name and its ancestors in an index by name; only a deep
+// check (a folder's DELETE, MOVE or COPY) and Create look at every lock.
 type MemoryLocks struct {
 	now func() time.Time
 
-	mu    sync.Mutex
-	locks map[string]*Lock // by token
+	mu     sync.Mutex
+	locks  map[string]*Lock            // by token
+	byName map[string]map[string]*Lock // by nameKey(Root), then token
 }
 
 var _ LockSystem = (*MemoryLocks)(nil)
 
 // NewMemoryLocks returns an empty in-memory lock system.
 func NewMemoryLocks() *MemoryLocks {
-	return &MemoryLocks{now: time.Now, locks: make(map[string]*Lock)}
+	return &MemoryLocks{now: time.Now, locks: make(map[string]*Lock), byName: make(map[string]map[string]*Lock)}
+}
+
+// remove drops a lock; the caller holds m.mu.
+func (m *MemoryLocks) remove(l *Lock) {
+	delete(m.locks, l.Token)
+	k := nameKey(l.Root)
+	delete(m.byName[k], l.Token)
+	if len(m.byName[k]) == 0 {
+		delete(m.byName, k)
+	}
 }
 
 // expire drops expired locks; the caller holds m.mu.
 func (m *MemoryLocks) expire() {
 	now := m.now()
-	for t, l := range m.locks {
+	for _, l := range m.locks {
 		if !now.Before(l.Expires) {
-			delete(m.locks, t)
+			m.remove(l)
 		}
 	}
+}
+
+// live returns the unexpired lock with token; the caller holds m.mu.
+func (m *MemoryLocks) live(token string) (*Lock, bool) {
+	l, ok := m.locks[token]
+	if ok && !m.now().Before(l.Expires) {
+		m.remove(l)
+		return nil, false
+	}
+	return l, ok
 }
 
 func (m *MemoryLocks) Create(ctx context.Context, l Lock, lim LockLimits) error {
@@ -149,15 +172,18 @@ func (m *MemoryLocks) Create(ctx context.Context, l Lock, lim LockLimits) error 
 	if lim.over(user, scope) {
 		return ErrTooManyLocks
 	}
-	m.locks[l.Token] = &l
+	k := nameKey(l.Root)
+	if m.byName[k] == nil {
+		m.byName[k] = make(map[string]*Lock)
+	}
+	m.locks[l.Token], m.byName[k][l.Token] = &l, &l
 	return nil
 }
 
 func (m *MemoryLocks) Get(ctx context.Context, token string) (Lock, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.expire()
-	l, ok := m.locks[token]
+	l, ok := m.live(token)
 	if !ok {
 		return Lock{}, ErrNoSuchLock
 	}
@@ -167,8 +193,7 @@ func (m *MemoryLocks) Get(ctx context.Context, token string) (Lock, error) {
 func (m *MemoryLocks) Refresh(ctx context.Context, token string, timeout time.Duration, expires time.Time) (Lock, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.expire()
-	l, ok := m.locks[token]
+	l, ok := m.live(token)
 	if !ok {
 		return Lock{}, ErrNoSuchLock
 	}
@@ -179,22 +204,36 @@ func (m *MemoryLocks) Refresh(ctx context.Context, token string, timeout time.Du
 func (m *MemoryLocks) Unlock(ctx context.Context, token string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.expire()
-	if _, ok := m.locks[token]; !ok {
+	l, ok := m.live(token)
+	if !ok {
 		return ErrNoSuchLock
 	}
-	delete(m.locks, token)
+	m.remove(l)
 	return nil
 }
 
 func (m *MemoryLocks) Find(ctx context.Context, name string, below bool) ([]Lock, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.expire()
+	now := m.now()
 	var out []Lock
-	for _, l := range m.locks {
-		if l.covers(name) || (below && lockBelow(l.Root, name)) {
+	add := func(l *Lock) {
+		if now.Before(l.Expires) && (l.covers(name) || (below && lockBelow(l.Root, name))) {
 			out = append(out, *l)
+		}
+	}
+	if below {
+		for _, l := range m.locks {
+			add(l)
+		}
+		return out, nil
+	}
+	k := nameKey(name)
+	for i := 1; i <= len(k); i++ {
+		if i == len(k) || k[i] == '/' {
+			for _, l := range m.byName[k[:i]] {
+				add(l)
+			}
 		}
 	}
 	return out, nil

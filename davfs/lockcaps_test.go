@@ -134,14 +134,18 @@ func (c *replyCounter) count(cmd redis.Cmder) {
 // what lies below), not the share's whole lock set: with 5,000 locks
 // elsewhere on the share, a PUT and a folder's DELETE read a few replies,
 // and the locks that do apply still refuse the write (RFC 4918 section
-// 7).
+// 7). MemoryLocks, looking names up in its index, must agree.
 func TestLockCheckBounded(t *testing.T) {
 	rs := testenv.StartRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: rs.Addr})
 	t.Cleanup(func() { c.Close() })
 	rc := &replyCounter{}
 	c.AddHook(rc)
-	ls := NewRedisLocks(c, "bounded:")
+	t.Run("redis", func(t *testing.T) { testLockCheckBounded(t, NewRedisLocks(c, "bounded:"), rc) })
+	t.Run("memory", func(t *testing.T) { testLockCheckBounded(t, NewMemoryLocks(), rc) })
+}
+
+func testLockCheckBounded(t *testing.T, ls LockSystem, rc *replyCounter) {
 	e := userEnv(t, func(o *HandlerOptions) { o.Locks = ls })
 	ctx := context.Background()
 	mk := func(root string, zero bool) {

@@ -82,3 +82,41 @@ func TestLockSystemsConcurrency(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisLocksSweepExpired: a Create removes its scope's expired locks,
+// so they do not pile up in the hash and index between the scope's
+// expiries.
+func TestRedisLocksSweepExpired(t *testing.T) {
+	r := testenv.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { c.Close() })
+	ls := NewRedisLocks(c, "sweep:")
+	ctx := context.Background()
+	mk := func(token, root string, d time.Duration) Lock {
+		return Lock{Token: token, Root: root, User: "u", ZeroDepth: true, Timeout: d, Expires: time.Now().Add(d)}
+	}
+	for i := range 3 {
+		if err := ls.Create(ctx, mk(fmt.Sprintf("urn:uuid:s%d", i), fmt.Sprintf("/s1/f%d", i), 50*time.Millisecond), LockLimits{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ls.Create(ctx, mk("urn:uuid:long", "/s1/g", time.Hour), LockLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := ls.Create(ctx, mk("urn:uuid:new", "/s1/h", time.Hour), LockLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []struct {
+		what string
+		got  int64
+	}{
+		{"hash", c.HLen(ctx, "sweep:locks:{s1}").Val()},
+		{"index", c.ZCard(ctx, "sweep:lockidx:{s1}").Val()},
+		{"expiry set", c.ZCard(ctx, "sweep:lockexp:{s1}").Val()},
+	} {
+		if n.got != 2 {
+			t.Errorf("the scope's %s holds %d entries after the sweep, want 2", n.what, n.got)
+		}
+	}
+}
