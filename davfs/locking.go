@@ -223,6 +223,11 @@ type lockInfo struct {
 	owner  string
 }
 
+// maxOwnerBytes bounds a lock's owner as re-serialised. Spelling out the
+// namespace on every element could otherwise make a 1 MiB body (one long
+// default namespace, then many empty elements) gigabytes long.
+const maxOwnerBytes = 64 << 10
+
 // parseLockInfo reads a lockinfo body. The owner is re-serialised with
 // its namespaces spelled out, so it stays well-formed wherever it is
 // written back.
@@ -284,6 +289,9 @@ func parseLockInfo(body []byte) (lockInfo, error) {
 			if inOwner > 0 {
 				xml.EscapeText(&owner, t)
 			}
+		}
+		if owner.Len() > maxOwnerBytes {
+			return li, fmt.Errorf("lock owner longer than %d bytes", maxOwnerBytes)
 		}
 	}
 	if !sawLockinfo || !sawScope || !sawWrite {
