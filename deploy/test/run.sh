@@ -16,3 +16,10 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go test -race -count=1 -timeout 40m ./... "$@"
+# Fuzz each target for a bounded time (about 40 s in all, no -race); a crash
+# fails the run and go keeps its input under the package's testdata/fuzz.
+for target in session:FuzzOpenToken session:FuzzSealOpen session:FuzzParseShareURL \
+	session:FuzzExpandShareURL davfs:FuzzParseIf davfs:FuzzRequestPath \
+	davfs:FuzzParsePropfind davfs:FuzzParseLockInfo davfs:FuzzProppatch; do
+	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 4s "./${target%%:*}/"
+done
