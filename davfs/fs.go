@@ -377,7 +377,7 @@ func (f *FS) Rename(ctx context.Context, oldName, newName string) error {
 	if err != nil {
 		return err
 	}
-	newName, np, err := f.resolve("rename", newName)
+	_, np, err := f.resolve("rename", newName)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 			}
 		}
 		if !ok {
-			s.h.fail(w, r, http.StatusPreconditionFailed, errors.New("If header evaluated false"))
+			s.h.fail(w, r, http.StatusPreconditionFailed, errors.New("if header evaluated false"))
 			return false
 		}
 	}

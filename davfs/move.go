@@ -29,7 +29,7 @@ func (s *shareRequest) destination(w http.ResponseWriter, r *http.Request) (stri
 		return "", false
 	}
 	if u.Host != "" && u.Host != r.Host {
-		s.h.fail(w, r, http.StatusBadGateway, errors.New("Destination on another host"))
+		s.h.fail(w, r, http.StatusBadGateway, errors.New("destination on another host"))
 		return "", false
 	}
 	// dot segments resolved as in the request's own path (RFC 3986 5.2.4),
@@ -40,7 +40,7 @@ func (s *shareRequest) destination(w http.ResponseWriter, r *http.Request) (stri
 		rest, under := strings.CutPrefix(p, s.h.prefix+"/")
 		share, dst, _ := strings.Cut(rest, "/")
 		if !under || share == "" {
-			s.h.fail(w, r, http.StatusBadGateway, errors.New("Destination outside the shares"))
+			s.h.fail(w, r, http.StatusBadGateway, errors.New("destination outside the shares"))
 			return "", false
 		}
 		s.crossShare(w, r, share, clean(dst))
