@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -143,7 +144,12 @@ func limitStores(t *testing.T) map[string][2]LimitStore {
 		return s
 	}
 	m := &MemoryLimits{}
-	return map[string][2]LimitStore{"memory": {m, m}, "redis, two instances": {open(), open()}}
+	b, err := session.OpenBoltStore(filepath.Join(t.TempDir(), "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return map[string][2]LimitStore{"memory": {m, m}, "redis, two instances": {open(), open()}, "file": {b, b}}
 }
 
 // TestLimitStoreReservesAtomically: 30 attempts at once, for one user

@@ -90,8 +90,12 @@ func (s *MemoryStore) RefusedSince(_ context.Context, user, addr string) (time.T
 // Lease implements RefusalStore. Within one process a lease is always
 // released, so ttl is not needed.
 func (s *MemoryStore) Lease(ctx context.Context, user, addr string, _ time.Duration) (func(), error) {
+	return leaseIn(ctx, &s.refusals, user, addr)
+}
+
+// leaseIn takes the lease on (user, addr) in r, waiting while it is held.
+func leaseIn(ctx context.Context, r *memRefusals, user, addr string) (func(), error) {
 	k := refusalKey(user, addr)
-	r := &s.refusals
 	for {
 		r.mu.Lock()
 		if r.leases == nil {

@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"path"
 	"strings"
 )
 
@@ -36,16 +38,45 @@ type Watcher interface {
 }
 
 // OpenStore opens the store named by spec: "memory" (or "") for a store in
-// this process, or a redis:// or rediss:// URL (see NewRedisStore).
+// this process, a redis:// or rediss:// URL (see NewRedisStore), or a
+// file:///path or bolt:/path for a file on local disk (see OpenBoltStore).
 func OpenStore(ctx context.Context, spec string) (Store, error) {
 	switch {
 	case spec == "" || spec == "memory":
 		return NewMemoryStore(), nil
 	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):
 		return NewRedisStore(ctx, spec)
+	case IsFileStore(spec):
+		path, err := FileStorePath(spec)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		return OpenBoltStore(path)
 	default:
-		return nil, fmt.Errorf("open store: unknown store %q: want \"memory\" or a redis:// URL", redactURL(spec))
+		return nil, fmt.Errorf("open store: unknown store %q: want \"memory\", a redis:// URL or file:///path", redactURL(spec))
 	}
+}
+
+// IsFileStore reports whether spec names a file store (file: or bolt:).
+func IsFileStore(spec string) bool {
+	return strings.HasPrefix(spec, "file:") || strings.HasPrefix(spec, "bolt:")
+}
+
+// FileStorePath is the file a file store spec names: file:///abs/path
+// (file:/abs/path too) or bolt:/abs/path. The path must be absolute.
+func FileStorePath(spec string) (string, error) {
+	p, ok := strings.CutPrefix(spec, "bolt:")
+	if !ok {
+		u, err := url.Parse(spec)
+		if err != nil || u.Scheme != "file" || (u.Host != "" && u.Host != "localhost") || u.RawQuery != "" {
+			return "", fmt.Errorf("store %q: want file:///absolute/path", spec)
+		}
+		p = u.Path
+	}
+	if !path.IsAbs(p) || path.Clean(p) != p || strings.HasSuffix(p, "/") {
+		return "", fmt.Errorf("store %q: the file must be an absolute, clean path", spec)
+	}
+	return p, nil
 }
 
 // redactURL drops anything before an @ (a password) from a store spec

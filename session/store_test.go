@@ -240,7 +240,7 @@ func TestOpenStore(t *testing.T) {
 			t.Errorf("OpenStore(%q) = %T, want *MemoryStore", spec, s)
 		}
 	}
-	for _, spec := range []string{"memcached://x", "bolt:/tmp/x", "redis://user:secret@127.0.0.1:1/0?bogus=1"} {
+	for _, spec := range []string{"memcached://x", "bolt:relative/x", "file://host/x", "redis://user:secret@127.0.0.1:1/0?bogus=1"} {
 		_, err := OpenStore(ctx, spec)
 		if err == nil {
 			t.Errorf("OpenStore(%q) succeeded, want error", spec)
