@@ -17,6 +17,7 @@ import (
 func TestLockSystems(t *testing.T) {
 	systems := map[string]func(t *testing.T) LockSystem{
 		"memory": func(t *testing.T) LockSystem { return NewMemoryLocks() },
+		"bolt":   func(t *testing.T) LockSystem { return newTestBoltLocks(t) },
 		"redis": func(t *testing.T) LockSystem {
 			r := testenv.StartRedis(t)
 			c := redis.NewClient(&redis.Options{Addr: r.Addr})

@@ -43,6 +43,7 @@ func TestLockCountBounded(t *testing.T) {
 	t.Cleanup(func() { c.Close() })
 	systems := map[string]func() LockSystem{
 		"memory": func() LockSystem { return NewMemoryLocks() },
+		"bolt":   func() LockSystem { return newTestBoltLocks(t) },
 		"redis":  func() LockSystem { return NewRedisLocks(c, "caps:") },
 	}
 	for name, newLS := range systems {

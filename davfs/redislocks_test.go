@@ -23,6 +23,7 @@ func TestLockSystemsConcurrency(t *testing.T) {
 	n := 0
 	systems := map[string]func() LockSystem{
 		"memory": func() LockSystem { return NewMemoryLocks() },
+		"bolt":   func() LockSystem { return newTestBoltLocks(t) },
 		"redis": func() LockSystem {
 			n++
 			return NewRedisLocks(c, fmt.Sprintf("conc%d:", n))

@@ -128,16 +128,23 @@ func (a *app) Close() {
 }
 
 // lockSystem keeps WebDAV locks where every instance sees them: in Redis
-// when that is the store, else in this process.
+// when that is the store, in the store's file for a file store, else in
+// this process.
 func lockSystem(s session.Store) davfs.LockSystem {
 	if rs, ok := s.(*session.RedisStore); ok {
 		return davfs.NewRedisLocks(rs.Client(), session.DefaultRedisPrefix)
+	}
+	if bs, ok := s.(*session.BoltStore); ok {
+		if l, err := davfs.NewBoltLocks(bs.DB()); err == nil {
+			return l
+		}
 	}
 	return davfs.NewMemoryLocks()
 }
 
 // limitStore counts failed log-ons in the session store when it can be
-// shared (Redis), so that every instance counts the same failures.
+// shared (Redis) or kept (a file), so that every instance counts the same
+// failures and a restart forgets none.
 func limitStore(s session.Store) authn.LimitStore {
 	if ls, ok := s.(authn.LimitStore); ok {
 		return ls

@@ -273,8 +273,12 @@ func (c *Config) check() error {
 	if c.MasterKeyFile == "" {
 		return errors.New("master_key_file: must be set")
 	}
-	if c.Store != "memory" && !strings.HasPrefix(c.Store, "redis://") && !strings.HasPrefix(c.Store, "rediss://") {
-		return fmt.Errorf("store: %q must be memory or a redis:// URL", c.Store)
+	if session.IsFileStore(c.Store) {
+		if _, err := session.FileStorePath(c.Store); err != nil {
+			return err
+		}
+	} else if c.Store != "memory" && !strings.HasPrefix(c.Store, "redis://") && !strings.HasPrefix(c.Store, "rediss://") {
+		return fmt.Errorf("store: %q must be memory, a redis:// URL or file:///path", c.Store)
 	}
 	switch c.Auth.Backend {
 	case "smb", "ldap", "kerberos":

@@ -143,6 +143,9 @@ func storeKind(spec string) string {
 	if spec == "memory" {
 		return "memory"
 	}
+	if session.IsFileStore(spec) {
+		return "file"
+	}
 	return "redis"
 }
 
