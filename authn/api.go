@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/davgate/davgate/internal/audit"
 	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/internal/slowbody"
 	"github.com/davgate/davgate/session"
@@ -34,6 +35,8 @@ type Logon struct {
 	// Observe, if set, hears how each log-on attempt ended (for metrics),
 	// whether through the API, the log-on page or password Basic auth.
 	Observe func(LogonResult)
+	// Audit, if set, records every log-on attempt and rate-limit block.
+	Audit *audit.Logger
 }
 
 // LogonResult is how a log-on attempt ended.
@@ -138,23 +141,27 @@ func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user stri
 	wait, err := l.Limiter.Reserve(ctx, key, client)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "log-on", "logon_user", user, "err", err)
+		l.auditLogon(ctx, false, key, client, "unavailable")
 		return "", session.Info{}, http.StatusServiceUnavailable
 	}
 	if wait > 0 {
 		w.Header().Set("Retry-After", retryAfter(wait))
 		l.Log.WarnContext(ctx, "log-on rate limited", "logon_user", user, "retry_after_s", retryAfter(wait))
+		l.auditBlocked(ctx, key, client, wait)
 		return "", session.Info{}, http.StatusTooManyRequests
 	}
 	id, err := l.Auth.Authenticate(ctx, user, password)
 	if err != nil {
 		if errors.Is(err, ErrBadCredentials) {
 			l.Log.InfoContext(ctx, "log-on refused", "logon_user", user, "err", err)
+			l.auditLogon(ctx, false, key, client, "bad_credentials")
 			return "", session.Info{}, http.StatusUnauthorized
 		}
 		if rerr := l.Limiter.Release(ctx, key, client); rerr != nil {
 			l.Log.ErrorContext(ctx, "release log-on attempt", "logon_user", user, "err", rerr)
 		}
 		l.Log.ErrorContext(ctx, "log-on failed", "logon_user", user, "err", err)
+		l.auditLogon(ctx, false, key, client, "unavailable")
 		return "", session.Info{}, http.StatusServiceUnavailable
 	}
 	if err := l.Limiter.Succeed(ctx, client, key, identityKey(l.Auth, id.User)); err != nil {
@@ -167,9 +174,11 @@ func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user stri
 	token, info, err := l.Sessions.Create(ctx, id.User, password, kind, label, attrs)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "create session", "logon_user", id.User, "err", err)
+		l.auditLogon(ctx, false, id.User, client, "session_error")
 		return "", session.Info{}, http.StatusServiceUnavailable
 	}
 	l.Log.InfoContext(ctx, "logged on", "logon_user", id.User, "kind", string(kind), "session", info.ID)
+	l.auditLogon(ctx, true, id.User, client, "ok", slog.String("session", info.ID), slog.String("kind", string(kind)))
 	return token, info, 0
 }
 

@@ -19,7 +19,7 @@ func (m *Manager) CreateFrom(ctx context.Context, s *Session, kind Kind, label s
 	if s == nil {
 		return "", Info{}, errors.New("create session from: no session")
 	}
-	pw, err := s.Password()
+	pw, err := s.PasswordFor(ctx, "")
 	if err != nil {
 		return "", Info{}, fmt.Errorf("create session from %s: %w", s.ID, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/davgate/davgate/internal/audit"
 )
 
 // Kind is the kind of a session, which sets its limits.
@@ -75,18 +77,33 @@ type Session struct {
 	User  string
 	Attrs map[string]string
 
-	sid []byte
-	k   []byte
-	rec *Record // as read from the store; its seal was checked by Open
+	sid   []byte
+	k     []byte
+	rec   *Record // as read from the store; its seal was checked by Open
+	audit *audit.Logger
 }
 
 // Password decrypts the session's stored password with its key K into a
 // new slice. The caller uses it for one log-on and zeroes it (clear).
+// It is audited without a server; use PasswordFor to name one.
 func (s *Session) Password() ([]byte, error) {
+	return s.PasswordFor(context.Background(), "")
+}
+
+// PasswordFor is Password for a log-on to server (host:port; "" for
+// another use, such as sealing it into a new session), which the audit
+// trail records with the session's public id.
+func (s *Session) PasswordFor(ctx context.Context, server string) ([]byte, error) {
 	p, err := openRecord(s.k, s.sid, s.rec)
 	if err != nil {
 		return nil, fmt.Errorf("session password: %w", err)
 	}
+	use := "smb_logon"
+	if server == "" {
+		use = "new_session"
+	}
+	s.audit.Log(ctx, audit.PasswordUnsealed, slog.String("user", s.User), slog.String("session", s.ID),
+		slog.String("kind", string(s.Kind)), slog.String("server", server), slog.String("use", use))
 	return p, nil
 }
 
@@ -112,6 +129,7 @@ type ManagerOptions struct {
 	Limits  Limits           // zero fields: DefaultLimits
 	Now     func() time.Time // optional, time.Now
 	Logger  *slog.Logger     // optional, discards
+	Audit   *audit.Logger    // optional: mints, revocations, unseals, keyring reloads
 	// TouchEvery is the least time between two updates of a session's
 	// last use in the store (and so of its idle deadline). Default 1m.
 	TouchEvery time.Duration
@@ -125,6 +143,7 @@ type Manager struct {
 	limits     Limits
 	now        func() time.Time
 	log        *slog.Logger
+	audit      *audit.Logger
 	touchEvery time.Duration
 
 	mu    sync.Mutex
@@ -141,6 +160,7 @@ func NewManager(o ManagerOptions) *Manager {
 		limits:     o.Limits,
 		now:        o.Now,
 		log:        o.Logger,
+		audit:      o.Audit,
 		touchEvery: cmp.Or(o.TouchEvery, time.Minute),
 	}
 	if m.now == nil {
@@ -158,6 +178,8 @@ func NewManager(o ManagerOptions) *Manager {
 func (m *Manager) SetKeyring(k *Keyring) {
 	if k != nil {
 		m.keyring.Store(k)
+		m.audit.Log(context.Background(), audit.KeyringReloaded,
+			slog.Any("key_ids", k.IDs()), slog.Any("newest", k.NewestID()))
 	}
 }
 
@@ -210,6 +232,8 @@ func (m *Manager) Create(ctx context.Context, user string, password []byte, kind
 		return "", Info{}, fmt.Errorf("create session: %w", err)
 	}
 	m.log.LogAttrs(ctx, slog.LevelInfo, "session created", slog.String("user", user), slog.String("session", id), slog.String("kind", string(kind)))
+	m.audit.Log(ctx, audit.TokenMinted, slog.String("user", user), slog.String("session", id),
+		slog.String("kind", string(kind)), slog.String("label", label))
 	return token, r.info(), nil
 }
 
@@ -266,6 +290,7 @@ func (m *Manager) Open(ctx context.Context, token string) (*Session, error) {
 		sid:   append([]byte(nil), t.sid[:]...),
 		k:     append([]byte(nil), t.key[:]...),
 		rec:   sealed,
+		audit: m.audit,
 	}, nil
 }
 
@@ -301,6 +326,7 @@ func (m *Manager) Revoke(ctx context.Context, user, publicID string) error {
 				return fmt.Errorf("revoke session: %w", err)
 			}
 			m.log.LogAttrs(ctx, slog.LevelInfo, "session revoked", slog.String("user", user), slog.String("session", r.ID))
+			m.auditRevoked(ctx, r.User, r.ID, r.Kind, r.Label, "revoked")
 			return nil
 		}
 	}
@@ -314,7 +340,27 @@ func (m *Manager) RevokeSession(ctx context.Context, s *Session) error {
 		return fmt.Errorf("revoke session: %w", err)
 	}
 	m.log.LogAttrs(ctx, slog.LevelInfo, "session revoked", slog.String("user", s.User), slog.String("session", s.ID))
+	m.auditRevoked(ctx, s.User, s.ID, s.Kind, s.Label, "revoked")
 	return nil
+}
+
+// EndStale ends s because the file server at server (host:port) refused
+// its stored password: the session is revoked, never retried, and the
+// audit trail says why.
+func (m *Manager) EndStale(ctx context.Context, s *Session, server string) error {
+	if err := m.end(ctx, s.User, s.Key); err != nil {
+		return fmt.Errorf("end session with stale password: %w", err)
+	}
+	m.audit.Log(ctx, audit.StalePasswordEnd, slog.String("user", s.User), slog.String("session", s.ID),
+		slog.String("kind", string(s.Kind)), slog.String("label", s.Label), slog.String("server", server))
+	m.auditRevoked(ctx, s.User, s.ID, s.Kind, s.Label, "stale_password")
+	return nil
+}
+
+// auditRevoked records a session ended on purpose, with why.
+func (m *Manager) auditRevoked(ctx context.Context, user, id string, kind Kind, label, reason string) {
+	m.audit.Log(ctx, audit.TokenRevoked, slog.String("user", user), slog.String("session", id),
+		slog.String("kind", string(kind)), slog.String("label", label), slog.String("reason", reason))
 }
 
 // RevokeAll ends all of the user's sessions.
@@ -331,6 +377,9 @@ func (m *Manager) RevokeAll(ctx context.Context, user string) error {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
 	m.log.LogAttrs(ctx, slog.LevelInfo, "sessions revoked", slog.String("user", user), slog.Int("count", len(keys)))
+	for _, r := range recs {
+		m.auditRevoked(ctx, r.User, r.ID, r.Kind, r.Label, "revoked_all")
+	}
 	return nil
 }
 

@@ -130,3 +130,17 @@ func (s *MemoryStore) deleteLocked(user, key string) {
 		}
 	}
 }
+
+// CountByKind counts the live sessions of each kind (for metrics).
+func (s *MemoryStore) CountByKind(context.Context) (map[Kind]int, error) {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[Kind]int{}
+	for _, r := range s.recs {
+		if now.Before(r.Deadline()) {
+			out[r.Kind]++
+		}
+	}
+	return out, nil
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/davgate/davgate/authn"
 	"github.com/davgate/davgate/davfs"
+	"github.com/davgate/davgate/internal/audit"
 	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/internal/metrics"
 	"github.com/davgate/davgate/session"
@@ -33,12 +34,16 @@ type app struct {
 	handler  http.Handler
 	// metrics is the registry served on metrics_listen.
 	metrics *prometheus.Registry
+	// audit is the audit trail; auditFile its file, if it has one.
+	audit     *audit.Logger
+	auditFile *audit.File
 
 	stopWatch context.CancelFunc
 }
 
-// newApp builds every part from cfg. Close releases them.
-func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
+// newApp builds every part from cfg. Close releases them. stderr is where
+// log goes, and the audit trail unless audit_log names a file.
+func newApp(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer) (*app, error) {
 	shares, err := configShares(cfg)
 	if err != nil {
 		return nil, err
@@ -50,17 +55,28 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master_key_file: %w", err)
 	}
+	al, af, err := audit.Open(cfg.AuditLog, stderr)
+	if err != nil {
+		return nil, fmt.Errorf("audit_log: %w", err)
+	}
 	store, err := session.OpenStore(ctx, cfg.Store)
 	if err != nil {
+		af.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	a := &app{cfg: cfg, log: log, store: store, metrics: metrics.NewRegistry()}
+	a := &app{cfg: cfg, log: log, store: store, metrics: metrics.NewRegistry(), audit: al, auditFile: af}
 	m := metrics.New(a.metrics)
+	m.WatchAudit(al)
+	if c, ok := store.(interface {
+		CountByKind(context.Context) (map[session.Kind]int, error)
+	}); ok {
+		m.WatchSessions(c.CountByKind)
+	}
 	limits := session.Limits{
 		BrowserIdle: time.Duration(cfg.Sessions.BrowserIdle), BrowserLifetime: time.Duration(cfg.Sessions.BrowserLifetime),
 		DeviceIdle: time.Duration(cfg.Sessions.DeviceIdle), DeviceLifetime: time.Duration(cfg.Sessions.DeviceLifetime),
 	}
-	a.sessions = session.NewManager(session.ManagerOptions{Keyring: kr, Store: store, Limits: limits, Logger: log})
+	a.sessions = session.NewManager(session.ManagerOptions{Keyring: kr, Store: store, Limits: limits, Logger: log, Audit: al})
 	refusals, _ := store.(session.RefusalStore) // both stores are
 	a.pool = session.NewPool(session.PoolOptions{
 		IdleTimeout:  time.Duration(cfg.SMB.IdleTimeout),
@@ -94,12 +110,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		Limiter:      authn.NewLimiter(limitStore(store)),
 		Log:          log,
 		SecureCookie: cfg.TLS.Cert != "",
-		Observe:      m.Logon,
+		Observe:      m.LogonObserver(cfg.Auth.Backend),
+		Audit:        al,
 	}
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
 	proxies, _ := httplog.ParseProxies(cfg.TrustedProxies) // checked with the config
 	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.Names,
-		locks: lockSystem(store), webdav: cfg.WebDAV, proxies: proxies, observer: m,
+		locks: countedLocks(m, lockSystem(store)), webdav: cfg.WebDAV, proxies: proxies, observer: m,
 		watchBuffers: func(inUse func() int) { m.WatchBuffers(inUse, cfg.WebDAV.BufferMiB) }}
 	if cfg.Auth.AllowPasswordBasic {
 		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")
@@ -115,6 +132,10 @@ func (a *app) reloadKeyring() error {
 		return err
 	}
 	a.sessions.SetKeyring(kr)
+	if a.auditFile != nil {
+		// After log rotation (logrotate's postrotate sends SIGHUP).
+		return a.auditFile.Reopen()
+	}
 	return nil
 }
 
@@ -125,6 +146,7 @@ func (a *app) Close() {
 	if c, ok := a.store.(io.Closer); ok {
 		c.Close()
 	}
+	a.auditFile.Close()
 }
 
 // lockSystem keeps WebDAV locks where every instance sees them: in Redis
@@ -140,6 +162,16 @@ func lockSystem(s session.Store) davfs.LockSystem {
 		}
 	}
 	return davfs.NewMemoryLocks()
+}
+
+// countedLocks counts ls's operations, and its locks where it can count.
+func countedLocks(m *metrics.Metrics, ls davfs.LockSystem) davfs.LockSystem {
+	if c, ok := ls.(interface {
+		Count(context.Context) (int, error)
+	}); ok {
+		m.WatchLocks(c.Count)
+	}
+	return m.CountLocks(ls)
 }
 
 // limitStore counts failed log-ons in the session store when it can be

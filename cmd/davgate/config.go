@@ -38,6 +38,11 @@ type Config struct {
 	// proxies and load balancers in front of davgate, whose
 	// X-Forwarded-For names the client (for rate limits and logs).
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AuditLog is where the audit trail goes, one JSON line per event:
+	// a file path (appended to, reopened on SIGHUP), "stderr" or "-"
+	// (default: beside the log, each line marked "stream":"audit"), or
+	// "off".
+	AuditLog string `yaml:"audit_log"`
 	// MaxUnauthenticatedConns bounds the connections open that have not
 	// yet carried a request with an accepted token; over it, new
 	// connections are closed at once.

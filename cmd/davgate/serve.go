@@ -45,7 +45,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// per process; send it to ours so that every line is JSON.
 	redis.SetLogger(redisLog{log})
 
-	app, err := newApp(ctx, cfg, log)
+	app, err := newApp(ctx, cfg, log, stderr)
 	if err != nil {
 		return err
 	}

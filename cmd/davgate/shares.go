@@ -246,7 +246,7 @@ func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, erro
 		return nil, fmt.Errorf("%w: share %s for %s: %w", davfs.ErrNoShare, def.name, sess.User, err)
 	}
 	creds := func() (session.Creds, error) {
-		pw, err := sess.Password()
+		pw, err := sess.PasswordFor(ctx, u.Addr())
 		if err != nil {
 			return session.Creds{}, err
 		}
@@ -260,7 +260,7 @@ func (s *shareSource) Open(ctx context.Context, name string) (*davfs.Mount, erro
 		// The file server refuses the stored password: end the session at
 		// once and never retry it, so a stale password cannot lock the
 		// account.
-		if rerr := s.sessions.RevokeSession(context.WithoutCancel(ctx), sess); rerr != nil {
+		if rerr := s.sessions.EndStale(context.WithoutCancel(ctx), sess, u.Addr()); rerr != nil {
 			s.log.ErrorContext(ctx, "end session after logon failure", "err", rerr)
 		}
 		s.log.WarnContext(ctx, "file server refused stored credentials; session ended", "share", def.name, "err", err)

@@ -1,6 +1,7 @@
 // Package metrics owns davgate's Prometheus metrics: it turns the events
-// of the HTTP surface (httplog.Observer), log-on (authn.Logon.Observe) and
-// the SMB connection pool (session.PoolEvents) into counters, gauges and
+// of the HTTP surface (httplog.Observer), log-on (authn.Logon.Observe),
+// the SMB connection pool (session.PoolEvents), the audit trail
+// (audit.Logger.Tap) and the lock store into counters, gauges and
 // histograms in a registry it is given, and serves that registry.
 //
 // Metrics reveal usage, so they are served on their own listener, never on
@@ -39,6 +40,8 @@ type Metrics struct {
 	connsOpen prometheus.Gauge
 	hung      prometheus.Counter
 	redials   prometheus.Counter
+
+	op operator
 
 	reg prometheus.Registerer
 }
@@ -110,6 +113,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	m.reg = reg
+	m.op = newOperator(reg)
 	reg.MustRegister(m.requests, m.duration, m.inFlight, m.reqBytes, m.respBytes,
 		m.logons, m.dials, m.connsOpen, m.hung, m.redials)
 	// Series that exist from the start, so that rate() and alerts see a
