@@ -93,6 +93,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("metrics_listen: %w", err)
 		}
 		msrv = newMetricsServer(app.metrics, log)
+		msrv.Handler = app.withAdmin(msrv.Handler) // davgate sessions (sessions_admin.go)
 		log.Info("metrics serving", "url", fmt.Sprintf("http://%s/metrics", mln.Addr()))
 		fmt.Fprintf(stdout, "metrics listening on http://%s/metrics\n", mln.Addr())
 		go func() { errc <- fmt.Errorf("metrics: %w", msrv.Serve(mln)) }()
