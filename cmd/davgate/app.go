@@ -34,6 +34,9 @@ type app struct {
 	handler  http.Handler
 	// metrics is the registry served on metrics_listen.
 	metrics *prometheus.Registry
+	// meters are davgate's own metrics in it (meters.SetDraining sets
+	// the drain gauge).
+	meters *metrics.Metrics
 	// audit is the audit trail; auditFile its file, if it has one.
 	audit     *audit.Logger
 	auditFile *audit.File
@@ -66,6 +69,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer)
 	}
 	a := &app{cfg: cfg, log: log, store: store, metrics: metrics.NewRegistry(), audit: al, auditFile: af}
 	m := metrics.New(a.metrics)
+	a.meters = m
 	m.WatchAudit(al)
 	if c, ok := store.(interface {
 		CountByKind(context.Context) (map[session.Kind]int, error)

@@ -70,14 +70,20 @@ func newOperator(reg prometheus.Registerer) operator {
 			o.sessEnded.WithLabelValues(string(k), r)
 		}
 	}
-	for _, e := range []string{audit.LogonAccepted, audit.LogonRefused, audit.RateLimited, audit.TokenMinted,
-		audit.TokenRevoked, audit.PasswordUnsealed, audit.StalePasswordEnd, audit.KeyringReloaded} {
+	for e := range auditEvents {
 		o.auditEvents.WithLabelValues(e)
 	}
 	for _, op := range []string{"create", "refresh", "unlock"} {
 		o.lockOps.WithLabelValues(op, "ok")
 	}
 	return o
+}
+
+// auditEvents are the audit events counted under their own name.
+var auditEvents = map[string]bool{
+	audit.LogonAccepted: true, audit.LogonRefused: true, audit.RateLimited: true, audit.TokenMinted: true,
+	audit.TokenRevoked: true, audit.PasswordUnsealed: true, audit.StalePasswordEnd: true,
+	audit.KeyringReloaded: true, audit.AdminSessionsList: true,
 }
 
 // backends are the auth backends counted under their own name.
@@ -103,11 +109,9 @@ func (m *Metrics) LogonObserver(backend string) func(authn.LogonResult) {
 // password unseals by use, sessions minted by kind and ended by reason.
 func (m *Metrics) WatchAudit(l *audit.Logger) {
 	l.Tap(func(event string, attrs []slog.Attr) {
-		switch event {
-		case audit.LogonAccepted, audit.LogonRefused, audit.RateLimited, audit.TokenMinted,
-			audit.TokenRevoked, audit.PasswordUnsealed, audit.StalePasswordEnd, audit.KeyringReloaded:
+		if auditEvents[event] {
 			m.op.auditEvents.WithLabelValues(event).Inc()
-		default:
+		} else {
 			m.op.auditEvents.WithLabelValues("other").Inc()
 		}
 		kind := audit.Attr(attrs, "kind")
