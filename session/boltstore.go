@@ -302,26 +302,23 @@ func (s *BoltStore) Touch(_ context.Context, r *Record) error {
 	return nil
 }
 
-// List implements Store. It drops the user's expired records.
+// List implements Store. It drops the user's expired records and stale
+// index entries, in a write transaction only when there are any.
 func (s *BoltStore) List(_ context.Context, user string) ([]*Record, error) {
 	var out []*Record
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		out = nil
+	var stale []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		out, stale = nil, nil
 		prefix := []byte(user + "\x00")
-		var keys []string
 		c := tx.Bucket(bucketByUser).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			keys = append(keys, string(k[len(prefix):]))
-		}
-		for _, k := range keys {
-			r, err := s.getLive(tx, k)
+			key := string(k[len(prefix):])
+			r, err := s.getLive(tx, key)
 			if err != nil {
 				return err
 			}
 			if r == nil || r.User != user {
-				if err := tx.Bucket(bucketByUser).Delete(userIndexKey(user, k)); err != nil {
-					return err
-				}
+				stale = append(stale, key)
 				continue
 			}
 			out = append(out, r)
@@ -330,6 +327,20 @@ func (s *BoltStore) List(_ context.Context, user string) ([]*Record, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("file store list: %w", err)
+	}
+	if len(stale) > 0 {
+		// Best effort, as in Redis: a stale entry costs only a lookup.
+		s.db.Update(func(tx *bolt.Tx) error {
+			for _, k := range stale {
+				if _, err := s.getLive(tx, k); err != nil {
+					return err
+				}
+				if err := tx.Bucket(bucketByUser).Delete(userIndexKey(user, k)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
 	return out, nil
 }
