@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/davgate/davgate/internal/connlimit"
 	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/internal/slowbody"
 	"github.com/davgate/davgate/session"
@@ -113,6 +114,11 @@ func (l *Logon) HandleCreate() http.Handler {
 // failure it returns the status to answer (and has set Retry-After for 429).
 func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user string, password []byte, kind session.Kind, label string) (string, session.Info, int) {
 	token, info, status := l.checkAndCreate(w, r, user, password, kind, label)
+	if status == 0 {
+		// The connection has proved a password: it no longer counts
+		// against max_unauthenticated_conns.
+		connlimit.MarkAuthenticated(r.Context())
+	}
 	if l.Observe != nil {
 		switch status {
 		case 0:
