@@ -81,6 +81,10 @@ func (l *Logon) HandleCreate() http.Handler {
 			writeJSONError(w, http.StatusUnsupportedMediaType, err.Error())
 			return
 		}
+		if errors.Is(err, errSlowBody) {
+			writeJSONError(w, http.StatusRequestTimeout, err.Error())
+			return
+		}
 		if err != nil {
 			writeJSONError(w, http.StatusBadRequest, err.Error())
 			return
@@ -194,6 +198,9 @@ func statusMessage(status int) string {
 // another site's page post one without a CORS preflight.
 var errNotJSON = errors.New("Content-Type must be application/json")
 
+// errSlowBody is a log-on body not sent within slowbody's bounds.
+var errSlowBody = errors.New("the request body was not sent in time")
+
 // readLogonRequest reads a JSON body and checks its fields.
 func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, error) {
 	slowbody.Bound(w, r)
@@ -206,6 +213,9 @@ func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, err
 	// password's only copy left is req.Password (see secret).
 	body, err := io.ReadAll(r.Body)
 	defer clear(body)
+	if slowbody.TimedOut(err) {
+		return req, errSlowBody
+	}
 	if err != nil {
 		return req, errors.New("body must be a JSON object with username and password")
 	}
