@@ -64,13 +64,14 @@ type sessionJSON struct {
 	Label      string    `json:"label"`
 	CreatedAt  time.Time `json:"created_at"`
 	LastUsedAt time.Time `json:"last_used_at"`
+	LastFrom   string    `json:"last_used_from,omitempty"` // client address
 	ExpiresAt  time.Time `json:"expires_at"`
 	Current    *bool     `json:"current,omitempty"`
 }
 
 func toJSON(i session.Info) sessionJSON {
 	return sessionJSON{ID: i.ID, Kind: string(i.Kind), Label: i.Label, CreatedAt: i.Created.UTC(),
-		LastUsedAt: i.LastUsed.UTC(), ExpiresAt: i.Expires.UTC()}
+		LastUsedAt: i.LastUsed.UTC(), LastFrom: i.LastAddr, ExpiresAt: i.Expires.UTC()}
 }
 
 // HandleCreate serves POST /api/v1/sessions.
@@ -174,7 +175,7 @@ func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user stri
 	for k, v := range id.Attrs {
 		attrs[k] = v
 	}
-	token, info, err := l.Sessions.Create(ctx, id.User, password, kind, label, attrs)
+	token, info, err := l.Sessions.Create(session.WithClientAddr(ctx, client), id.User, password, kind, label, attrs)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "create session", "logon_user", id.User, "err", err)
 		return "", session.Info{}, http.StatusServiceUnavailable
