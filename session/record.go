@@ -25,8 +25,8 @@ type Record struct {
 	Created  time.Time         `json:"created"`
 	LastUsed time.Time         `json:"last_used"`
 	LastAddr string            `json:"last_addr,omitempty"` // client address of the last use; outside the seal like LastUsed
-	Expires  time.Time         `json:"expires"` // absolute end
-	Idle     time.Duration     `json:"idle"`    // idle limit after LastUsed
+	Expires  time.Time         `json:"expires"`             // absolute end
+	Idle     time.Duration     `json:"idle"`                // idle limit after LastUsed
 }
 
 // Deadline is when the record ends unless touched: the earlier of its
