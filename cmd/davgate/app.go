@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,10 +25,12 @@ import (
 
 // app is davgate wired from a config: the parts and the HTTP handler.
 type app struct {
-	cfg      Config
-	log      *slog.Logger
-	store    session.Store
-	stores   *stores
+	cfg    Config
+	log    *slog.Logger
+	store  session.Store
+	stores *stores
+	// keyring is the master keyring in use, for readiness.
+	keyring  atomic.Pointer[session.Keyring]
 	sessions *session.Manager
 	pool     *session.Pool
 	handler  http.Handler
@@ -56,6 +59,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	}
 	store := st.sessions
 	a := &app{cfg: cfg, log: log, store: store, stores: st, metrics: metrics.NewRegistry()}
+	a.keyring.Store(kr)
 	m := metrics.New(a.metrics)
 	limits := session.Limits{
 		BrowserIdle: time.Duration(cfg.Sessions.BrowserIdle), BrowserLifetime: time.Duration(cfg.Sessions.BrowserLifetime),
@@ -116,6 +120,7 @@ func (a *app) reloadKeyring() error {
 		return err
 	}
 	a.sessions.SetKeyring(kr)
+	a.keyring.Store(kr)
 	return nil
 }
 
