@@ -48,9 +48,6 @@ func (o smbOffer) String() string {
 	return b.String()
 }
 
-// encrypts says whether the server can encrypt what davgate sends.
-func (o smbOffer) encrypts() bool { return o.cipher != 0 || o.encryptionCap }
-
 // probeSMB connects to addr and negotiates, without logging on.
 func probeSMB(ctx context.Context, addr string, timeout time.Duration) (smbOffer, error) {
 	d := net.Dialer{Timeout: timeout}

@@ -130,12 +130,12 @@ func TestEndToEndShutdownDrainsRunningTransfers(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	resp, body := getFresh(t, in.URL+"/dav/data/", bearer(alice.Token))
+	resp, _ := getFresh(t, in.URL+"/dav/data/", bearer(alice.Token))
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !resp.Close {
 		t.Errorf("new request while draining = %d, Retry-After %q, close %v; want 503 with Retry-After, connection closed",
 			resp.StatusCode, resp.Header.Get("Retry-After"), resp.Close)
 	}
-	if resp, body = getFresh(t, in.URL+"/readyz", nil); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
+	if resp, body := getFresh(t, in.URL+"/readyz", nil); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
 		t.Errorf("/readyz while draining = %d %q, want 503 shutting down", resp.StatusCode, body)
 	}
 	if resp, _ = getFresh(t, in.URL+"/healthz", nil); resp.StatusCode != http.StatusOK {
