@@ -4,10 +4,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/davgate/davgate/internal/testenv"
 )
 
 // appendConfig adds YAML lines to the fixture's config file.
@@ -201,5 +205,106 @@ func TestEndToEndShutdownCutsTransfersPastDrain(t *testing.T) {
 	}
 	if !strings.Contains(in.Log.String(), "drain time over") {
 		t.Errorf("cut not logged:\n%s", in.Log)
+	}
+}
+
+// startBinary runs the built davgate binary with serve --config cfgPath
+// and waits until it listens.
+func startBinary(t *testing.T, bin, cfgPath string) (*exec.Cmd, *instance) {
+	t.Helper()
+	in := &instance{Log: &syncBuffer{}, Out: &syncBuffer{}}
+	cmd := exec.Command(bin, "serve", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = in.Out, in.Log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(in.Out.String()); m != nil {
+			in.URL = m[1]
+			return cmd, in
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("davgate did not start:\n%s", in.Log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitLog waits until the log holds what.
+func waitLog(t *testing.T, in *instance, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(in.Log.String(), what) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q logged:\n%s", what, in.Log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The davgate binary drains on a real SIGTERM and exits 0 once the PUT
+// under way is stored; a second SIGTERM ends the drain time at once, and
+// the cut PUT's temporary file is still removed.
+func TestBinaryShutdownOnSIGTERM(t *testing.T) {
+	testenv.Need(t, "go")
+	f := newFixture(t, "memory")
+	appendConfig(t, f.cfgPath, "shutdown: {drain: 1m, cleanup: 10s}\n")
+	bin := filepath.Join(t.TempDir(), "davgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := f.smbd.SharePath("data")
+	exited := func(cmd *exec.Cmd, within time.Duration) error {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(within):
+			t.Fatalf("davgate did not exit within %v", within)
+			return nil
+		}
+	}
+
+	cmd, in := startBinary(t, bin, f.cfgPath)
+	alice := client{t: t, base: in.URL}.logon("dgalice", alicePass, http.StatusCreated)
+	put := slowPut(t, in.URL+"/dav/data/sigterm.bin", alice.Token, 2<<20, 256<<10, 300*time.Millisecond)
+	waitTempFile(t, dir, 256<<10)
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitLog(t, in, "shutting down: draining")
+	if resp, _ := getFresh(t, in.URL+"/api/v1/sessions", bearer(alice.Token)); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("new request after SIGTERM = %d, want 503", resp.StatusCode)
+	}
+	if st := <-put; st != http.StatusCreated {
+		t.Errorf("PUT under way at SIGTERM = %d, want 201", st)
+	}
+	if err := exited(cmd, 15*time.Second); err != nil {
+		t.Errorf("davgate exit after SIGTERM: %v, want status 0\n%s", err, in.Log)
+	}
+
+	cmd, in = startBinary(t, bin, f.cfgPath)
+	alice = client{t: t, base: in.URL}.logon("dgalice", alicePass, http.StatusCreated)
+	put = slowPut(t, in.URL+"/dav/data/forced.bin", alice.Token, 64<<20, 256<<10, 200*time.Millisecond)
+	waitTempFile(t, dir, 256<<10)
+	cmd.Process.Signal(syscall.SIGTERM)
+	waitLog(t, in, "shutting down: draining")
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := exited(cmd, 15*time.Second); err != nil {
+		t.Errorf("davgate exit after a second SIGTERM: %v, want status 0", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("exit %v after the second SIGTERM, want at once", d)
+	}
+	if st := <-put; st == http.StatusCreated {
+		t.Errorf("PUT cut by the second SIGTERM = %d", st)
+	}
+	if left := tempFiles(t, dir); len(left) > 0 {
+		t.Errorf("temporary files left after a forced shutdown: %v\n%s", left, in.Log)
+	}
+	if !strings.Contains(in.Log.String(), "second signal") {
+		t.Errorf("the second signal was not logged:\n%s", in.Log)
 	}
 }

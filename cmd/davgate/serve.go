@@ -144,7 +144,10 @@ func serveUntil(ctx context.Context, cfg Config, app *app, certs *certReloader, 
 		err = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	shutdown(srv, d, cfg.Shutdown, log)
+	force := make(chan os.Signal, 1)
+	signal.Notify(force, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(force)
+	shutdown(srv, d, cfg.Shutdown, force, log)
 	if msrv != nil {
 		msrv.Close() // a scrape loses nothing by being cut short
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 )
@@ -101,12 +102,22 @@ func (d *drain) wait(ctx context.Context) error {
 // cfg.Drain to finish; then their connections are closed, which ends
 // their body reads and writes, and shutdown waits up to cfg.Cleanup more
 // for them to return (a failed PUT removes its temporary file on the way
-// out). Only then may the caller close the SMB connections and the store.
-func shutdown(srv *http.Server, d *drain, cfg ShutdownConfig, log *slog.Logger) {
+// out). A signal on force (a second SIGTERM or Ctrl-C) ends the drain
+// time at once. Only then may the caller close the SMB connections and
+// the store.
+func shutdown(srv *http.Server, d *drain, cfg ShutdownConfig, force <-chan os.Signal, log *slog.Logger) {
 	d.start()
 	log.Info("shutting down: draining", "requests", d.Active(), "drain", time.Duration(cfg.Drain).String())
 	dctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Drain))
 	defer cancel()
+	go func() {
+		select {
+		case sig := <-force:
+			log.Warn("shutting down: second signal; ending the drain time now", "signal", sig.String())
+			cancel()
+		case <-dctx.Done():
+		}
+	}()
 	drained := d.wait(dctx) == nil
 	// Once the handlers have returned, their responses are flushed and the
 	// connections closed as they go idle; past the drain time, at once.
