@@ -60,7 +60,8 @@ type RedisConfig struct {
 	MaxRetries int `yaml:"max_retries"`
 }
 
-// ShutdownConfig: on SIGTERM or SIGINT new requests get 503 at once;
+// ShutdownConfig (defaults 1m and 15s, within systemd's 90 s stop
+// timeout): on SIGTERM or SIGINT new requests get 503 at once;
 // requests running get Drain to finish, then their connections are cut
 // and they get up to Cleanup to remove their temporary files before the
 // SMB connections and the store close.
@@ -237,7 +238,7 @@ func defaultConfig() Config {
 		MaxUnauthenticatedConns: 1024,
 		Redis: RedisConfig{DialTimeout: Duration(session.DefaultRedisDialTimeout), ReadTimeout: Duration(session.DefaultRedisReadTimeout),
 			WriteTimeout: Duration(session.DefaultRedisWriteTimeout), MaxRetries: session.DefaultRedisMaxRetries},
-		Shutdown: ShutdownConfig{Drain: Duration(time.Minute), Cleanup: Duration(30 * time.Second)},
+		Shutdown: ShutdownConfig{Drain: Duration(time.Minute), Cleanup: Duration(15 * time.Second)},
 	}
 }
 

@@ -49,8 +49,8 @@ func TestParseConfig(t *testing.T) {
 		time.Duration(r.WriteTimeout) != time.Second || r.MaxRetries != 1 {
 		t.Errorf("redis defaults = %+v, want 2s, 1s, 1s and one retry", r)
 	}
-	if d := c.Shutdown; time.Duration(d.Drain) != time.Minute || time.Duration(d.Cleanup) != 30*time.Second {
-		t.Errorf("shutdown defaults = %+v, want drain 1m, cleanup 30s", d)
+	if d := c.Shutdown; time.Duration(d.Drain) != time.Minute || time.Duration(d.Cleanup) != 15*time.Second {
+		t.Errorf("shutdown defaults = %+v, want drain 1m, cleanup 15s", d)
 	}
 	c, err = parseConfig([]byte(goodConfig + "shutdown: {drain: 5m}\nredis: {read_timeout: 500ms, max_retries: 0}\n"))
 	if err != nil || time.Duration(c.Shutdown.Drain) != 5*time.Minute || time.Duration(c.Redis.ReadTimeout) != 500*time.Millisecond || c.Redis.MaxRetries != 0 {
