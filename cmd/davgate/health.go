@@ -95,6 +95,7 @@ func (h *health) check(ctx context.Context) []string {
 func writeProbe(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	fmt.Fprint(w, body)
 }
