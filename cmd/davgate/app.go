@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,9 +25,12 @@ import (
 
 // app is davgate wired from a config: the parts and the HTTP handler.
 type app struct {
-	cfg      Config
-	log      *slog.Logger
-	store    session.Store
+	cfg    Config
+	log    *slog.Logger
+	store  session.Store
+	stores *stores
+	// keyring is the master keyring in use, for readiness.
+	keyring  atomic.Pointer[session.Keyring]
 	sessions *session.Manager
 	pool     *session.Pool
 	handler  http.Handler
@@ -50,11 +53,13 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master_key_file: %w", err)
 	}
-	store, err := session.OpenStore(ctx, cfg.Store)
+	st, err := openStores(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: store, metrics: metrics.NewRegistry()}
+	store := st.sessions
+	a := &app{cfg: cfg, log: log, store: store, stores: st, metrics: metrics.NewRegistry()}
+	a.keyring.Store(kr)
 	m := metrics.New(a.metrics)
 	limits := session.Limits{
 		BrowserIdle: time.Duration(cfg.Sessions.BrowserIdle), BrowserLifetime: time.Duration(cfg.Sessions.BrowserLifetime),
@@ -91,7 +96,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	logon := &authn.Logon{
 		Auth:         auth,
 		Sessions:     a.sessions,
-		Limiter:      authn.NewLimiter(limitStore(store)),
+		Limiter:      authn.NewLimiter(st.limits),
 		Log:          log,
 		SecureCookie: cfg.TLS.Cert != "",
 		Observe:      m.Logon,
@@ -99,7 +104,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
 	proxies, _ := httplog.ParseProxies(cfg.TrustedProxies) // checked with the config
 	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.Names,
-		locks: lockSystem(store), webdav: cfg.WebDAV, proxies: proxies, observer: m,
+		locks: st.locks, webdav: cfg.WebDAV, proxies: proxies, observer: m,
 		watchBuffers: func(inUse func() int) { m.WatchBuffers(inUse, cfg.WebDAV.BufferMiB) }}
 	if cfg.Auth.AllowPasswordBasic {
 		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")
@@ -115,6 +120,7 @@ func (a *app) reloadKeyring() error {
 		return err
 	}
 	a.sessions.SetKeyring(kr)
+	a.keyring.Store(kr)
 	return nil
 }
 
@@ -122,27 +128,7 @@ func (a *app) reloadKeyring() error {
 func (a *app) Close() {
 	a.stopWatch()
 	a.pool.CloseAll()
-	if c, ok := a.store.(io.Closer); ok {
-		c.Close()
-	}
-}
-
-// lockSystem keeps WebDAV locks where every instance sees them: in Redis
-// when that is the store, else in this process.
-func lockSystem(s session.Store) davfs.LockSystem {
-	if rs, ok := s.(*session.RedisStore); ok {
-		return davfs.NewRedisLocks(rs.Client(), session.DefaultRedisPrefix)
-	}
-	return davfs.NewMemoryLocks()
-}
-
-// limitStore counts failed log-ons in the session store when it can be
-// shared (Redis), so that every instance counts the same failures.
-func limitStore(s session.Store) authn.LimitStore {
-	if ls, ok := s.(authn.LimitStore); ok {
-		return ls
-	}
-	return &authn.MemoryLimits{}
+	a.stores.close()
 }
 
 // smbLogon checks a password with one SMB session setup.
