@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/davgate/davgate/internal/audit"
+	"github.com/davgate/davgate/internal/connlimit"
 	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/internal/slowbody"
 	"github.com/davgate/davgate/session"
@@ -66,13 +67,14 @@ type sessionJSON struct {
 	Label      string    `json:"label"`
 	CreatedAt  time.Time `json:"created_at"`
 	LastUsedAt time.Time `json:"last_used_at"`
+	LastFrom   string    `json:"last_used_from,omitempty"` // client address
 	ExpiresAt  time.Time `json:"expires_at"`
 	Current    *bool     `json:"current,omitempty"`
 }
 
 func toJSON(i session.Info) sessionJSON {
 	return sessionJSON{ID: i.ID, Kind: string(i.Kind), Label: i.Label, CreatedAt: i.Created.UTC(),
-		LastUsedAt: i.LastUsed.UTC(), ExpiresAt: i.Expires.UTC()}
+		LastUsedAt: i.LastUsed.UTC(), LastFrom: i.LastAddr, ExpiresAt: i.Expires.UTC()}
 }
 
 // HandleCreate serves POST /api/v1/sessions.
@@ -81,6 +83,10 @@ func (l *Logon) HandleCreate() http.Handler {
 		req, err := readLogonRequest(w, r)
 		if errors.Is(err, errNotJSON) {
 			writeJSONError(w, http.StatusUnsupportedMediaType, err.Error())
+			return
+		}
+		if errors.Is(err, errSlowBody) {
+			writeJSONError(w, http.StatusRequestTimeout, err.Error())
 			return
 		}
 		if err != nil {
@@ -116,6 +122,11 @@ func (l *Logon) HandleCreate() http.Handler {
 // failure it returns the status to answer (and has set Retry-After for 429).
 func (l *Logon) logOn(w http.ResponseWriter, r *http.Request, user string, password []byte, kind session.Kind, label string) (string, session.Info, int) {
 	token, info, status := l.checkAndCreate(w, r, user, password, kind, label)
+	if status == 0 {
+		// The connection has proved a password: it no longer counts
+		// against max_unauthenticated_conns.
+		connlimit.MarkAuthenticated(r.Context())
+	}
 	if l.Observe != nil {
 		switch status {
 		case 0:
@@ -171,7 +182,7 @@ func (l *Logon) checkAndCreate(w http.ResponseWriter, r *http.Request, user stri
 	for k, v := range id.Attrs {
 		attrs[k] = v
 	}
-	token, info, err := l.Sessions.Create(ctx, id.User, password, kind, label, attrs)
+	token, info, err := l.Sessions.Create(session.WithClientAddr(ctx, client), id.User, password, kind, label, attrs)
 	if err != nil {
 		l.Log.ErrorContext(ctx, "create session", "logon_user", id.User, "err", err)
 		l.auditLogon(ctx, false, id.User, client, "session_error")
@@ -197,6 +208,9 @@ func statusMessage(status int) string {
 // another site's page post one without a CORS preflight.
 var errNotJSON = errors.New("Content-Type must be application/json")
 
+// errSlowBody is a log-on body not sent within slowbody's bounds.
+var errSlowBody = errors.New("the request body was not sent in time")
+
 // readLogonRequest reads a JSON body and checks its fields.
 func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, error) {
 	slowbody.Bound(w, r)
@@ -209,6 +223,9 @@ func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, err
 	// password's only copy left is req.Password (see secret).
 	body, err := io.ReadAll(r.Body)
 	defer clear(body)
+	if slowbody.TimedOut(err) {
+		return req, errSlowBody
+	}
 	if err != nil {
 		return req, errors.New("body must be a JSON object with username and password")
 	}

@@ -135,21 +135,24 @@ func TestLimiterGrowsDelaysPerUserAndAddress(t *testing.T) {
 // one real redis-server (two instances).
 func limitStores(t *testing.T) map[string][2]LimitStore {
 	r := testenv.StartRedis(t)
-	open := func() LimitStore {
-		s, err := session.NewRedisStore(context.Background(), r.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
 	m := &MemoryLimits{}
 	b, err := session.OpenBoltStore(filepath.Join(t.TempDir(), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return map[string][2]LimitStore{"memory": {m, m}, "redis, two instances": {open(), open()}, "file": {b, b}}
+	return map[string][2]LimitStore{"memory": {m, m}, "redis, two instances": {redisLimits(t, r.URL), redisLimits(t, r.URL)}, "file": {b, b}}
+}
+
+// redisLimits is a RedisLimits on a client of its own, as one instance's.
+func redisLimits(t *testing.T, url string) LimitStore {
+	t.Helper()
+	c, err := session.NewRedisClient(url, session.RedisOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return session.NewRedisLimits(c, "")
 }
 
 // TestLimitStoreReservesAtomically: 30 attempts at once, for one user

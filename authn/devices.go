@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/davgate/davgate/internal/httplog"
 	"github.com/davgate/davgate/session"
 )
 
@@ -21,7 +22,7 @@ func (l *Logon) HandleCreateDevice() http.Handler {
 			writeJSONError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		token, info, err := l.Sessions.CreateFrom(r.Context(), s, session.KindDevice, label)
+		token, info, err := l.Sessions.CreateFrom(session.WithClientAddr(r.Context(), httplog.ClientAddr(r)), s, session.KindDevice, label)
 		if err != nil {
 			l.Log.ErrorContext(r.Context(), "create device token", "err", err)
 			writeJSONError(w, http.StatusServiceUnavailable, statusMessage(http.StatusServiceUnavailable))

@@ -181,7 +181,7 @@ func TestLogonBurstReachesServerAtMostFree(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { rs.Close() })
-		srvs = append(srvs, logonServer(t, auth, newTestManager(t, rs), rs))
+		srvs = append(srvs, logonServer(t, auth, newTestManager(t, rs), redisLimits(t, r.URL)))
 	}
 	var wg sync.WaitGroup
 	var unauthorized, limited atomic.Int64

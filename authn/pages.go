@@ -123,7 +123,10 @@ func (l *Logon) HandleLoginForm() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		slowbody.Bound(w, r)
 		r.Body = http.MaxBytesReader(w, r.Body, maxLogonBody)
-		if err := r.ParseForm(); err != nil {
+		if err := r.ParseForm(); slowbody.TimedOut(err) {
+			l.renderLogin(w, r, http.StatusRequestTimeout, pageData{Title: "log on", Error: "The form was not sent in time."})
+			return
+		} else if err != nil {
 			l.renderLogin(w, r, http.StatusBadRequest, pageData{Title: "log on", Error: "The form could not be read."})
 			return
 		}

@@ -114,7 +114,7 @@ func (m *Middleware) open(w http.ResponseWriter, r *http.Request) (*session.Sess
 
 // openToken opens token, presented with basicUser if Basic auth.
 func (m *Middleware) openToken(w http.ResponseWriter, r *http.Request, token, basicUser string) (*session.Session, int) {
-	s, err := m.Sessions.Open(r.Context(), token)
+	s, err := m.Sessions.Open(session.WithClientAddr(r.Context(), httplog.ClientAddr(r)), token)
 	switch {
 	case err == nil:
 	case errors.Is(err, session.ErrInvalidToken) && basicUser != "" && m.PasswordBasic != nil:

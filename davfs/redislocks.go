@@ -52,7 +52,7 @@ type RedisLocks struct {
 var _ LockSystem = (*RedisLocks)(nil)
 
 // NewRedisLocks returns a lock system that keeps its keys under prefix in
-// the Redis that c talks to (session.RedisStore.Client gives one). c stays
+// the Redis that c talks to (session.NewRedisClient makes one). c stays
 // the caller's to close.
 func NewRedisLocks(c redis.UniversalClient, prefix string) *RedisLocks {
 	return &RedisLocks{c: c, prefix: prefix, now: time.Now}

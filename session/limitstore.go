@@ -22,7 +22,24 @@ import (
 // shared hash slot. A concurrent attempt may then be refused for a count
 // that is given back a moment later: the error is on the safe side.
 
-func (s *RedisStore) limitKey(key string) string { return s.prefix + "rl:" + key }
+// RedisLimits keeps the log-on rate limiter's counts (authn.LimitStore)
+// in Redis.
+type RedisLimits struct {
+	c      redis.UniversalClient
+	prefix string
+}
+
+// NewRedisLimits returns a limit store whose keys start with prefix
+// (DefaultRedisPrefix if empty) in the Redis c talks to. The caller keeps
+// c and closes it.
+func NewRedisLimits(c redis.UniversalClient, prefix string) *RedisLimits {
+	if prefix == "" {
+		prefix = DefaultRedisPrefix
+	}
+	return &RedisLimits{c: c, prefix: prefix}
+}
+
+func (s *RedisLimits) limitKey(key string) string { return s.prefix + "rl:" + key }
 
 // reserveScript: KEYS[1] the limit key; ARGV free, base ms, max ms, forget
 // ms. Returns the wait in ms, 0 when the attempt is taken.
@@ -73,7 +90,7 @@ func (p LimitPolicy) Delay(n int64) time.Duration {
 
 // Reserve takes one attempt under every key, or none, and returns the
 // wait when one must wait (authn.LimitStore).
-func (s *RedisStore) Reserve(ctx context.Context, p LimitPolicy, keys ...string) (time.Duration, error) {
+func (s *RedisLimits) Reserve(ctx context.Context, p LimitPolicy, keys ...string) (time.Duration, error) {
 	for i, k := range keys {
 		ms, err := reserveScript.Run(ctx, s.c, []string{s.limitKey(k)},
 			p.Free, p.Base.Milliseconds(), p.Max.Milliseconds(), p.Forget.Milliseconds()).Int64()
@@ -94,11 +111,11 @@ func (s *RedisStore) Reserve(ctx context.Context, p LimitPolicy, keys ...string)
 }
 
 // Release gives back one attempt taken under key (authn.LimitStore).
-func (s *RedisStore) Release(ctx context.Context, p LimitPolicy, key string) error {
+func (s *RedisLimits) Release(ctx context.Context, p LimitPolicy, key string) error {
 	return releaseScript.Run(ctx, s.c, []string{s.limitKey(key)}, p.Free).Err()
 }
 
 // ClearFailures forgets key's count and wait.
-func (s *RedisStore) ClearFailures(ctx context.Context, key string) error {
+func (s *RedisLimits) ClearFailures(ctx context.Context, key string) error {
 	return s.c.Del(ctx, s.limitKey(key)).Err()
 }

@@ -66,6 +66,7 @@ type Info struct {
 	Label    string
 	Created  time.Time
 	LastUsed time.Time
+	LastAddr string // the client address of the last use, if known
 	Expires  time.Time
 }
 
@@ -218,6 +219,7 @@ func (m *Manager) Create(ctx context.Context, user string, password []byte, kind
 		Attrs:    attrs,
 		Created:  now,
 		LastUsed: now,
+		LastAddr: clientAddr(ctx),
 		Expires:  t.expiry,
 		Idle:     idle,
 	}
@@ -271,8 +273,12 @@ func (m *Manager) Open(ctx context.Context, token string) (*Session, error) {
 		_ = m.end(ctx, r.User, key) // the store's TTL removes it anyway
 		return nil, ErrRevoked
 	}
-	if now.Sub(r.LastUsed) >= m.touchEvery {
+	addr := clientAddr(ctx)
+	if now.Sub(r.LastUsed) >= m.touchEvery || (addr != "" && addr != r.LastAddr) {
 		r.LastUsed = now
+		if addr != "" {
+			r.LastAddr = addr
+		}
 		r.Idle = idle
 		switch err := m.store.Touch(ctx, r); {
 		case errors.Is(err, ErrNotFound):

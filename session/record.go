@@ -24,8 +24,9 @@ type Record struct {
 	Sealed   []byte            `json:"ct"` // nonce | AES-256-GCM(K, pad(password) | sealedFields, aad = "rec"|sid)
 	Created  time.Time         `json:"created"`
 	LastUsed time.Time         `json:"last_used"`
-	Expires  time.Time         `json:"expires"` // absolute end
-	Idle     time.Duration     `json:"idle"`    // idle limit after LastUsed
+	LastAddr string            `json:"last_addr,omitempty"` // client address of the last use; outside the seal like LastUsed
+	Expires  time.Time         `json:"expires"`             // absolute end
+	Idle     time.Duration     `json:"idle"`                // idle limit after LastUsed
 }
 
 // Deadline is when the record ends unless touched: the earlier of its
@@ -41,7 +42,7 @@ func (r *Record) Deadline() time.Time {
 }
 
 func (r *Record) info() Info {
-	return Info{ID: r.ID, Kind: r.Kind, Label: r.Label, Created: r.Created, LastUsed: r.LastUsed, Expires: r.Expires}
+	return Info{ID: r.ID, Kind: r.Kind, Label: r.Label, Created: r.Created, LastUsed: r.LastUsed, LastAddr: r.LastAddr, Expires: r.Expires}
 }
 
 func (r *Record) clone() *Record {
@@ -73,7 +74,8 @@ func newPublicID() (string, error) {
 
 // sealedFields are the security-relevant fields of a Record, sealed with
 // the password so that an edit of the plain copies in the store is found.
-// LastUsed is left out: Touch changes it, and it only shortens a session.
+// LastUsed and LastAddr are left out: Touch changes them; LastUsed only
+// shortens a session, and LastAddr is only shown to the user.
 type sealedFields struct {
 	ID      string            `json:"id"`
 	User    string            `json:"user"`

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,11 +38,10 @@ var (
 // DefaultRedisPrefix prefixes every Redis key and channel name the store uses.
 const DefaultRedisPrefix = "davgate:"
 
-// NewRedisStore connects to Redis and checks the connection with a PING.
-// rawURL is redis://[[user]:password@]host:port/db or rediss:// for TLS,
-// with go-redis' query options. A master_name=NAME parameter selects
-// Sentinel: host:port (and any addr=host:port parameters) are then the
-// sentinels. addr=host:port parameters without master_name select Cluster.
+// NewRedisStore connects to Redis (rawURL as for NewRedisClient, with the
+// default timeouts) and checks the connection with a PING. davgate itself
+// builds one client and hands it to NewRedisStoreClient, NewRedisLimits
+// and the lock store.
 func NewRedisStore(ctx context.Context, rawURL string) (*RedisStore, error) {
 	c, err := newRedisClient(rawURL)
 	if err != nil {
@@ -56,35 +54,6 @@ func NewRedisStore(ctx context.Context, rawURL string) (*RedisStore, error) {
 	s := NewRedisStoreClient(c, DefaultRedisPrefix)
 	s.owned = true
 	return s, nil
-}
-
-func newRedisClient(rawURL string) (redis.UniversalClient, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		// url's error quotes the URL, which may hold a password.
-		return nil, errors.New("malformed redis URL")
-	}
-	q := u.Query()
-	switch {
-	case q.Has("master_name"):
-		o, err := redis.ParseFailoverURL(rawURL)
-		if err != nil {
-			return nil, err
-		}
-		return redis.NewFailoverClient(o), nil
-	case q.Has("addr"):
-		o, err := redis.ParseClusterURL(rawURL)
-		if err != nil {
-			return nil, err
-		}
-		return redis.NewClusterClient(o), nil
-	default:
-		o, err := redis.ParseURL(rawURL)
-		if err != nil {
-			return nil, err
-		}
-		return redis.NewClient(o), nil
-	}
 }
 
 // NewRedisStoreClient returns a store using c, whose keys and channel all

@@ -32,6 +32,7 @@ func newTestRecord(t testing.TB, user string, idle, life time.Duration) *Record 
 		Sealed:   []byte("not really sealed"),
 		Created:  now,
 		LastUsed: now,
+		LastAddr: "192.0.2.7",
 		Expires:  now.Add(life),
 		Idle:     idle,
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,17 +27,17 @@ import (
 
 // app is davgate wired from a config: the parts and the HTTP handler.
 type app struct {
-	cfg      Config
-	log      *slog.Logger
-	store    session.Store
+	cfg    Config
+	log    *slog.Logger
+	store  session.Store
+	stores *stores
+	// keyring is the master keyring in use, for readiness.
+	keyring  atomic.Pointer[session.Keyring]
 	sessions *session.Manager
 	pool     *session.Pool
 	handler  http.Handler
 	// metrics is the registry served on metrics_listen.
 	metrics *prometheus.Registry
-	// meters are davgate's own metrics in it (meters.SetDraining sets
-	// the drain gauge).
-	meters *metrics.Metrics
 	// audit is the audit trail; auditFile its file, if it has one.
 	audit     *audit.Logger
 	auditFile *audit.File
@@ -62,14 +63,15 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer)
 	if err != nil {
 		return nil, fmt.Errorf("audit_log: %w", err)
 	}
-	store, err := session.OpenStore(ctx, cfg.Store)
+	st, err := openStores(ctx, cfg)
 	if err != nil {
 		af.Close()
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, store: store, metrics: metrics.NewRegistry(), audit: al, auditFile: af}
+	store := st.sessions
+	a := &app{cfg: cfg, log: log, store: store, stores: st, metrics: metrics.NewRegistry(), audit: al, auditFile: af}
+	a.keyring.Store(kr)
 	m := metrics.New(a.metrics)
-	a.meters = m
 	m.WatchAudit(al)
 	if c, ok := store.(interface {
 		CountByKind(context.Context) (map[session.Kind]int, error)
@@ -111,7 +113,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer)
 	logon := &authn.Logon{
 		Auth:         auth,
 		Sessions:     a.sessions,
-		Limiter:      authn.NewLimiter(limitStore(store)),
+		Limiter:      authn.NewLimiter(st.limits),
 		Log:          log,
 		SecureCookie: cfg.TLS.Cert != "",
 		Observe:      m.LogonObserver(cfg.Auth.Backend),
@@ -120,7 +122,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer)
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
 	proxies, _ := httplog.ParseProxies(cfg.TrustedProxies) // checked with the config
 	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.Names,
-		locks: countedLocks(m, lockSystem(store)), webdav: cfg.WebDAV, proxies: proxies, observer: m,
+		locks: countedLocks(m, st.locks), webdav: cfg.WebDAV, proxies: proxies, observer: m,
 		watchBuffers: func(inUse func() int) { m.WatchBuffers(inUse, cfg.WebDAV.BufferMiB) }}
 	if cfg.Auth.AllowPasswordBasic {
 		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")
@@ -136,6 +138,7 @@ func (a *app) reloadKeyring() error {
 		return err
 	}
 	a.sessions.SetKeyring(kr)
+	a.keyring.Store(kr)
 	if a.auditFile != nil {
 		// After log rotation (logrotate's postrotate sends SIGHUP).
 		return a.auditFile.Reopen()
@@ -147,25 +150,8 @@ func (a *app) reloadKeyring() error {
 func (a *app) Close() {
 	a.stopWatch()
 	a.pool.CloseAll()
-	if c, ok := a.store.(io.Closer); ok {
-		c.Close()
-	}
+	a.stores.close()
 	a.auditFile.Close()
-}
-
-// lockSystem keeps WebDAV locks where every instance sees them: in Redis
-// when that is the store, in the store's file for a file store, else in
-// this process.
-func lockSystem(s session.Store) davfs.LockSystem {
-	if rs, ok := s.(*session.RedisStore); ok {
-		return davfs.NewRedisLocks(rs.Client(), session.DefaultRedisPrefix)
-	}
-	if bs, ok := s.(*session.BoltStore); ok {
-		if l, err := davfs.NewBoltLocks(bs.DB()); err == nil {
-			return l
-		}
-	}
-	return davfs.NewMemoryLocks()
 }
 
 // countedLocks counts ls's operations, and its locks where it can count.
@@ -176,16 +162,6 @@ func countedLocks(m *metrics.Metrics, ls davfs.LockSystem) davfs.LockSystem {
 		m.WatchLocks(c.Count)
 	}
 	return m.CountLocks(ls)
-}
-
-// limitStore counts failed log-ons in the session store when it can be
-// shared (Redis) or kept (a file), so that every instance counts the same
-// failures and a restart forgets none.
-func limitStore(s session.Store) authn.LimitStore {
-	if ls, ok := s.(authn.LimitStore); ok {
-		return ls
-	}
-	return &authn.MemoryLimits{}
 }
 
 // smbLogon checks a password with one SMB session setup.

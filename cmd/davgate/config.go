@@ -47,6 +47,32 @@ type Config struct {
 	// yet carried a request with an accepted token; over it, new
 	// connections are closed at once.
 	MaxUnauthenticatedConns int `yaml:"max_unauthenticated_conns"`
+	// Redis bounds how long the Redis store may take to answer.
+	Redis RedisConfig `yaml:"redis"`
+	// Shutdown is how SIGTERM and SIGINT end the process.
+	Shutdown ShutdownConfig `yaml:"shutdown"`
+}
+
+// RedisConfig sets the Redis client's timeouts (store: redis://...). A
+// hung Redis costs a request about (max_retries+1) × read_timeout, then
+// 503.
+type RedisConfig struct {
+	DialTimeout  Duration `yaml:"dial_timeout"`
+	ReadTimeout  Duration `yaml:"read_timeout"`
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// MaxRetries: how often a command that failed on the network is
+	// sent again (0: never).
+	MaxRetries int `yaml:"max_retries"`
+}
+
+// ShutdownConfig (defaults 1m and 15s, within systemd's 90 s stop
+// timeout): on SIGTERM or SIGINT new requests get 503 at once;
+// requests running get Drain to finish, then their connections are cut
+// and they get up to Cleanup to remove their temporary files before the
+// SMB connections and the store close.
+type ShutdownConfig struct {
+	Drain   Duration `yaml:"drain"`
+	Cleanup Duration `yaml:"cleanup"`
 }
 
 // TLSConfig names a certificate and key; both empty means plain HTTP.
@@ -215,6 +241,9 @@ func defaultConfig() Config {
 			MaxLocksPerUser: 1000, MaxLocksPerShare: 10000, BufferMiB: 256},
 		LogLevel:                "info",
 		MaxUnauthenticatedConns: 1024,
+		Redis: RedisConfig{DialTimeout: Duration(session.DefaultRedisDialTimeout), ReadTimeout: Duration(session.DefaultRedisReadTimeout),
+			WriteTimeout: Duration(session.DefaultRedisWriteTimeout), MaxRetries: session.DefaultRedisMaxRetries},
+		Shutdown: ShutdownConfig{Drain: Duration(time.Minute), Cleanup: Duration(15 * time.Second)},
 	}
 }
 
@@ -330,10 +359,18 @@ func (c *Config) check() error {
 		"smb.idle_timeout": c.SMB.IdleTimeout, "smb.dial_timeout": c.SMB.DialTimeout,
 		"smb.reply_timeout":   c.SMB.ReplyTimeout,
 		"webdav.lock_timeout": c.WebDAV.LockTimeout, "webdav.max_lock_timeout": c.WebDAV.MaxLockTimeout,
+		"redis.dial_timeout": c.Redis.DialTimeout, "redis.read_timeout": c.Redis.ReadTimeout,
+		"redis.write_timeout": c.Redis.WriteTimeout, "shutdown.cleanup": c.Shutdown.Cleanup,
 	} {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be positive", key)
 		}
+	}
+	if c.Shutdown.Drain < 0 {
+		return errors.New("shutdown.drain: must not be negative")
+	}
+	if c.Redis.MaxRetries < 0 || c.Redis.MaxRetries > 10 {
+		return fmt.Errorf("redis.max_retries: %d must be 0 to 10", c.Redis.MaxRetries)
 	}
 	if c.WebDAV.BufferMiB < 1 {
 		return fmt.Errorf("webdav.buffer_mib: %d must be at least 1", c.WebDAV.BufferMiB)

@@ -45,6 +45,17 @@ func TestParseConfig(t *testing.T) {
 		w.MaxLocksPerUser != 1000 || w.MaxLocksPerShare != 10000 {
 		t.Errorf("webdav defaults = %+v, want no refused names, 1h, 24h, 256 MiB, 1000 and 10000 locks", w)
 	}
+	if r := c.Redis; time.Duration(r.DialTimeout) != 2*time.Second || time.Duration(r.ReadTimeout) != time.Second ||
+		time.Duration(r.WriteTimeout) != time.Second || r.MaxRetries != 1 {
+		t.Errorf("redis defaults = %+v, want 2s, 1s, 1s and one retry", r)
+	}
+	if d := c.Shutdown; time.Duration(d.Drain) != time.Minute || time.Duration(d.Cleanup) != 15*time.Second {
+		t.Errorf("shutdown defaults = %+v, want drain 1m, cleanup 15s", d)
+	}
+	c, err = parseConfig([]byte(goodConfig + "shutdown: {drain: 5m}\nredis: {read_timeout: 500ms, max_retries: 0}\n"))
+	if err != nil || time.Duration(c.Shutdown.Drain) != 5*time.Minute || time.Duration(c.Redis.ReadTimeout) != 500*time.Millisecond || c.Redis.MaxRetries != 0 {
+		t.Errorf("shutdown, redis = %+v, %+v, %v; want drain 5m, read_timeout 500ms, no retries", c.Shutdown, c.Redis, err)
+	}
 	c, err = parseConfig([]byte(goodConfig + "metrics_listen: 127.0.0.1:9100\n"))
 	if err != nil || c.MetricsListen != "127.0.0.1:9100" {
 		t.Errorf("metrics_listen = %q, %v; want 127.0.0.1:9100", c.MetricsListen, err)
@@ -82,6 +93,10 @@ func TestParseConfigErrorsNameTheKey(t *testing.T) {
 		{"zero lock timeout", "webdav: {max_lock_timeout: 0s}", "webdav.max_lock_timeout"},
 		{"no buffer memory", "webdav: {buffer_mib: 0}", "webdav.buffer_mib"},
 		{"no locks per user", "webdav: {max_locks_per_user: 0}", "webdav.max_locks_per_user"},
+		{"zero redis read timeout", "redis: {read_timeout: 0s}", "redis.read_timeout"},
+		{"negative redis retries", "redis: {max_retries: -1}", "redis.max_retries"},
+		{"negative drain", "shutdown: {drain: -1s}", "shutdown.drain"},
+		{"zero clean-up time", "shutdown: {cleanup: 0s}", "shutdown.cleanup"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

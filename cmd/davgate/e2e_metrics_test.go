@@ -210,10 +210,12 @@ func TestEndToEndMetrics(t *testing.T) {
 			t.Errorf("the WebDAV listener served metrics: %.200s", b)
 		}
 	}
-	// And the metrics listener serves nothing but /metrics.
-	if resp, err := http.Get(strings.TrimSuffix(metricsURL, "/metrics") + "/healthz"); err != nil || resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /healthz on the metrics listener = %v, %v; want 404", resp, err)
-	} else {
-		resp.Body.Close()
+	// And the metrics listener serves nothing but /metrics and the probes.
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/dav/data/": 404, "/login": 404} {
+		if resp, err := http.Get(strings.TrimSuffix(metricsURL, "/metrics") + path); err != nil || resp.StatusCode != want {
+			t.Errorf("GET %s on the metrics listener = %v, %v; want %d", path, resp, err, want)
+		} else {
+			resp.Body.Close()
+		}
 	}
 }

@@ -50,11 +50,8 @@ func newServer(d serverDeps) http.Handler {
 	}
 	davHandler := dav.Require(sandboxFiles(davfsHandler))
 
+	// /healthz and /readyz are served ahead of this handler (health.go).
 	mux := http.NewServeMux()
-	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	}))
 
 	mux.Handle("POST /api/v1/sessions", d.logon.HandleCreate())
 	mux.Handle("GET /api/v1/sessions", api.Require(d.logon.HandleList()))

@@ -18,6 +18,8 @@ const usage = `usage:
   davgate keygen --out FILE       create a master keyring, or add a newest key to it
   davgate sessions list|revoke --user NAME [--id ID] [--config FILE]
                                   list or end a user's sessions (through metrics_listen)
+  davgate check-config --config FILE
+                                  check the config and the servers, files and store it names
   davgate version                 print the version
 `
 
@@ -34,6 +36,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runKeygen(rest, stdout, stderr)
 	case "sessions":
 		return runSessions(ctx, rest, getenv, stdout, stderr)
+	case "check-config":
+		return runCheckConfig(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "davgate", versionString())
 		return nil

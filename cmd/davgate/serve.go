@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,7 +26,8 @@ import (
 
 var addKey = session.AddKey
 
-// runServe loads the config and serves until ctx ends.
+// runServe loads the config and serves until ctx ends (SIGTERM or
+// SIGINT), then shuts down gracefully (shutdown).
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -49,31 +51,61 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	defer app.Close()
+	defer app.Close() // after shutdown: no handler uses SMB or the store any more
+	var certs *certReloader
+	if cfg.TLS.Cert != "" {
+		if certs, err = newCertReloader(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+			return err
+		}
+	}
+	stopHUP := reloadOnHUP(app, certs, log)
+	defer stopHUP()
+	return serveUntil(ctx, cfg, app, certs, log, stdout)
+}
 
-	// SIGHUP reloads the master keyring: new keys start sealing, removed
-	// keys stop opening; requests in flight are not disturbed.
+// reloadOnHUP reloads the master keyring and the TLS certificate on
+// SIGHUP: new keys start sealing, removed keys stop opening, new
+// handshakes get the new certificate; requests and connections in flight
+// are not disturbed. What does not load is logged and the old is kept.
+func reloadOnHUP(app *app, certs *certReloader, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			if err := app.reloadKeyring(); err != nil {
-				log.Error("reload master keyring", "err", err)
+				log.Error("reload master keyring; keeping the keys loaded before", "err", err)
+			} else {
+				log.Info("master keyring reloaded", "file", app.cfg.MasterKeyFile)
+			}
+			if certs == nil {
 				continue
 			}
-			log.Info("master keyring reloaded", "file", cfg.MasterKeyFile)
+			if err := certs.reload(); err != nil {
+				log.Error("reload TLS certificate; keeping the certificate loaded before", "err", err)
+				continue
+			}
+			leaf := certs.cert.Load().Leaf
+			log.Info("TLS certificate reloaded", "file", certs.certFile, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
 		}
 	}()
+	return func() { signal.Stop(hup); close(hup) }
+}
 
+// serveUntil serves the public and metrics listeners until ctx ends or a
+// listener fails, then shuts down.
+func serveUntil(ctx context.Context, cfg Config, app *app, certs *certReloader, log *slog.Logger, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	d := newDrain()
+	registerDrainMetric(app.metrics, d)
+	h := &health{drain: d, ping: app.stores.ping, log: log,
+		keyring: func() bool { k := app.keyring.Load(); return k != nil && len(k.IDs()) > 0 }}
 	limited := connlimit.New(ln, cfg.MaxUnauthenticatedConns, log)
 	ln = limited
 	srv := &http.Server{
-		Handler:           app.handler,
+		Handler:           h.routes(d.wrap(app.handler)),
 		ConnContext:       limited.ConnContext,
 		ReadHeaderTimeout: 20 * time.Second,
 		IdleTimeout:       5 * time.Minute,
@@ -81,8 +113,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
-	if cfg.TLS.Cert != "" {
+	if certs != nil {
 		scheme = "https"
+		srv.TLSConfig = serverTLSConfig(certs)
 	}
 	errc := make(chan error, 2)
 	var msrv *http.Server
@@ -92,7 +125,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			ln.Close()
 			return fmt.Errorf("metrics_listen: %w", err)
 		}
-		msrv = newMetricsServer(app.metrics, log)
+		msrv = newMetricsServer(app.metrics, h, log)
 		msrv.Handler = app.withAdmin(msrv.Handler) // davgate sessions (sessions_admin.go)
 		log.Info("metrics serving", "url", fmt.Sprintf("http://%s/metrics", mln.Addr()))
 		fmt.Fprintf(stdout, "metrics listening on http://%s/metrics\n", mln.Addr())
@@ -100,38 +133,36 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("davgate serving", "url", fmt.Sprintf("%s://%s/", scheme, ln.Addr()), "version", versionString(), "store", storeKind(cfg.Store))
 	fmt.Fprintf(stdout, "davgate listening on %s://%s/\n", scheme, ln.Addr())
-
 	go func() {
-		if cfg.TLS.Cert != "" {
-			errc <- srv.ServeTLS(ln, cfg.TLS.Cert, cfg.TLS.Key)
+		if certs != nil {
+			errc <- srv.ServeTLS(ln, "", "") // certificates from srv.TLSConfig
 		} else {
 			errc <- srv.Serve(ln)
 		}
 	}()
 	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+	case err = <-errc:
+		err = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
+	force := make(chan os.Signal, 1)
+	signal.Notify(force, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(force)
+	shutdown(srv, d, cfg.Shutdown, force, log)
 	if msrv != nil {
 		msrv.Close() // a scrape loses nothing by being cut short
 	}
-	return nil
+	return err
 }
 
-// newMetricsServer serves reg at /metrics, and nothing else, in plain
-// HTTP: it belongs on a loopback or otherwise private address.
-func newMetricsServer(reg *prometheus.Registry, log *slog.Logger) *http.Server {
+// newMetricsServer serves reg at /metrics, and the probes, and nothing
+// else, in plain HTTP: it belongs on a loopback or otherwise private
+// address.
+func newMetricsServer(reg *prometheus.Registry, h *health, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	return &http.Server{
-		Handler:           mux,
+		Handler:           h.routes(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       5 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
@@ -141,13 +172,16 @@ func newMetricsServer(reg *prometheus.Registry, log *slog.Logger) *http.Server {
 
 // storeKind names the store without its URL, which may hold a password.
 func storeKind(spec string) string {
-	if spec == "memory" {
+	switch {
+	case spec == "" || spec == "memory":
 		return "memory"
+	case isRedisURL(spec):
+		return "redis"
 	}
-	if session.IsFileStore(spec) {
-		return "file"
+	if i := strings.Index(spec, ":"); i > 0 {
+		return spec[:i]
 	}
-	return "redis"
+	return "unknown"
 }
 
 // redisLog passes go-redis' messages (dial failures; no credentials) on.

@@ -15,8 +15,8 @@ import (
 )
 
 // The operator's metrics beyond requests and SMB dials: log-ons per
-// backend, password unseals, sessions and locks, drain state. Each label
-// value comes from a fixed set.
+// backend, password unseals, sessions and locks (the drain gauge is
+// cmd's, registerDrainMetric). Each label value comes from a fixed set.
 
 // operator are the metric vectors registered by New for this file.
 type operator struct {
@@ -26,7 +26,6 @@ type operator struct {
 	sessEnded   *prometheus.CounterVec // kind, reason
 	auditEvents *prometheus.CounterVec // event
 	lockOps     *prometheus.CounterVec // op, result
-	draining    prometheus.Gauge
 }
 
 func newOperator(reg prometheus.Registerer) operator {
@@ -55,12 +54,8 @@ func newOperator(reg prometheus.Registerer) operator {
 			Name: "davgate_webdav_lock_ops_total",
 			Help: "WebDAV lock store operations, by op (create, refresh, unlock) and result (ok, conflict, too_many, not_found, error).",
 		}, []string{"op", "result"}),
-		draining: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "davgate_draining",
-			Help: "1 while this instance drains (shutting down: readiness fails, requests in flight finish), else 0.",
-		}),
 	}
-	reg.MustRegister(o.logonsBy, o.unseals, o.sessCreated, o.sessEnded, o.auditEvents, o.lockOps, o.draining)
+	reg.MustRegister(o.logonsBy, o.unseals, o.sessCreated, o.sessEnded, o.auditEvents, o.lockOps)
 	for _, u := range []string{"smb_logon", "new_session"} {
 		o.unseals.WithLabelValues(u)
 	}
@@ -137,16 +132,6 @@ func (m *Metrics) WatchAudit(l *audit.Logger) {
 			m.op.sessEnded.WithLabelValues(kind, reason).Inc()
 		}
 	})
-}
-
-// SetDraining sets davgate_draining: call it with true when shutdown
-// begins.
-func (m *Metrics) SetDraining(on bool) {
-	v := 0.0
-	if on {
-		v = 1
-	}
-	m.op.draining.Set(v)
 }
 
 // countTimeout bounds a gauge's read of the store at scrape time.

@@ -14,8 +14,10 @@
 package slowbody
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -66,3 +68,9 @@ func (b *reader) Read(p []byte) (int, error) {
 }
 
 func (b *reader) Close() error { return b.body.Close() }
+
+// TimedOut reports whether err is a body read cut off by Reader's bounds:
+// the request is then answered 408 Request Timeout.
+func TimedOut(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded)
+}
