@@ -101,6 +101,26 @@ func OpenBoltStore(path string) (*BoltStore, error) {
 	return s, nil
 }
 
+// CheckBoltStore opens the store file at path read-only and checks that
+// it holds a file store; ErrStoreLocked if a process has it open for
+// writing (a running davgate). It creates nothing.
+func CheckBoltStore(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: BoltOpenTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return ErrStoreLocked
+	}
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketSessions) == nil {
+			return errors.New("not a davgate store: it has no sessions")
+		}
+		return nil
+	})
+}
+
 // DB is the store's database, for the lock store (davfs.NewBoltLocks).
 func (s *BoltStore) DB() *bolt.DB { return s.db }
 

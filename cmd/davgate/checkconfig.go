@@ -143,6 +143,10 @@ func (c *checker) tls(cfg Config) {
 // store opens the store as serve does and pings it.
 func (c *checker) store(ctx context.Context, cfg Config) {
 	const what = "store"
+	if session.IsFileStore(cfg.Store) {
+		c.checkFileStore(cfg) // filestores.go
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	start := time.Now()

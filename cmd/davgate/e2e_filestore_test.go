@@ -61,3 +61,44 @@ func TestEndToEndFileStoreSurvivesRestart(t *testing.T) {
 	}
 	assertNoSecrets(t, in.Log.String()+in2.Log.String(), alicePass, alice.Token)
 }
+
+// check-config on a file store creates nothing: a missing file in an
+// existing directory is fine, one held by a running davgate is fine, a
+// missing directory or a file that is no store fails.
+func TestCheckConfigFileStore(t *testing.T) {
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "state.db")
+	f := newFixture(t, "file://"+dbPath)
+	base, err := os.ReadFile(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withStore := func(path string) string {
+		return strings.Replace(string(base), "file://"+dbPath, "file://"+path, 1)
+	}
+	out, err := checkConfig(t, f.dir, "missing", withStore(dbPath))
+	if err != nil || !strings.Contains(out, "ok    store: file "+dbPath+": does not exist yet") {
+		t.Errorf("missing file: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(dbPath); err == nil {
+		t.Fatalf("check-config created the store file")
+	}
+	in := startDavgate(t, f.cfgPath)
+	out, err = checkConfig(t, f.dir, "running", withStore(dbPath))
+	if err != nil || !strings.Contains(out, "ok    store: file "+dbPath+": in use by a running davgate") {
+		t.Errorf("file of a running davgate: %v\n%s", err, out)
+	}
+	in.Stop()
+	out, err = checkConfig(t, f.dir, "stopped", withStore(dbPath))
+	if err != nil || !strings.Contains(out, "ok    store: file "+dbPath+": a davgate store, not in use") {
+		t.Errorf("file of a stopped davgate: %v\n%s", err, out)
+	}
+	junk := filepath.Join(dir, "junk.db")
+	os.WriteFile(junk, []byte("not a database"), 0o600)
+	for name, path := range map[string]string{"not a store": junk, "no directory": filepath.Join(dir, "nodir", "s.db")} {
+		out, err := checkConfig(t, f.dir, strings.ReplaceAll(name, " ", "-"), withStore(path))
+		if err == nil || !strings.Contains(out, "FAIL  store: file "+path) {
+			t.Errorf("%s: check-config = %v\n%s", name, err, out)
+		}
+	}
+}
