@@ -16,6 +16,7 @@ var version = ""
 const usage = `usage:
   davgate serve [--config FILE]   serve WebDAV (config also from DAVGATE_CONFIG)
   davgate keygen --out FILE       create a master keyring, or add a newest key to it
+  davgate login https://server/   connect an app or rclone without its password (-h for flags)
   davgate version                 print the version
 `
 
@@ -30,6 +31,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, rest, getenv, stdout, stderr)
 	case "keygen":
 		return runKeygen(rest, stdout, stderr)
+	case "login":
+		return runLogin(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "davgate", versionString())
 		return nil
