@@ -19,6 +19,7 @@ type loginCLI struct {
 	t           *testing.T
 	out, errOut *syncBuffer
 	done        chan error
+	stop        context.CancelFunc // Ctrl-C
 }
 
 var loginURLRe = regexp.MustCompile(`(https?://\S+/login-flows/[A-Za-z0-9_-]+)`)
@@ -27,7 +28,7 @@ func startLoginCLI(t *testing.T, env map[string]string, args ...string) *loginCL
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	l := &loginCLI{t: t, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan error, 1)}
+	l := &loginCLI{t: t, out: &syncBuffer{}, errOut: &syncBuffer{}, done: make(chan error, 1), stop: cancel}
 	go func() {
 		l.done <- run(ctx, append([]string{"davgate", "login"}, args...), func(k string) string { return env[k] }, l.out, l.errOut)
 	}()

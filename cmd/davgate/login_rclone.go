@@ -86,7 +86,8 @@ func rcloneConfigPath(getenv func(string) string) string {
 // findRcloneSection returns the byte range of [remote] (header to the
 // next header or the end) in an rclone config file.
 func findRcloneSection(b []byte, remote string) (start, end int, found bool, err error) {
-	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("RCLONE_ENCRYPT_")) {
+	// rclone writes "# Encrypted rclone configuration File", then this.
+	if bytes.HasPrefix(b, []byte("RCLONE_ENCRYPT_")) || bytes.Contains(b, []byte("\nRCLONE_ENCRYPT_")) {
 		return 0, 0, false, errors.New("the file is encrypted; add the remote with rclone config instead")
 	}
 	off := 0
