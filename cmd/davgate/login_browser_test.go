@@ -100,6 +100,12 @@ func TestLoginCommandChromium(t *testing.T) {
 	p.watchPageErrors()
 	p.viewport(1280, 800, false)
 	p.open("the address davgate login printed", loginURL, `location.pathname === "/login"`)
+	var hint string
+	p.eval(`document.querySelector("main").innerText`, &hint)
+	if !strings.Contains(hint, "An app asks to connect to your account") {
+		t.Errorf("the log-on page does not say why: %q", hint)
+	}
+	p.shoot(shots, "login-flow-logon")
 	p.act("log on", fillAndSubmit("dgalice", alicePass), `location.pathname.startsWith("/login-flows/") && !!document.querySelector("#allow")`)
 	var text string
 	p.eval(`document.body.innerText`, &text)
