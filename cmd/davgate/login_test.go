@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +14,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/davgate/davgate/authn"
 	"github.com/davgate/davgate/internal/testenv"
 )
 
@@ -173,5 +178,66 @@ func TestRcloneConfigWrite(t *testing.T) {
 	out := command(t, 30*time.Second, cmdOpts{env: []string{"RCLONE_CONFIG=" + filepath.Join(dir, "none.conf")}}, "rclone", "reveal", ob)
 	if strings.TrimSpace(out) != "a token/with+odd=chars" {
 		t.Errorf("rclone reveal = %q", out)
+	}
+}
+
+// Over HTTPS with a private CA: refused without --ca-file, working with it.
+func TestLoginCommandTLS(t *testing.T) {
+	f := newFixture(t, "memory")
+	caFile, cert, key := testenv.TestPKI(t, "127.0.0.1", "localhost")
+	b, _ := os.ReadFile(f.cfgPath)
+	if err := os.WriteFile(f.cfgPath, append(b, "tls: {cert: \""+cert+"\", key: \""+key+"\"}\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hc, err := loginClient(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	in := startDavgateWith(t, f.cfgPath, hc)
+	env := map[string]string{"HOME": t.TempDir()}
+
+	err = run(context.Background(), []string{"davgate", "login", in.URL, "--no-qr"}, func(k string) string { return env[k] }, &syncBuffer{}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("login to a server of an unknown CA = %v; want a certificate error", err)
+	}
+
+	cli := startLoginCLI(t, env, in.URL, "--ca-file", caFile, "--no-qr")
+	loginURL := cli.loginURL()
+	if !strings.HasPrefix(loginURL, in.URL+"/login-flows/") {
+		t.Fatalf("login_url %s is not on %s", loginURL, in.URL)
+	}
+	resp := postLogin(t, hc, in.URL, url.Values{"username": {"dgalice"}, "password": {alicePass}})
+	resp.Body.Close()
+	cookie := sessionCookieOf(resp, authn.SecureCookieName)
+	if cookie == nil {
+		t.Fatalf("no session cookie over TLS")
+	}
+	req, _ := http.NewRequest("GET", loginURL, nil)
+	req.AddCookie(cookie)
+	resp, err = hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := flowCSRFRe.FindStringSubmatch(string(page))
+	if resp.StatusCode != 200 || m == nil {
+		t.Fatalf("approval page over TLS = %d", resp.StatusCode)
+	}
+	form := url.Values{"decision": {"allow"}, authn.CSRFField: {m[1]}}
+	req, _ = http.NewRequest("POST", loginURL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", in.URL)
+	req.AddCookie(cookie)
+	if resp, err = hc.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("Allow over TLS = %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := cli.wait(); err != nil || len(strings.TrimSpace(cli.out.String())) < 20 {
+		t.Fatalf("davgate login over TLS = %v, stdout %q\n%s", err, cli.out, cli.errOut)
+	}
+	if strings.Contains(cli.errOut.String(), "warning") {
+		t.Errorf("a warning over HTTPS:\n%s", cli.errOut)
 	}
 }
