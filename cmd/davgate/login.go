@@ -214,29 +214,21 @@ func postJSON(ctx context.Context, hc *http.Client, u string, v, out any) (*http
 }
 
 func startLogin(ctx context.Context, hc *http.Client, server *url.URL, name string) (loginFlow, error) {
-	var fl loginFlow
-	var e struct{ Error string }
-	u := server.JoinPath("/api/v1/login-flows").String()
-	body, _ := json.Marshal(map[string]string{"client_name": name})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return fl, err
+	var out struct {
+		loginFlow
+		Error string `json:"error"`
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
+	resp, err := postJSON(ctx, hc, server.JoinPath("/api/v1/login-flows").String(), map[string]string{"client_name": name}, &out)
 	if err != nil {
-		return fl, fmt.Errorf("start: %w", err)
+		return loginFlow{}, fmt.Errorf("start: %w", err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusCreated {
-		json.Unmarshal(b, &e)
-		return fl, fmt.Errorf("start: %s answered %s %s", server.Host, resp.Status, e.Error)
+		return loginFlow{}, fmt.Errorf("start: %s answered %s %s", server.Host, resp.Status, out.Error)
 	}
-	if err := json.Unmarshal(b, &fl); err != nil || fl.LoginURL == "" || fl.Poll.Token == "" {
-		return fl, fmt.Errorf("start: %s did not answer as davgate does", server.Host)
+	if out.LoginURL == "" || out.Poll.Token == "" {
+		return loginFlow{}, fmt.Errorf("start: %s did not answer as davgate does", server.Host)
 	}
-	return fl, nil
+	return out.loginFlow, nil
 }
 
 var (
