@@ -63,7 +63,13 @@ func newServer(d serverDeps) http.Handler {
 	mux.Handle("DELETE /api/v1/sessions", api.Require(d.logon.HandleRevokeAll()))
 	mux.Handle("DELETE /api/v1/sessions/{id}", api.Require(d.logon.HandleRevoke()))
 	mux.Handle("POST /api/v1/devices", api.Require(d.logon.HandleCreateDevice()))
-	loginFlowRoutes(mux, d, browser)
+	// The log-on flow for apps: starting and polling need no session;
+	// the approval page and its answer are a logged-on browser's.
+	flows := loginFlows(d)
+	mux.Handle("POST /api/v1/login-flows", flows.HandleStart())
+	mux.Handle("POST "+authn.FlowPollPath, flows.HandlePoll())
+	mux.Handle("GET "+authn.FlowPagePrefix+"{code}", browser.Require(flows.HandlePage()))
+	mux.Handle("POST "+authn.FlowPagePrefix+"{code}", browser.Require(flows.HandleAnswer()))
 
 	// The browser's resumable uploads (tus 1.0) and zip downloads, on
 	// davfs's code path; OPTIONS (tus discovery) needs no session.
