@@ -18,6 +18,7 @@ const usage = `usage:
   davgate keygen --out FILE       create a master keyring, or add a newest key to it
   davgate check-config --config FILE
                                   check the config and the servers, files and store it names
+  davgate login https://server/   connect an app or rclone without its password (-h for flags)
   davgate version                 print the version
 `
 
@@ -34,6 +35,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runKeygen(rest, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(ctx, rest, getenv, stdout, stderr)
+	case "login":
+		return runLogin(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "davgate", versionString())
 		return nil
