@@ -32,7 +32,7 @@ var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 (<code>POST /api/v1/sessions</code> with <code>"kind":"device"</code>) as the password.</p>
 <form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{.CSRF}}"><button type="submit">Log out</button></form>
 {{else}}<main class="logon"><h1>Log on to davgate</h1>
-{{with .Error}}<p class="err" role="alert">{{.}}</p>{{end}}
+{{with .Error}}<p class="err" role="alert">{{.}}</p>{{end}}{{if .ForFlow}}<p class="meta">An app asks to connect to your account: log on to see its request, then allow or deny it.</p>{{end}}
 <form method="post" action="/login"><input type="hidden" name="login_token" value="{{.LoginToken}}">{{with .Next}}<input type="hidden" name="next" value="{{.}}">{{end}}
 <label>User name <input name="username" autocomplete="username" required autofocus value="{{.User}}"></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
@@ -46,6 +46,7 @@ type pageData struct {
 	Home               bool // the logged-on page, else the log-on form
 	Title, User, Error string
 	Next               string // where the log-on form leads, if not home
+	ForFlow            bool   // the form leads to an app log-on flow's page
 	CSRF               string // the session's CSRF token, on the home page
 	LoginToken         string // the log-on form's double-submit token
 	Shares             []shareLink
@@ -90,6 +91,7 @@ func (l *Logon) renderLogin(w http.ResponseWriter, r *http.Request, status int, 
 	var b [18]byte
 	rand.Read(b[:])
 	d.LoginToken = base64.RawURLEncoding.EncodeToString(b[:])
+	d.ForFlow = strings.HasPrefix(d.Next, FlowPagePrefix)
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: d.LoginToken, Path: "/login",
 		HttpOnly: true, Secure: httplog.HTTPS(r), SameSite: http.SameSiteStrictMode})
 	render(w, status, d)

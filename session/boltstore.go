@@ -18,10 +18,10 @@ import (
 
 // BoltStore is a Store in one file on local disk (bbolt), for a single
 // instance whose sessions must survive a restart. It holds what RedisStore
-// holds in Redis: session records and per-user indexes, refusal marks and
-// the log-on rate limiter's counts; the WebDAV locks live in the same file
-// (davfs.NewBoltLocks on DB). bbolt locks the file, so one process at a
-// time opens it.
+// holds in Redis: session records and per-user indexes, refusal marks,
+// the log-on rate limiter's counts and the app log-on flows; the WebDAV
+// locks live in the same file (davfs.NewBoltLocks on DB). bbolt locks the
+// file, so one process at a time opens it.
 //
 // Buckets:
 //
@@ -30,6 +30,7 @@ import (
 //	byuser     <user> 0x00 <H(sid)> -> empty
 //	refusals   <user>|<addr> -> mark (Unix ns) | until (Unix ns)
 //	limits     <key> -> n | until | last | forget (8 bytes each)
+//	flows      app log-on flows (boltstore_flows.go)
 //
 // Nothing stored is a password, a token or a session key K. Expired
 // entries are dropped when read and by a sweep every SweepEvery; leases
@@ -85,7 +86,7 @@ func OpenBoltStore(path string) (*BoltStore, error) {
 		return nil, fmt.Errorf("open file store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketSessions, bucketByUser, bucketRefusals, bucketLimits} {
+		for _, b := range [][]byte{bucketSessions, bucketByUser, bucketRefusals, bucketLimits, bucketFlows} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -155,7 +156,7 @@ func (s *BoltStore) sweepLoop() {
 	}
 }
 
-// Sweep drops every expired session, refusal mark and limit count.
+// Sweep drops every expired session, refusal mark, flow and limit count.
 func (s *BoltStore) Sweep() error {
 	now := s.now()
 	return s.db.Update(func(tx *bolt.Tx) error {
@@ -177,6 +178,9 @@ func (s *BoltStore) Sweep() error {
 			}
 		}
 		if err := sweepBucket(tx.Bucket(bucketRefusals), func(v []byte) bool { return refusalOver(v, now) }); err != nil {
+			return err
+		}
+		if err := sweepBucket(tx.Bucket(bucketFlows), func(v []byte) bool { return flowOver(v, now) }); err != nil {
 			return err
 		}
 		return sweepBucket(tx.Bucket(bucketLimits), func(v []byte) bool { return limitOver(decodeLimit(v), now) })

@@ -198,3 +198,7 @@ func TestFileStorePath(t *testing.T) {
 		}
 	}
 }
+
+func TestBoltFlows(t *testing.T) {
+	testFlowStore(t, func(t *testing.T) FlowStore { return newBoltStore(t) })
+}

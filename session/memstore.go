@@ -17,6 +17,7 @@ type MemoryStore struct {
 	lastSweep time.Time
 
 	refusals memRefusals
+	flows    memFlows // app log-on flows (flows.go)
 }
 
 var _ Store = (*MemoryStore)(nil)

@@ -10,7 +10,8 @@ import (
 
 // Sentinel and Cluster deployments work through the same store code (a
 // redis.UniversalClient): the store conformance test, and a token minted
-// through one Manager opening through another, over each.
+// through one Manager opening through another, over each; and the
+// log-on flows' scripts.
 func TestRedisStoreSentinelAndCluster(t *testing.T) {
 	deployments := map[string]func(t *testing.T) string{
 		"sentinel": func(t *testing.T) string { return testenv.StartRedisSentinel(t).URL },
@@ -31,6 +32,15 @@ func TestRedisStoreSentinelAndCluster(t *testing.T) {
 				s := NewRedisStoreClient(c, fmt.Sprintf("case%d:", n))
 				t.Cleanup(func() { c.Close() })
 				return s
+			})
+			testFlowStore(t, func(t *testing.T) FlowStore {
+				n++
+				c, err := newRedisClient(url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return NewRedisStoreClient(c, fmt.Sprintf("case%d:", n))
 			})
 
 			ctx := context.Background()

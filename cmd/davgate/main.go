@@ -5,6 +5,7 @@
 //	davgate serve --config FILE     serve (config also from DAVGATE_CONFIG)
 //	davgate keygen --out FILE       create a master keyring or add a newest key
 //	davgate check-config --config FILE  check the config and what it names
+//	davgate login https://server/   connect an app or rclone without its password
 //	davgate version
 package main
 

@@ -37,6 +37,8 @@ type serverDeps struct {
 	watchBuffers func(inUseMiB func() int)
 	// passwordBasic is nil unless auth.allow_password_basic is set.
 	passwordBasic *authn.PasswordBasic
+	// flows keeps the app log-on flows; nil keeps them in this process.
+	flows session.FlowStore
 }
 
 // newServer returns davgate's HTTP handler: every route is listed here.
@@ -58,6 +60,13 @@ func newServer(d serverDeps) http.Handler {
 	mux.Handle("DELETE /api/v1/sessions", api.Require(d.logon.HandleRevokeAll()))
 	mux.Handle("DELETE /api/v1/sessions/{id}", api.Require(d.logon.HandleRevoke()))
 	mux.Handle("POST /api/v1/devices", api.Require(d.logon.HandleCreateDevice()))
+	// The log-on flow for apps: starting and polling need no session;
+	// the approval page and its answer are a logged-on browser's.
+	flows := loginFlows(d)
+	mux.Handle("POST /api/v1/login-flows", flows.HandleStart())
+	mux.Handle("POST "+authn.FlowPollPath, flows.HandlePoll())
+	mux.Handle("GET "+authn.FlowPagePrefix+"{code}", browser.Require(flows.HandlePage()))
+	mux.Handle("POST "+authn.FlowPagePrefix+"{code}", browser.Require(flows.HandleAnswer()))
 
 	// The browser's resumable uploads (tus 1.0) and zip downloads, on
 	// davfs's code path; OPTIONS (tus discovery) needs no session.

@@ -20,6 +20,7 @@ const usage = `usage:
                                   list or end a user's sessions (through metrics_listen)
   davgate check-config --config FILE
                                   check the config and the servers, files and store it names
+  davgate login https://server/   connect an app or rclone without its password (-h for flags)
   davgate version                 print the version
 `
 
@@ -38,6 +39,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSessions(ctx, rest, getenv, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(ctx, rest, getenv, stdout, stderr)
+	case "login":
+		return runLogin(ctx, rest, getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "davgate", versionString())
 		return nil
