@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -99,6 +101,16 @@ func TestEndToEndOperatorMetrics(t *testing.T) {
 	} {
 		if s.got != s.want {
 			t.Errorf("%s = %v, want %v", s.name, s.got, s.want)
+		}
+	}
+	// Every davgate metric family served is in the README's table.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range regexp.MustCompile(`(?m)^# TYPE (davgate_\w+) `).FindAllStringSubmatch(text, -1) {
+		if !strings.Contains(string(readme), "| `"+fam[1]+"` |") {
+			t.Errorf("metric family %s is not in README.md's metrics table", fam[1])
 		}
 	}
 	assertNoSecrets(t, text, "dgalice", "dgbob", alicePass, alice.Token, alice.ID, dev.ID, dev.Token, "om.txt", f.smbd.Addr())
