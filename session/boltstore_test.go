@@ -59,6 +59,12 @@ func TestBoltStoreSurvivesReopen(t *testing.T) {
 	if err := s.MarkRefused(ctx, "alice", "srv:445", time.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	p := LimitPolicy{Free: 2, Base: time.Hour, Max: time.Hour, Forget: time.Hour}
+	for range 2 {
+		if wait, err := s.Reserve(ctx, p, "u:mallory"); err != nil || wait != 0 {
+			t.Fatalf("Reserve = %v, %v", wait, err)
+		}
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +90,9 @@ func TestBoltStoreSurvivesReopen(t *testing.T) {
 	}
 	if at, err := s2.RefusedSince(ctx, "alice", "srv:445"); err != nil || at.IsZero() {
 		t.Errorf("refusal mark after reopen = %v, %v", at, err)
+	}
+	if wait, err := s2.Reserve(ctx, p, "u:mallory"); err != nil || wait < 59*time.Minute {
+		t.Errorf("Reserve after reopen = %v, %v; want the hour's wait kept", wait, err)
 	}
 }
 
