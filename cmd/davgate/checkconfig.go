@@ -63,6 +63,7 @@ func runCheckConfig(ctx context.Context, args []string, getenv func(string) stri
 	c.keyring(cfg.MasterKeyFile)
 	c.tls(cfg)
 	c.store(ctx, cfg)
+	c.auditLog(cfg) // auditcheck.go
 	shares, err := configShares(cfg)
 	if err != nil {
 		c.report("FAIL", "shares", "%v", err)

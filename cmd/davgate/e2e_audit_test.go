@@ -170,3 +170,35 @@ func TestEndToEndAudit(t *testing.T) {
 		t.Errorf("audit lines in the operational log")
 	}
 }
+
+// check-config checks audit_log without creating it.
+func TestCheckConfigAuditLog(t *testing.T) {
+	f := newFixture(t, "memory")
+	base, err := os.ReadFile(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "audit.jsonl")
+	for _, c := range []struct {
+		name, spec, want string
+		fails            bool
+	}{
+		{"default", "", "ok    audit_log: stderr", false},
+		{"new file", missing, "ok    audit_log: " + missing + ": does not exist yet", false},
+		{"no directory", filepath.Join(dir, "nodir", "a.jsonl"), "FAIL  audit_log: ", true},
+		{"a directory", dir, "FAIL  audit_log: " + dir + ": not a regular file", true},
+	} {
+		cfg := string(base)
+		if c.spec != "" {
+			cfg += "audit_log: " + c.spec + "\n"
+		}
+		out, err := checkConfig(t, f.dir, strings.ReplaceAll(c.name, " ", "-"), cfg)
+		if (err != nil) != c.fails || !strings.Contains(out, c.want) {
+			t.Errorf("%s: check-config = %v\n%s\nwant %q", c.name, err, out, c.want)
+		}
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Errorf("check-config created the audit file")
+	}
+}
