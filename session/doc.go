@@ -1,11 +1,11 @@
 // Package session owns davgate's sessions: the master keyring, the sealed
-// tokens handed to clients, the session records in a store (memory or
-// Redis), and the per-session pool of SMB connections opened with the
+// tokens handed to clients, the session records in a store (memory, a
+// bbolt file, or Redis), and the per-session pool of SMB connections opened with the
 // user's stored credentials.
 //
 // What it protects against (the security model of davgate's design):
 //
-//   - A stolen store (memory dump, Redis dump): records are keyed by
+//   - A stolen store (memory dump, store file, Redis dump): records are keyed by
 //     H(sid) = hex(SHA-256(sid)) and hold the password only as
 //     AES-256-GCM(K, password, aad = "pw"|sid|user). K, the per-session key,
 //     exists only inside the client's token, so a store dump yields neither
