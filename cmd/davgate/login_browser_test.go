@@ -35,12 +35,15 @@ func startLoginCLI(t *testing.T, env map[string]string, args ...string) *loginCL
 	return l
 }
 
-// loginURL waits for the address the command prints.
+// loginURL waits until the command has printed all it prints before it
+// waits (the address, the QR code, "Waiting for your answer") and returns
+// the address.
 func (l *loginCLI) loginURL() string {
 	l.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if m := loginURLRe.FindStringSubmatch(l.errOut.String()); m != nil {
+		out := l.errOut.String()
+		if m := loginURLRe.FindStringSubmatch(out); m != nil && strings.Contains(out, "Waiting for your answer") {
 			return m[1]
 		}
 		select {
