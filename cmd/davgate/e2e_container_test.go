@@ -140,7 +140,7 @@ func podmanRun(name string) []string {
 }
 
 // containerConfig makes the directory mounted at /etc/davgate: the
-// fixture's keyring, owned by the container's user.
+// fixture's keyring, given to the container's group read-only.
 func containerConfig(t *testing.T, f *fixture) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "davgate-container-")
@@ -155,11 +155,13 @@ func containerConfig(t *testing.T, f *fixture) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As Kubernetes mounts the keyring Secret with fsGroup (deploy/k8s):
+	// root's file, readable by the container's group only.
 	path := filepath.Join(dir, "master.keys")
-	if err := os.WriteFile(path, keys, 0o600); err != nil {
+	if err := os.WriteFile(path, keys, 0o440); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(path, containerUID, containerUID); err != nil {
+	if err := os.Chown(path, 0, containerUID); err != nil {
 		t.Fatal(err)
 	}
 	return dir
