@@ -5,7 +5,7 @@
 # client tools, OpenLDAP's slapd, iproute2 (the AD DC runs in a network
 # namespace), redis-server, litmus, rclone, cadaver, fuse3, davfs2, gvfs with
 # gio and a D-Bus session bus, chromium (the browser test drives it headless),
-# podman, runc, nginx and prometheus (the deployment tests). Daemons are not
+# podman, runc, nginx, prometheus and systemd-analyze (the deployment tests). Daemons are not
 # started: the tests start their own on 127.0.0.1 or in a namespace. Runs as
 # root (or with sudo available).
 #
@@ -20,7 +20,7 @@ else
 		chromium curl ca-certificates)
 	# The deployment tests (deploy/): podman builds and runc runs the
 	# container image; nginx in front of davgate; prometheus and promtool.
-	pkgs+=(podman runc nginx prometheus)
+	pkgs+=(podman runc nginx prometheus systemd)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
