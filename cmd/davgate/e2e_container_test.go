@@ -188,9 +188,15 @@ shares:
 // waitHealthy waits for base's /healthz to answer 200.
 func waitHealthy(t *testing.T, base string) {
 	t.Helper()
+	waitHealthyPath(t, base, "/healthz")
+}
+
+// waitHealthyPath waits for base+path to answer 200.
+func waitHealthyPath(t *testing.T, base, path string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(base + "/healthz")
+		resp, err := http.Get(base + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -198,7 +204,7 @@ func waitHealthy(t *testing.T, base string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s/healthz: %v %v", base, resp, err)
+			t.Fatalf("%s%s: %v %v", base, path, resp, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -92,18 +92,6 @@ func nginxSite(t *testing.T, upstream string, httpsPort, httpPort int, cert, key
 	return site
 }
 
-// appendConfig adds lines to the config file at path.
-func appendConfig(t *testing.T, path, lines string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, append(b, lines...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // trustingClient speaks HTTP/2 to servers whose certificates caFile
 // issued.
 func trustingClient(t *testing.T, caFile string) *http.Client {

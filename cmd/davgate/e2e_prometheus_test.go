@@ -51,6 +51,10 @@ func TestPrometheusScrapesDavgate(t *testing.T) {
 	metricsPort := testenv.FreePort(t)
 	appendConfig(t, f.cfgPath, fmt.Sprintf("metrics_listen: 127.0.0.1:%d\n", metricsPort))
 	in := startDavgate(t, f.cfgPath)
+	// deploy/k8s probes these on the metrics port.
+	for _, p := range []string{"/healthz", "/readyz"} {
+		waitHealthyPath(t, fmt.Sprintf("http://127.0.0.1:%d", metricsPort), p)
+	}
 	c := client{t: t, base: in.URL}
 	c.logon("dgalice", "wrong password", http.StatusUnauthorized)
 	alice := c.logon("dgalice", alicePass, http.StatusCreated)

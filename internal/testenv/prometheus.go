@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,5 +50,19 @@ func StartPrometheus(t testing.TB, config string, files map[string]string) *Prom
 		b, _ := os.ReadFile(log)
 		t.Fatalf("prometheus: %v\n%s", err, b)
 	}
-	return p
+	// It listens before its storage is open, answering 503 until then.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(p.URL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus not ready after 30 s: %v %v", resp, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
