@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -188,6 +189,28 @@ type davgateYAML struct {
 	MetricsListen string `json:"metrics_listen"`
 	MasterKeyFile string `json:"master_key_file"`
 	Store         string `json:"store"`
+	Shutdown      struct {
+		Drain   string `json:"drain"`
+		Cleanup string `json:"cleanup"`
+	} `json:"shutdown"`
+}
+
+// stopTime is how long davgate may take to stop after SIGTERM:
+// shutdown.drain plus shutdown.cleanup (defaults 60 s and 15 s).
+func (c davgateYAML) stopTime(t *testing.T) time.Duration {
+	t.Helper()
+	total := time.Duration(0)
+	for _, d := range []struct{ v, def string }{{c.Shutdown.Drain, "60s"}, {c.Shutdown.Cleanup, "15s"}} {
+		if d.v == "" {
+			d.v = d.def
+		}
+		v, err := time.ParseDuration(d.v)
+		if err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+		total += v
+	}
+	return total
 }
 
 // The ConfigMap's davgate.yaml is where the container's --config names it,
@@ -233,6 +256,16 @@ func TestConfigAndKeyringMounts(t *testing.T) {
 		if !hasPort(c, intstr.Parse(port)) {
 			t.Errorf("davgate listens on %s, which is not a container port", l)
 		}
+	}
+
+	pod := d.Spec.Template.Spec
+	pause := time.Duration(0)
+	if l := c.Lifecycle; l != nil && l.PreStop != nil && l.PreStop.Sleep != nil {
+		pause = time.Duration(l.PreStop.Sleep.Seconds) * time.Second
+	}
+	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= pause+cfg.stopTime(t) {
+		t.Errorf("terminationGracePeriodSeconds %s: want more than the preStop pause %v plus shutdown.drain and cleanup %v",
+			ptrString(g), pause, cfg.stopTime(t))
 	}
 
 	kv, ok := mounts[path.Dir(cfg.MasterKeyFile)]
