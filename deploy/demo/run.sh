@@ -58,7 +58,17 @@ cleanup() {
 	done
 	sleep 0.5
 	if [ "$(getent passwd "$DEMO_USER" | cut -d: -f5)" = "$DEMO_GECOS" ]; then
-		userdel "$DEMO_USER" 2>/dev/null && echo "removed the demo account $DEMO_USER"
+		# Another demo running on this machine still logs on with it.
+		others=0
+		for d in /proc/[0-9]*; do
+			cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+			[[ "$cmd" == */tmp/davgate-demo.* && "$cmd" != *"$state"* ]] && others=1
+		done
+		if [ "$others" -eq 1 ]; then
+			echo "kept the demo account $DEMO_USER: another demo is running"
+		else
+			userdel "$DEMO_USER" 2>/dev/null && echo "removed the demo account $DEMO_USER"
+		fi
 	fi
 	# A demo that failed keeps its logs, so that the reason can be read.
 	if [ "$status" -ne 0 ] && [ "$status" -ne 130 ] && [ -d "$state/log" ]; then
