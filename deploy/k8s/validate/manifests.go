@@ -53,13 +53,7 @@ type Set struct {
 // Load strictly decodes every .yaml file under root, one object a file,
 // except those under skip (a directory name such as "validate").
 func Load(root string, skip ...string) (*Set, error) {
-	s := &Set{
-		Deployments: map[string]*appsv1.Deployment{}, StatefulSets: map[string]*appsv1.StatefulSet{},
-		Services: map[string]*corev1.Service{}, ConfigMaps: map[string]*corev1.ConfigMap{},
-		Secrets: map[string]*corev1.Secret{}, PDBs: map[string]*policyv1.PodDisruptionBudget{},
-		NetworkPolicies: map[string]*networkingv1.NetworkPolicy{},
-		Files:           map[string]string{}, Kustomizations: map[string]*Kustomization{},
-	}
+	s := newSet()
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -86,6 +80,16 @@ func Load(root string, skip ...string) (*Set, error) {
 		return nil
 	})
 	return s, err
+}
+
+func newSet() *Set {
+	return &Set{
+		Deployments: map[string]*appsv1.Deployment{}, StatefulSets: map[string]*appsv1.StatefulSet{},
+		Services: map[string]*corev1.Service{}, ConfigMaps: map[string]*corev1.ConfigMap{},
+		Secrets: map[string]*corev1.Secret{}, PDBs: map[string]*policyv1.PodDisruptionBudget{},
+		NetworkPolicies: map[string]*networkingv1.NetworkPolicy{},
+		Files:           map[string]string{}, Kustomizations: map[string]*Kustomization{},
+	}
 }
 
 // add decodes one file into the type its kind names.
