@@ -1,4 +1,5 @@
-// Package validate checks deploy/k8s offline: every manifest decodes
+// Package validate checks deploy/k8s offline: the base builds with
+// kustomize's library (as kubectl apply -k builds it), every manifest decodes
 // strictly into its k8s.io/api type (an unknown or misspelt field is an
 // error), and the invariants the deployment relies on hold (three
 // replicas, probes, a non-root read-only container, a PodDisruptionBudget
