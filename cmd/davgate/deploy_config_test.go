@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -41,4 +43,25 @@ func TestDeployConfigsLoad(t *testing.T) {
 			t.Errorf("metrics_listen %q, trusted_proxies %v: the probes and the ingress need both", cfg.MetricsListen, cfg.TrustedProxies)
 		}
 	})
+}
+
+// Every deploy/ file or folder the README names exists.
+func TestReadmeDeployPathsExist(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, p := range regexp.MustCompile(`deploy/[A-Za-z0-9_./-]*[A-Za-z0-9_-]`).FindAllString(string(b), -1) {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if _, err := os.Stat(filepath.Join("../..", p)); err != nil {
+			t.Errorf("README names %s: %v", p, err)
+		}
+	}
+	if len(seen) < 10 {
+		t.Errorf("README names only %d deploy/ paths: %v", len(seen), seen)
+	}
 }
