@@ -32,8 +32,8 @@ func TestBehindNginx(t *testing.T) {
 	appendConfig(t, f.cfgPath, "trusted_proxies: [127.0.0.1]\n")
 	in := startDavgate(t, f.cfgPath)
 	caFile, cert, key := testenv.TestPKI(t, "127.0.0.1", "localhost")
-	port := testenv.FreePort(t)
-	site := nginxSite(t, strings.TrimPrefix(in.URL, "http://"), port, testenv.FreePort(t), cert, key)
+	port, httpPort := testenv.FreePort(t), testenv.FreePort(t)
+	site := nginxSite(t, strings.TrimPrefix(in.URL, "http://"), port, httpPort, cert, key)
 	testenv.StartNginx(t, site, fmt.Sprintf("127.0.0.1:%d", port))
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
 	hc := trustingClient(t, caFile)
@@ -55,6 +55,17 @@ func TestBehindNginx(t *testing.T) {
 	resp, b := c.do("MOVE", "/dav/data/proxied.txt", nil, auth, "Destination", base+"/dav/data/moved.txt")
 	if resp.StatusCode != 201 {
 		t.Fatalf("MOVE with Destination %s/... = %d %s, want 201", base, resp.StatusCode, b)
+	}
+
+	// Plain HTTP is sent to HTTPS, with a code that keeps the method.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noFollow.Get(fmt.Sprintf("http://127.0.0.1:%d/dav/data/", httpPort)); err != nil {
+		t.Errorf("plain HTTP to nginx: %v", err)
+	} else {
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusPermanentRedirect || loc != "https://127.0.0.1/dav/data/" {
+			t.Errorf("plain HTTP to nginx = %d to %q, want 308 to https://127.0.0.1/dav/data/", resp.StatusCode, loc)
+		}
 	}
 
 	t.Run("litmus", func(t *testing.T) {
