@@ -28,7 +28,9 @@ import (
 // created is an RFC 3339 time (informational). The last key in the file is
 // the newest: it seals new tokens. Every key in the file opens tokens, so a
 // key is retired by deleting its line, after which its tokens no longer open.
-// The file must not be accessible by group or others (mode 0600).
+// The file must not be accessible by group or others (mode 0600), unless
+// another user gave it to one of davgate's groups read-only (0440, as
+// Kubernetes mounts a Secret for a pod with fsGroup).
 const keyringHeader = `# davgate master keyring: keep it secret, mode 0600.
 # One key a line: "key <id> <base64 of 32 random bytes> <created RFC 3339>".
 # The last key seals new tokens; every key here opens tokens.
@@ -82,7 +84,7 @@ func checkKeyringMode(f *os.File, path string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", path)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && !readOnlyForOurGroup(fi) {
 		return fmt.Errorf("%s is accessible by group or others (mode %04o); run chmod 600 on it", path, perm)
 	}
 	return nil

@@ -55,6 +55,9 @@ func runCheckConfig(ctx context.Context, args []string, getenv func(string) stri
 	// go-redis would print its dial failures too; the store line says it.
 	redis.SetLogger(redisLog{slog.New(slog.DiscardHandler)})
 	cfg, err := loadConfig(*cfgPath)
+	if err == nil {
+		err = cfg.expandCredentials(getenv)
+	}
 	if err != nil {
 		c.report("FAIL", "config", "%v", err)
 		return errors.New("check-config: the config file is not valid")

@@ -42,6 +42,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	if err := cfg.expandCredentials(getenv); err != nil {
+		return fmt.Errorf("config %s: %w", *cfgPath, err)
+	}
 	log := newLogger(stderr, cfg.LogLevel)
 	// go-redis logs connection trouble through a logger of its own, one
 	// per process; send it to ours so that every line is JSON.

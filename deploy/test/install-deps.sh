@@ -4,7 +4,8 @@
 # and winbind: apt's --no-install-recommends leaves those out), the Kerberos and LDAP
 # client tools, OpenLDAP's slapd, iproute2 (the AD DC runs in a network
 # namespace), redis-server, litmus, rclone, cadaver, fuse3, davfs2, gvfs with
-# gio and a D-Bus session bus, chromium (the browser test drives it headless). Daemons are not
+# gio and a D-Bus session bus, chromium (the browser test drives it headless),
+# podman, runc, nginx, prometheus and systemd-analyze (the deployment tests). Daemons are not
 # started: the tests start their own on 127.0.0.1 or in a namespace. Runs as
 # root (or with sudo available).
 #
@@ -17,6 +18,9 @@ else
 	pkgs=(samba samba-vfs-modules samba-ad-dc samba-ad-provision winbind smbclient krb5-user ldap-utils slapd iproute2
 		redis-server litmus rclone cadaver fuse3 davfs2 gvfs-daemons gvfs-backends libglib2.0-bin dbus-daemon
 		chromium curl ca-certificates)
+	# The deployment tests (deploy/): podman builds and runc runs the
+	# container image; nginx in front of davgate; prometheus and promtool.
+	pkgs+=(podman runc nginx prometheus systemd)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -41,6 +45,17 @@ if [[ " ${missing[*]:-} " == *" slapd "* ]]; then
 		$SUDO /etc/init.d/slapd stop >/dev/null 2>&1 || true
 	fi
 fi
+# nginx and prometheus start on install as well (ports 80 and 9090): the
+# tests run their own on free loopback ports.
+for svc in nginx prometheus; do
+	if [[ " ${missing[*]:-} " == *" $svc "* ]]; then
+		if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+			$SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+		elif [ -x "/etc/init.d/$svc" ]; then
+			$SUDO "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+		fi
+	fi
+done
 if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
 	echo "note: add /usr/local/go/bin to PATH" >&2
 fi

@@ -16,6 +16,9 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go test -race -count=1 -timeout 40m ./... "$@"
+# The Kubernetes manifests, checked offline by a module of their own (it
+# keeps the k8s.io/api types out of davgate's dependencies).
+(cd deploy/k8s/validate && go vet ./... && go test -count=1 ./...)
 # Fuzz each target for a bounded time (about 40 s in all, no -race); a crash
 # fails the run and go keeps its input under the package's testdata/fuzz.
 for target in session:FuzzOpenToken session:FuzzSealOpen session:FuzzParseShareURL \
