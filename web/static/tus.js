@@ -57,6 +57,7 @@ export async function upload(t, file, target, overwrite, onProgress) {
     if (t.cancelled || r.aborted) throw new Cancelled();
     if (r.status === 204) {
       offset = Number(r.header("Upload-Offset"));
+      if (failures && t.onRetry) t.onRetry(0);
       failures = 0;
       onProgress(offset);
       continue;
@@ -100,12 +101,14 @@ async function offsetOf(loc, t) {
   return r.status === 200 && o !== null ? { offset: Number(o), status: 200 } : { offset: -1, status: r.status };
 }
 
+// sleep waits ms, or less when the browser comes back online.
 function sleep(t, ms) {
   return new Promise((resolve, reject) => {
     const end = Date.now() + ms;
+    const offline = !navigator.onLine;
     const tick = () => {
       if (t.cancelled) reject(new Cancelled());
-      else if (Date.now() >= end) resolve();
+      else if (Date.now() >= end || (offline && navigator.onLine)) resolve();
       else setTimeout(tick, 200);
     };
     tick();

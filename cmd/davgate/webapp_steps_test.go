@@ -1,0 +1,264 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudsoda/go-smb2"
+)
+
+// The steps of TestWebAppChromium that a new user's first session takes
+// beyond the basics: a folder dropped from the desktop, a large upload cut
+// off twice and resumed, a folder downloaded as zip, a PDF previewed, a
+// device token created, copied and revoked.
+
+// webEnv is what the steps share.
+type webEnv struct {
+	p     *cdpPage
+	in    *instance
+	f     *fixture
+	shots string
+	data  *smb2.Share // alice's view of the share "data" over SMB
+	dl    string      // where the tab's downloads land
+	// dropped is what folderDrop uploaded: path in the share -> bytes.
+	dropped map[string][]byte
+}
+
+func (w *webEnv) downloads(t *testing.T) string {
+	w.dl = t.TempDir()
+	return w.dl
+}
+
+// folderDrop drops a folder tree (an empty folder in it) and a loose file
+// on the listing.
+func (w *webEnv) folderDrop(t *testing.T) {
+	p := w.p
+	src := t.TempDir()
+	w.dropped = map[string][]byte{
+		"Fotos 2026/a.txt":              []byte("a\n"),
+		"Fotos 2026/sub/b.bin":          randomBytes(t, 1<<20+3),
+		"Fotos 2026/sub/deeper/c ü.txt": []byte("c\n"),
+		"loose.txt":                     []byte("loose\n"),
+	}
+	for name, b := range w.dropped {
+		path := filepath.Join(src, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(src, "Fotos 2026", "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p.dropPaths("#main", []string{filepath.Join(src, "Fotos 2026"), filepath.Join(src, "loose.txt")})
+	p.waitFor("four uploads done", `document.querySelectorAll("#up-list li.done").length === 4`)
+	p.waitFor("the folder listed", `rowNames().includes("Fotos 2026") && rowNames().includes("loose.txt")`)
+	for name, want := range w.dropped {
+		sum, n := smbSum(t, w.data, name)
+		if wantSum := sha256.Sum256(want); sum != hex.EncodeToString(wantSum[:]) {
+			t.Errorf("%s over SMB: %d bytes, not the %d dropped", name, n, len(want))
+		}
+	}
+	if fi, err := w.data.Stat("Fotos 2026/empty"); err != nil || !fi.IsDir() {
+		t.Errorf("the dropped empty folder over SMB: %v", err)
+	}
+	p.eval(`document.querySelector("#up-close").click()`, nil)
+}
+
+// bigUpload is the size of the upload that is cut off and resumed.
+const bigUpload = 128 << 20
+
+// tusCall is one tus request the page made (pageHelpers' __tus).
+type tusCall struct {
+	M      string
+	Off    *int64
+	Status int
+	Got    string
+}
+
+// resumedUpload uploads a large file, cuts the tab's network mid-way
+// (the page retries and goes on by itself), then reloads the page in the
+// middle of a chunk and picks the file again: the upload goes on from the
+// server's offset, the bytes on the share are the file's, and no
+// temporary file is left.
+func (w *webEnv) resumedUpload(t *testing.T) {
+	p := w.p
+	path := filepath.Join(t.TempDir(), "big video.bin")
+	sum := randomFile(t, path, bigUpload)
+	p.setFiles("#file-input", []string{path})
+	p.waitForWithin("a first chunk stored", `__tus.some(x => x.m === "PATCH" && x.status === 204)`, time.Minute)
+	p.offline(true)
+	defer p.offline(false)
+	p.waitForWithin("a chunk failed", `__tus.some(x => x.m === "PATCH" && x.status === 0)`, time.Minute)
+	p.waitFor("the drop shown", `document.querySelector("#up-list li .meta").textContent.startsWith("Connection lost")`)
+	p.shootBoth(w.shots, "upload-offline")
+	p.offline(false)
+	p.waitForWithin("the upload going on", `__tus.slice(__tus.findIndex(x => x.status === 0)).some(x => x.m === "PATCH" && x.status === 204)`, time.Minute)
+	var before []tusCall
+	p.eval(`__tus`, &before)
+
+	p.open("the folder again", w.in.URL+"/files/data/", `rowNames().includes("picture.png")`)
+	p.setFiles("#file-input", []string{path})
+	p.waitForWithin("the upload done", `!!document.querySelector("#up-list li.done")`, 3*time.Minute)
+	var after []tusCall
+	p.eval(`__tus`, &after)
+	t.Logf("tus requests before the reload: %+v; after: %+v", before, after)
+	if i := slices.IndexFunc(after, func(c tusCall) bool { return c.M == "PATCH" }); i < 0 || after[i].Off == nil || *after[i].Off == 0 ||
+		slices.ContainsFunc(after, func(c tusCall) bool { return c.M == "POST" }) {
+		t.Errorf("after the reload the upload did not go on from the server's offset: %+v", after)
+	}
+	if got, n := smbSum(t, w.data, "big video.bin"); got != sum || n != bigUpload {
+		t.Errorf("the big file over SMB: %d bytes, sha256 %s; want %d bytes, %s", n, got, bigUpload, sum)
+	}
+	if temps := smbTemps(t, w.data, "."); len(temps) > 0 {
+		t.Errorf("temporary files left on the share: %q", temps)
+	}
+	var left int
+	p.eval(`Object.keys(localStorage).filter(k => k.startsWith("davgate.tus")).length`, &left)
+	if left != 0 {
+		t.Errorf("%d upload URLs left in localStorage", left)
+	}
+	p.eval(`document.querySelector("#up-close").click()`, nil)
+}
+
+// zipFolder downloads the dropped folder as one zip and compares it.
+func (w *webEnv) zipFolder(t *testing.T) {
+	p := w.p
+	p.selectRows("Fotos 2026")
+	p.eval(`document.querySelector("#download").click()`, nil)
+	b := waitDownload(t, w.dl, "Fotos 2026.zip")
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("the downloaded zip: %v", err)
+	}
+	got, want := map[string]string{}, map[string]string{"Fotos 2026/empty/": "", "Fotos 2026/sub/": "", "Fotos 2026/sub/deeper/": "", "Fotos 2026/": ""}
+	for name, b := range w.dropped {
+		if strings.HasPrefix(name, "Fotos 2026/") {
+			want[name] = string(b)
+		}
+	}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatalf("zip entry %s: %v", f.Name, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("zip entry %s: %v", f.Name, err)
+		}
+		got[f.Name] = string(b)
+	}
+	for name, b := range want {
+		if g, ok := got[name]; !ok || g != b {
+			t.Errorf("zip entry %q: present %v, %d bytes; want %d bytes", name, ok, len(g), len(b))
+		}
+	}
+	for name := range got {
+		if _, ok := want[name]; !ok {
+			t.Errorf("zip holds %q, which is not in the folder", name)
+		}
+	}
+	p.selectRows()
+}
+
+// previewPDF opens a PDF: it shows in a frame of a blob: copy, without
+// breaking the page's CSP.
+func (w *webEnv) previewPDF(t *testing.T) {
+	p := w.p
+	p.eval(`row("guide.pdf").querySelector("a.name").click()`, nil)
+	p.waitFor("the PDF in a frame", `(() => { const f = document.querySelector("#preview[open] #preview-body iframe.pdf");
+		return !!f && f.src.startsWith("blob:") && f.getBoundingClientRect().height > 200; })()`)
+	time.Sleep(time.Second) // let the viewer load; a CSP refusal would show in __problems
+	p.shootBoth(w.shots, "preview-pdf")
+	p.checkNoPageErrors()
+	p.eval(`document.querySelector("#preview-close").click()`, nil)
+}
+
+// deviceToken creates a token on the Devices page, copies it, uses it
+// over WebDAV, revokes it on the page and sees WebDAV refuse it.
+func (w *webEnv) deviceToken(t *testing.T, c client) {
+	p := w.p
+	p.open("the Devices page", w.in.URL+"/devices", `!!document.querySelector("#session-rows tr")`)
+	p.eval(`document.querySelector("#device-label").value = "Work laptop"; document.querySelector("#new-device").requestSubmit()`, nil)
+	p.waitFor("the token or an error", `!document.querySelector("#token-box").hidden || !document.querySelector("#alert").hidden`)
+	var got struct{ Token, Alert, Howto string }
+	p.eval(`({Token: document.querySelector("#token").textContent, Alert: document.querySelector("#alert").textContent,
+		Howto: document.querySelector("#howto").textContent})`, &got)
+	if got.Token == "" {
+		t.Fatalf("no token shown: %q", got.Alert)
+	}
+	for _, want := range []string{w.in.URL + "/dav/data/", "rclone config create davgate webdav", "FileSizeLimitInBytes", "/etc/davfs2/secrets", "dav://127.0.0.1"} {
+		if !strings.Contains(got.Howto, want) {
+			t.Errorf("instructions lack %q", want)
+		}
+	}
+	granted := p.call("Browser.grantPermissions", map[string]any{
+		"permissions": []string{"clipboardReadWrite", "clipboardSanitizedWrite"}, "origin": w.in.URL}, nil)
+	t.Logf("clipboard permission: %v", granted)
+	p.click("#copy-token")
+	p.waitFor("the copy confirmed", `document.querySelector("#copied").textContent === "Copied."`)
+	if granted == nil {
+		var clip string
+		p.eval(`navigator.clipboard.readText()`, &clip)
+		if clip != got.Token {
+			t.Errorf("the clipboard holds %q, not the token", clip)
+		}
+	}
+	if resp, _ := c.do("PROPFIND", "/dav/data/", nil, basic("dgalice", got.Token), "Depth", "0"); resp.StatusCode != http.StatusMultiStatus {
+		t.Fatalf("new token over WebDAV = %d, want 207", resp.StatusCode)
+	}
+	p.eval(`document.querySelectorAll(".platforms details").forEach(d => d.open = true)`, nil)
+	p.shootBoth(w.shots, "devices-token")
+	p.eval(`document.querySelectorAll(".platforms details").forEach(d => d.open = false)`, nil)
+
+	const laptop = `[...document.querySelectorAll("#session-rows tr")].find(r => r.cells[0].textContent.startsWith("Work laptop"))`
+	p.waitFor("the new device listed", "!!"+laptop)
+	p.eval(laptop+`.querySelector("button").click()`, nil)
+	p.waitFor("the confirmation", `document.querySelector("#ask").open`)
+	p.eval(`document.querySelector("#ask-ok").click()`, nil)
+	p.waitFor("the device gone", "!"+laptop)
+	if resp, _ := c.do("PROPFIND", "/dav/data/", nil, basic("dgalice", got.Token), "Depth", "0"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("revoked token over WebDAV = %d, want 401", resp.StatusCode)
+	}
+}
+
+// testPDF is a one-page PDF that says "davgate".
+func testPDF() []byte {
+	objs := []string{
+		"<< /Type /Catalog /Pages 2 0 R >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+		"",
+		"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+	}
+	content := "BT /F1 36 Tf 60 90 Td (davgate) Tj ET"
+	objs[3] = fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(content), content)
+	var b bytes.Buffer
+	b.WriteString("%PDF-1.4\n")
+	offs := make([]int, len(objs))
+	for i, o := range objs {
+		offs[i] = b.Len()
+		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
+	}
+	xref := b.Len()
+	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
+	for _, o := range offs {
+		fmt.Fprintf(&b, "%010d 00000 n \n", o)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
+	return b.Bytes()
+}
