@@ -262,3 +262,106 @@ func testPDF() []byte {
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
 	return b.Bytes()
 }
+
+// keyboardAndThemes works the listing with keys only (arrows move, Space
+// selects, F2 renames, Escape closes the dialog), and shows the page in
+// the system's dark and light themes.
+func (w *webEnv) keyboardAndThemes(t *testing.T) {
+	p := w.p
+	p.selectRows()
+	p.eval(`row("loose.txt").querySelector("a.name").focus()`, nil)
+	p.key("ArrowDown")
+	p.waitFor("the focus on the next row", `document.activeElement.closest("tr")?.dataset.name === "picture.png"`)
+	p.key(" ")
+	p.waitFor("the row selected", `row("picture.png").classList.contains("selected") && !document.querySelector("#rename").disabled`)
+	p.key("F2")
+	p.waitFor("the rename dialog", `document.querySelector("#ask").open && document.querySelector("#ask-title").textContent === 'Rename "picture.png"'`)
+	p.key("Escape")
+	p.waitFor("the dialog closed", `!document.querySelector("#ask").open && rowNames().includes("picture.png")`)
+	p.selectRows()
+
+	for _, theme := range []struct{ scheme, bg string }{{"dark", "rgb(20, 23, 29)"}, {"light", "rgb(246, 247, 249)"}} {
+		if err := p.call("Emulation.setEmulatedMedia", map[string]any{
+			"features": []map[string]string{{"name": "prefers-color-scheme", "value": theme.scheme}}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		p.waitFor("the "+theme.scheme+" theme", fmt.Sprintf(`getComputedStyle(document.body).backgroundColor === %q`, theme.bg))
+		if theme.scheme == "dark" {
+			p.shootBoth(w.shots, "files-dark")
+		}
+	}
+}
+
+// key presses and releases a key, as the keyboard does.
+func (p *cdpPage) key(name string) {
+	p.t.Helper()
+	codes := map[string]struct {
+		code string
+		vk   int
+		text string
+	}{"ArrowDown": {"ArrowDown", 40, ""}, "ArrowUp": {"ArrowUp", 38, ""}, " ": {"Space", 32, " "},
+		"F2": {"F2", 113, ""}, "Escape": {"Escape", 27, ""}, "Enter": {"Enter", 13, "\r"}, "Delete": {"Delete", 46, ""}}
+	k, ok := codes[name]
+	if !ok {
+		p.t.Fatalf("no key %q", name)
+	}
+	down := map[string]any{"type": "keyDown", "key": name, "code": k.code, "windowsVirtualKeyCode": k.vk}
+	if k.text != "" {
+		down["text"] = k.text
+	}
+	for _, ev := range []map[string]any{down, {"type": "keyUp", "key": name, "code": k.code, "windowsVirtualKeyCode": k.vk}} {
+		if err := p.call("Input.dispatchKeyEvent", ev, nil); err != nil {
+			p.t.Fatalf("key %s: %v", name, err)
+		}
+	}
+}
+
+// phoneLayout checks the pages at 390×844: the toolbar on one row of
+// buttons with names, nothing wider than the screen, an image preview
+// that fills it, and the Devices page's actions all in view.
+func (w *webEnv) phoneLayout(t *testing.T) {
+	p := w.p
+	p.viewport(390, 844, true)
+	defer p.viewport(1280, 800, false)
+	p.selectRows("picture.png")
+	var tb struct {
+		Rows     int
+		Names    []string
+		Overflow bool
+	}
+	p.eval(`(() => { const bs = [...document.querySelectorAll("#toolbar button")];
+		return {Rows: new Set(bs.map(b => Math.round(b.getBoundingClientRect().top))).size,
+			Names: bs.map(b => (b.getAttribute("aria-label") || b.textContent).trim()),
+			Overflow: document.documentElement.scrollWidth > innerWidth}; })()`, &tb)
+	if tb.Rows != 1 || tb.Overflow {
+		t.Errorf("phone toolbar: buttons on %d rows, page wider than the screen: %v", tb.Rows, tb.Overflow)
+	}
+	if len(tb.Names) != 7 || slices.Contains(tb.Names, "") || len(slices.Compact(slices.Sorted(slices.Values(tb.Names)))) != len(tb.Names) {
+		t.Errorf("phone toolbar's accessible names = %q", tb.Names)
+	}
+	p.shoot(w.shots, "files-phone")
+	p.eval(`row("picture.png").querySelector("a.name").click()`, nil)
+	p.waitFor("the image preview", `(() => { const i = document.querySelector("#preview[open] #preview-body img"); return i && i.complete && i.naturalWidth === 8; })()`)
+	var width float64
+	p.eval(`document.querySelector("#preview-body img").getBoundingClientRect().width`, &width)
+	if width < 300 {
+		t.Errorf("the image preview on a phone is %.0f px wide", width)
+	}
+	p.shoot(w.shots, "preview-phone")
+	p.eval(`document.querySelector("#preview-close").click()`, nil)
+	p.selectRows()
+
+	p.open("the Devices page on a phone", w.in.URL+"/devices", `!!document.querySelector("#session-rows tr")`)
+	var d struct {
+		Clipped  []string
+		Overflow bool
+	}
+	p.eval(`(() => { const wrap = document.querySelector(".table-wrap"), box = wrap.getBoundingClientRect();
+		return {Clipped: [...document.querySelectorAll("#session-rows button")].filter(b => { const r = b.getBoundingClientRect();
+				return r.left < box.left || r.right > box.right || r.right > innerWidth; }).map(b => b.getAttribute("aria-label")),
+			Overflow: wrap.scrollWidth > wrap.clientWidth || document.documentElement.scrollWidth > innerWidth}; })()`, &d)
+	if len(d.Clipped) > 0 || d.Overflow {
+		t.Errorf("Devices page on a phone: buttons cut off %q, wider than the screen: %v", d.Clipped, d.Overflow)
+	}
+	p.shoot(w.shots, "devices-phone")
+}

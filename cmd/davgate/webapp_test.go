@@ -197,11 +197,8 @@ func TestWebAppChromium(t *testing.T) {
 		p.waitFor("the data share", `rowNames().includes("picture.png")`)
 	})
 
-	p.viewport(390, 844, true)
-	p.shoot(shots, "files-phone")
-	p.open("the log-on page on a phone", in.URL+"/devices", `!!document.querySelector("#session-rows tr")`)
-	p.shoot(shots, "devices-phone")
-	p.viewport(1280, 800, false)
+	step("keyboard and themes", func(t *testing.T) { w.keyboardAndThemes(t) })
+	step("phone layout", func(t *testing.T) { w.phoneLayout(t) })
 
 	step("devices", func(t *testing.T) {
 		p.open("the Devices page", in.URL+"/devices", `!!document.querySelector("#session-rows tr")`)
