@@ -5,13 +5,16 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +33,7 @@ type webEnv struct {
 	f     *fixture
 	shots string
 	data  *smb2.Share // alice's view of the share "data" over SMB
+	token string      // a device token of alice's
 	dl    string      // where the tab's downloads land
 	// dropped is what folderDrop uploaded: path in the share -> bytes.
 	dropped map[string][]byte
@@ -83,10 +87,23 @@ const bigUpload = 128 << 20
 
 // tusCall is one tus request the page made (pageHelpers' __tus).
 type tusCall struct {
-	M      string
+	M, U   string
 	Off    *int64
 	Status int
 	Got    string
+}
+
+// tusCalls is a short account of the page's tus requests.
+func tusCalls(calls []tusCall) []string {
+	var out []string
+	for _, c := range calls {
+		s := fmt.Sprintf("%s %d", c.M, c.Status)
+		if c.Off != nil {
+			s = fmt.Sprintf("%s@%d %d", c.M, *c.Off, c.Status)
+		}
+		out = append(out, s+" "+c.Got)
+	}
+	return out
 }
 
 // resumedUpload uploads a large file, cuts the tab's network mid-way
@@ -111,14 +128,20 @@ func (w *webEnv) resumedUpload(t *testing.T) {
 	p.eval(`__tus`, &before)
 
 	p.open("the folder again", w.in.URL+"/files/data/", `rowNames().includes("picture.png")`)
+	// Another request holds the upload (as one cut off a moment ago that
+	// the server is still finishing), longer than the page's HEAD waits:
+	// the page is answered 423, waits and goes on.
+	release := w.holdUpload(t, before[len(before)-1].U, path)
 	p.setFiles("#file-input", []string{path})
+	p.waitForWithin("the page told the upload is busy", `__tus.some(x => x.m === "HEAD" && x.status === 423)`, time.Minute)
+	release()
 	p.waitForWithin("the upload done", `!!document.querySelector("#up-list li.done")`, 3*time.Minute)
 	var after []tusCall
 	p.eval(`__tus`, &after)
-	t.Logf("tus requests before the reload: %+v; after: %+v", before, after)
+	t.Logf("tus requests before the reload: %v; after: %v", tusCalls(before), tusCalls(after))
 	if i := slices.IndexFunc(after, func(c tusCall) bool { return c.M == "PATCH" }); i < 0 || after[i].Off == nil || *after[i].Off == 0 ||
 		slices.ContainsFunc(after, func(c tusCall) bool { return c.M == "POST" }) {
-		t.Errorf("after the reload the upload did not go on from the server's offset: %+v", after)
+		t.Errorf("after the reload the upload did not go on from the server's offset: %v", tusCalls(after))
 	}
 	if got, n := smbSum(t, w.data, "big video.bin"); got != sum || n != bigUpload {
 		t.Errorf("the big file over SMB: %d bytes, sha256 %s; want %d bytes, %s", n, got, bigUpload, sum)
@@ -132,6 +155,55 @@ func (w *webEnv) resumedUpload(t *testing.T) {
 		t.Errorf("%d upload URLs left in localStorage", left)
 	}
 	p.eval(`document.querySelector("#up-close").click()`, nil)
+}
+
+// holdUpload starts a PATCH of the tus upload at loc (with the file's
+// right bytes at the upload's offset) whose body stalls until release.
+func (w *webEnv) holdUpload(t *testing.T, loc, path string) (release func()) {
+	t.Helper()
+	c := client{t: t, base: ""}
+	resp, _ := c.do("HEAD", loc, nil, bearer(w.token), "Tus-Resumable", "1.0.0")
+	off, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("HEAD of the page's upload = %d, offset %q", resp.StatusCode, resp.Header.Get("Upload-Offset"))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	if _, err := f.ReadAt(head, off); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("PATCH", loc, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer(w.token)(req)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	req.Header.Set("Upload-Offset", strconv.FormatInt(off, 10))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if _, err := pw.Write(head); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			pw.CloseWithError(errors.New("cut off by the test"))
+			<-done
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
 
 // zipFolder downloads the dropped folder as one zip and compares it.

@@ -43,7 +43,7 @@ func TestWebAppChromium(t *testing.T) {
 	put(t, "guide.pdf", testPDF())
 	dataDir := f.smbd.SharePath("data")
 	shots := screenshotDir(t)
-	w := &webEnv{p: nil, in: in, f: f, shots: shots, data: smbShare(t, f.smbd, "dgalice", alicePass, "data")}
+	w := &webEnv{in: in, f: f, shots: shots, data: smbShare(t, f.smbd, "dgalice", alicePass, "data"), token: dev.Token}
 
 	p := startChromium(t)
 	w.p = p

@@ -29,7 +29,9 @@ const keyOf = (target, file) => `davgate.tus ${target} ${file.size} ${file.lastM
 
 // retryable: a drop, an offset that moved on (409), or a passing server
 // trouble; anything else is an answer.
-const retryable = (s) => s === 0 || s === 409 || s === 500 || s === 502 || s === 503 || s === 504;
+// 423 is the upload held by another request (one cut off a moment ago
+// that the server is still finishing).
+const retryable = (s) => s === 0 || s === 409 || s === 423 || s === 500 || s === 502 || s === 503 || s === 504;
 
 // upload sends file to target (the /dav path, not percent-encoded) and
 // resolves when the server holds all of it. t is the task: t.cancelled
@@ -38,7 +40,7 @@ const retryable = (s) => s === 0 || s === 409 || s === 500 || s === 502 || s ===
 export async function upload(t, file, target, overwrite, onProgress) {
   const key = keyOf(target, file);
   let loc = localStorage.getItem(key);
-  let offset = loc ? (await offsetOf(loc, t)).offset : -1;
+  let offset = loc ? await resumeOffset(t, loc) : -1;
   if (offset < 0) {
     loc = await create(t, file, target, overwrite);
     localStorage.setItem(key, loc);
@@ -77,6 +79,23 @@ async function recover(t, loc, failures) {
     const { offset, status } = await offsetOf(loc, t);
     if (offset >= 0) return offset;
     if (!retryable(status) || ++failures > maxRetries) throw new HttpError(status, "HEAD", loc);
+  }
+}
+
+// resumeOffset asks how much of an upload from before (a reload) the
+// server holds, retrying while it cannot say yet; -1 when the upload is
+// gone and must start afresh.
+async function resumeOffset(t, loc) {
+  const { offset, status } = await offsetOf(loc, t);
+  if (offset >= 0 || !retryable(status)) return offset;
+  if (t.onRetry) t.onRetry(1);
+  try {
+    return await recover(t, loc, 1);
+  } catch (err) {
+    if (err instanceof Cancelled) throw err;
+    return -1;
+  } finally {
+    if (t.onRetry) t.onRetry(0);
   }
 }
 
