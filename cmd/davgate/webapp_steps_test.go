@@ -83,7 +83,7 @@ func (w *webEnv) folderDrop(t *testing.T) {
 }
 
 // bigUpload is the size of the upload that is cut off and resumed.
-const bigUpload = 128 << 20
+const bigUpload = 192 << 20
 
 // tusCall is one tus request the page made (pageHelpers' __tus).
 type tusCall struct {

@@ -7,7 +7,10 @@
 import { send, HttpError } from "./dav.js";
 
 export const endpoint = "/api/v1/uploads";
-export const chunkSize = 8 << 20;
+// chunkSize: each PATCH streams this much of the file (a cut-off PATCH
+// keeps what arrived, so a drop costs nothing more with bigger chunks;
+// fewer requests cost less; see BenchmarkBrowserUpload).
+export const chunkSize = 32 << 20;
 // minSize: smaller files go by one plain PUT.
 export const minSize = 8 << 20;
 const maxRetries = 20;
