@@ -388,23 +388,32 @@ func (p *cdpPage) key(name string) {
 	}
 }
 
-// phoneLayout checks the pages at 390×844: the toolbar on one row of
-// buttons with names, nothing wider than the screen, an image preview
+// phoneLayout checks the toolbar on one row at 1280×800, and the pages
+// at 390×844: the toolbar on one row of buttons with names, nothing wider than the screen, an image preview
 // that fills it, and the Devices page's actions all in view.
 func (w *webEnv) phoneLayout(t *testing.T) {
 	p := w.p
-	p.viewport(390, 844, true)
-	defer p.viewport(1280, 800, false)
-	p.selectRows("picture.png")
-	var tb struct {
+	type toolbar struct {
 		Rows     int
 		Names    []string
 		Overflow bool
 	}
-	p.eval(`(() => { const bs = [...document.querySelectorAll("#toolbar button")];
+	const measure = `(() => { const bs = [...document.querySelectorAll("#toolbar button")];
 		return {Rows: new Set(bs.map(b => Math.round(b.getBoundingClientRect().top))).size,
 			Names: bs.map(b => (b.getAttribute("aria-label") || b.textContent).trim()),
-			Overflow: document.documentElement.scrollWidth > innerWidth}; })()`, &tb)
+			Overflow: document.documentElement.scrollWidth > innerWidth}; })()`
+	var desk toolbar
+	p.eval(measure, &desk)
+	var filterRow bool
+	p.eval(`Math.abs(document.querySelector("#filter").getBoundingClientRect().top - document.querySelector("#upload-files").getBoundingClientRect().top) < 8`, &filterRow)
+	if desk.Rows != 1 || desk.Overflow || !filterRow {
+		t.Errorf("desktop toolbar: buttons on %d rows, the filter on their row %v, page wider than the screen: %v", desk.Rows, filterRow, desk.Overflow)
+	}
+	p.viewport(390, 844, true)
+	defer p.viewport(1280, 800, false)
+	p.selectRows("picture.png")
+	var tb toolbar
+	p.eval(measure, &tb)
 	if tb.Rows != 1 || tb.Overflow {
 		t.Errorf("phone toolbar: buttons on %d rows, page wider than the screen: %v", tb.Rows, tb.Overflow)
 	}

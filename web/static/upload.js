@@ -187,7 +187,7 @@ export class Uploads {
     t.button.hidden = true;
     t.li.className = state;
     t.meta.textContent = { done: "Done", cancelled: "Cancelled", failed: msg }[state];
-    t.bar.value = t.sent;
+    t.bar.value = state === "done" ? t.bar.max : t.sent;
   }
 
   cancel(t) {
