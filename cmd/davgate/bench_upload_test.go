@@ -45,6 +45,9 @@ func BenchmarkBrowserUpload(b *testing.B) {
 	r := report{cpu: dg.cpu, self: selfCPU, load: []string{loadavg()}, baseline: "WebDAV PUT"}
 	r.server = serverUsage(smbd.ConfigPath())
 	r.setup = append(r.setup, mallocNote)
+	if note := pausePageReporting(b); note != "" {
+		r.setup = append(r.setup, note)
+	}
 	b.ResetTimer()
 	bc.put("/dav/data/warm.bin", size) // untimed: a fresh process and connection run slower
 	bc.tusUpload("/dav/data/warm.bin", size, chunk)
