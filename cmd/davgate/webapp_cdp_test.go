@@ -63,14 +63,15 @@ func waitDownload(t *testing.T, dir, name string) []byte {
 	return nil
 }
 
-// offline cuts the tab's network (requests in flight fail) or restores it.
-func (p *cdpPage) offline(off bool) {
+// network cuts the tab's network (offline: requests in flight fail) or
+// restores it, its uploads limited to upload bytes a second (-1: none).
+func (p *cdpPage) network(offline bool, upload float64) {
 	p.t.Helper()
 	if err := p.call("Network.enable", nil, nil); err != nil {
 		p.t.Fatal(err)
 	}
 	if err := p.call("Network.emulateNetworkConditions", map[string]any{
-		"offline": off, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1,
+		"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": upload,
 	}, nil); err != nil {
 		p.t.Fatal(err)
 	}

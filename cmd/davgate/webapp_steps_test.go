@@ -82,8 +82,12 @@ func (w *webEnv) folderDrop(t *testing.T) {
 	p.eval(`document.querySelector("#up-close").click()`, nil)
 }
 
-// bigUpload is the size of the upload that is cut off and resumed.
-const bigUpload = 192 << 20
+// bigUpload is the size of the upload that is cut off and resumed, and
+// uploadRate the tab's upload speed then.
+const (
+	bigUpload  = 192 << 20
+	uploadRate = 40e6
+)
 
 // tusCall is one tus request the page made (pageHelpers' __tus).
 type tusCall struct {
@@ -115,15 +119,21 @@ func (w *webEnv) resumedUpload(t *testing.T) {
 	p := w.p
 	path := filepath.Join(t.TempDir(), "big video.bin")
 	sum := randomFile(t, path, bigUpload)
+	// At 40 MB/s the test sees the upload under way.
+	p.network(false, uploadRate)
+	defer p.network(false, -1)
 	p.setFiles("#file-input", []string{path})
 	p.waitForWithin("a first chunk stored", `__tus.some(x => x.m === "PATCH" && x.status === 204)`, time.Minute)
-	p.offline(true)
-	defer p.offline(false)
+	p.network(true, uploadRate)
 	p.waitForWithin("a chunk failed", `__tus.some(x => x.m === "PATCH" && x.status === 0)`, time.Minute)
 	p.waitFor("the drop shown", `document.querySelector("#up-list li .meta").textContent.startsWith("Connection lost")`)
 	p.shootBoth(w.shots, "upload-offline")
-	p.offline(false)
-	p.waitForWithin("the upload going on", `__tus.slice(__tus.findIndex(x => x.status === 0)).some(x => x.m === "PATCH" && x.status === 204)`, time.Minute)
+	p.network(false, uploadRate)
+	// The reload comes while a PATCH after the drop is under way, a MiB
+	// or more into its chunk.
+	p.waitForWithin("the upload going on", `(() => {
+		const c = __tus.slice(__tus.findIndex(x => x.status === 0) + 1).find(x => x.m === "PATCH" && x.status === null);
+		return !!c && document.querySelector("#up-list li progress").value > c.off + (1 << 20); })()`, time.Minute)
 	var before []tusCall
 	p.eval(`__tus`, &before)
 
