@@ -30,10 +30,9 @@ function b64(s) {
 
 const keyOf = (target, file) => `davgate.tus ${target} ${file.size} ${file.lastModified}`;
 
-// retryable: a drop, an offset that moved on (409), or a passing server
-// trouble; anything else is an answer.
-// 423 is the upload held by another request (one cut off a moment ago
-// that the server is still finishing).
+// retryable: a drop, an offset that moved on (409), the upload held by
+// another request (423: one cut off a moment ago that the server is still
+// finishing), or a passing server trouble; anything else is an answer.
 const retryable = (s) => s === 0 || s === 409 || s === 423 || s === 500 || s === 502 || s === 503 || s === 504;
 
 // upload sends file to target (the /dav path, not percent-encoded) and
