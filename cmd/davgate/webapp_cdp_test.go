@@ -67,11 +67,17 @@ func waitDownload(t *testing.T, dir, name string) []byte {
 // restores it, its uploads limited to upload bytes a second (-1: none).
 func (p *cdpPage) network(offline bool, upload float64) {
 	p.t.Helper()
+	p.networkLatency(offline, upload, 0)
+}
+
+// networkLatency is network with latency added to every answer.
+func (p *cdpPage) networkLatency(offline bool, upload float64, latency time.Duration) {
+	p.t.Helper()
 	if err := p.call("Network.enable", nil, nil); err != nil {
 		p.t.Fatal(err)
 	}
 	if err := p.call("Network.emulateNetworkConditions", map[string]any{
-		"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": upload,
+		"offline": offline, "latency": latency.Milliseconds(), "downloadThroughput": -1, "uploadThroughput": upload,
 	}, nil); err != nil {
 		p.t.Fatal(err)
 	}

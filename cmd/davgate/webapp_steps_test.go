@@ -37,6 +37,8 @@ type webEnv struct {
 	dl    string      // where the tab's downloads land
 	// dropped is what folderDrop uploaded: path in the share -> bytes.
 	dropped map[string][]byte
+	// bigSum is the sha256 of "big video.bin", which resumedUpload put.
+	bigSum string
 }
 
 func (w *webEnv) downloads(t *testing.T) string {
@@ -119,6 +121,7 @@ func (w *webEnv) resumedUpload(t *testing.T) {
 	p := w.p
 	path := filepath.Join(t.TempDir(), "big video.bin")
 	sum := randomFile(t, path, bigUpload)
+	w.bigSum = sum
 	// At 40 MB/s the test sees the upload under way.
 	p.network(false, uploadRate)
 	defer p.network(false, -1)
@@ -165,6 +168,77 @@ func (w *webEnv) resumedUpload(t *testing.T) {
 		t.Errorf("%d upload URLs left in localStorage", left)
 	}
 	p.eval(`document.querySelector("#up-close").click()`, nil)
+}
+
+// cancelReplace starts an upload that replaces "big video.bin" and
+// cancels it half-way: the file on the share stays as it was, and the
+// upload's temporary file goes. Then one cancelled before the server has
+// answered its creation: nothing of it stays either.
+func (w *webEnv) cancelReplace(t *testing.T) {
+	p := w.p
+	path := filepath.Join(t.TempDir(), "big video.bin")
+	randomFile(t, path, 64<<20)
+	p.network(false, uploadRate)
+	defer p.network(false, -1)
+	p.eval(`__tus.length = 0`, nil)
+	p.setFiles("#file-input", []string{path})
+	p.waitFor("the question", `document.querySelector("#ask").open && document.querySelector("#ask-title").textContent === "Replace files?"`)
+	p.eval(`document.querySelector("#ask-ok").click()`, nil)
+	p.waitForWithin("a first chunk stored", `__tus.some(x => x.m === "PATCH" && x.status === 204)`, time.Minute)
+	p.eval(`document.querySelector("#up-list li button").click()`, nil)
+	p.waitFor("the upload cancelled", `document.querySelector("#up-list li.cancelled .meta")?.textContent === "Cancelled"`)
+	w.noTemps(t, 20*time.Second)
+	if got, n := smbSum(t, w.data, "big video.bin"); got != w.bigSum || n != bigUpload {
+		t.Errorf("a cancelled upload changed the file it was to replace: %d bytes", n)
+	}
+	p.eval(`document.querySelector("#up-close").click()`, nil)
+
+	// Cancelled while the server makes the upload (the answer slow to
+	// come back): the upload it made is ended too.
+	path = filepath.Join(t.TempDir(), "new.bin")
+	randomFile(t, path, 9<<20)
+	p.networkLatency(false, uploadRate, 2*time.Second)
+	p.eval(`__tus.length = 0`, nil)
+	p.setFiles("#file-input", []string{path})
+	p.waitFor("the upload being made", `__tus.some(x => x.m === "POST" && x.status === null) && !!document.querySelector("#up-list li button")`)
+	p.eval(`document.querySelector("#up-list li button").click()`, nil)
+	p.waitFor("the upload cancelled", `document.querySelector("#up-list li.cancelled .meta")?.textContent === "Cancelled"`)
+	w.noTemps(t, 15*time.Second)
+	if _, err := w.data.Stat("new.bin"); err == nil {
+		t.Errorf("a cancelled upload landed")
+	}
+	p.eval(`document.querySelector("#up-close").click()`, nil)
+}
+
+// noTemps waits for the share's top folder to hold no temporary file.
+func (w *webEnv) noTemps(t *testing.T, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for len(smbTemps(t, w.data, ".")) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if temps := smbTemps(t, w.data, "."); len(temps) > 0 {
+		var calls []tusCall
+		w.p.eval(`__tus`, &calls)
+		t.Errorf("a cancelled upload left %q; the page's tus requests: %v", temps, tusCalls(calls))
+	}
+}
+
+// downloadOne downloads a file whose name has accents, a space and a #:
+// it is saved under its own name, with its bytes.
+func (w *webEnv) downloadOne(t *testing.T) {
+	p := w.p
+	p.selectRows("loose.txt")
+	p.eval(`document.querySelector("#download").click()`, nil)
+	if b := waitDownload(t, w.dl, "loose.txt"); string(b) != "loose\n" {
+		t.Errorf("loose.txt downloaded as %q", b)
+	}
+	p.selectRows("résumé ü #1.txt")
+	p.eval(`document.querySelector("#download").click()`, nil)
+	if b := waitDownload(t, w.dl, "résumé ü #1.txt"); string(b) != "Grüße, Welt\n" {
+		t.Errorf("résumé ü #1.txt downloaded as %q", b)
+	}
+	p.selectRows()
 }
 
 // holdUpload starts a PATCH of the tus upload at loc (with the file's

@@ -99,7 +99,9 @@ func TestWebAppChromium(t *testing.T) {
 
 	step("upload a folder by drag and drop", func(t *testing.T) { w.folderDrop(t) })
 	step("large upload cut off and resumed", func(t *testing.T) { w.resumedUpload(t) })
+	step("cancel an upload that replaces a file", func(t *testing.T) { w.cancelReplace(t) })
 	step("download a folder as zip", func(t *testing.T) { w.zipFolder(t) })
+	step("download a file", func(t *testing.T) { w.downloadOne(t) })
 
 	step("new folder", func(t *testing.T) {
 		p.eval(`document.querySelector("#new-folder").click()`, nil)
@@ -327,17 +329,18 @@ func (p *cdpPage) answer(value string) {
 	p.eval(fmt.Sprintf(`document.querySelector("#ask-input").value = %s; document.querySelector("#ask-ok").click()`, v), nil)
 }
 
-// selectRows makes the listing's selection exactly names.
+// selectRows makes the listing's selection exactly names, clicking
+// checkboxes again if the listing is redrawn meanwhile (a reload after an
+// action clears the selection).
 func (p *cdpPage) selectRows(names ...string) {
 	p.t.Helper()
 	v, _ := json.Marshal(append([]string{}, names...))
-	p.eval(fmt.Sprintf(`(() => { const want = %s;
+	p.waitFor("the selection "+string(v), fmt.Sprintf(`(() => { const want = %s;
 		for (const r of document.querySelectorAll("#rows tr")) {
 			const box = r.querySelector("input[type=checkbox]");
 			if (box.checked !== want.includes(r.dataset.name)) box.click();
 		}
-		return want.filter(n => !row(n)); })()`, v), nil)
-	p.waitFor("the selection", fmt.Sprintf(`document.querySelectorAll("#rows tr.selected").length === %d`, len(names)))
+		return want.every(n => row(n)) && document.querySelectorAll("#rows tr.selected").length === want.length; })()`, v))
 }
 
 // setFiles puts files on an <input type=file>, as a user picking them does

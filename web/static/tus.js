@@ -101,14 +101,20 @@ async function resumeOffset(t, loc) {
   }
 }
 
+// create makes the upload on the server. The POST is not aborted by a
+// cancel (its temporary file would be left on the share, unknown to the
+// page): an upload made after the cancel is ended at once.
 async function create(t, file, target, overwrite) {
-  const r = await send("POST", endpoint, { abort: t, headers: { ...tusHeaders,
+  const r = await send("POST", endpoint, { headers: { ...tusHeaders,
     "Upload-Length": String(file.size),
     "Upload-Metadata": `target ${b64(target)},overwrite ${b64(overwrite ? "T" : "F")}`,
   } });
-  if (t.cancelled || r.aborted) throw new Cancelled();
-  if (r.status === 404 || r.status === 405 || r.status === 501) throw new NoTus();
   const loc = r.header("Location");
+  if (t.cancelled) {
+    if (r.status === 201 && loc) send("DELETE", new URL(loc, location.href).href, { headers: tusHeaders });
+    throw new Cancelled();
+  }
+  if (r.status === 404 || r.status === 405 || r.status === 501) throw new NoTus();
   if (r.status !== 201 || !loc) throw new HttpError(r.status, "POST", endpoint);
   return new URL(loc, location.href).href;
 }
