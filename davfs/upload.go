@@ -149,7 +149,7 @@ type uploadReq struct {
 }
 
 // serveID opens the upload id for its owner, mounts its share, holds the
-// upload against other requests on it in this process and calls f.
+// upload against other requests on it (in any instance) and calls f.
 func (u *Uploads) serveID(w http.ResponseWriter, r *http.Request, id string, f func(w http.ResponseWriter, r *http.Request, q *uploadReq)) {
 	ctx := r.Context()
 	plain, err := u.seal.OpenValue(uploadPurpose, id)
@@ -177,47 +177,17 @@ func (u *Uploads) serveID(w http.ResponseWriter, r *http.Request, id string, f f
 		u.h.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	unlock, err := u.hold(ctx, st.Temp)
+	unlock, err := u.hold(ctx, st.User, st.Temp)
 	if err != nil {
-		u.h.fail(w, r, http.StatusLocked, err)
+		status := http.StatusServiceUnavailable
+		if errors.Is(err, errUploadBusy) {
+			status = http.StatusLocked
+		}
+		u.h.fail(w, r, status, err)
 		return
 	}
 	defer unlock()
 	f(w, r, &uploadReq{st: st, s: s, tmpPath: tmpPath})
-}
-
-// holdWait is how long a request on an upload waits for another one on it
-// to end: a PATCH whose client went away still writes what it received,
-// and the client's HEAD that follows must see the offset after it.
-const holdWait = 15 * time.Second
-
-// hold waits for the upload to be free in this process and takes it.
-func (u *Uploads) hold(ctx context.Context, temp string) (func(), error) {
-	timer := time.NewTimer(holdWait)
-	defer timer.Stop()
-	for {
-		u.mu.Lock()
-		ch, busy := u.busy[temp]
-		if !busy {
-			ch = make(chan struct{})
-			u.busy[temp] = ch
-			u.mu.Unlock()
-			return func() {
-				u.mu.Lock()
-				delete(u.busy, temp)
-				u.mu.Unlock()
-				close(ch)
-			}, nil
-		}
-		u.mu.Unlock()
-		select {
-		case <-ch:
-		case <-timer.C:
-			return nil, errors.New("another request is writing this upload")
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // offset is the upload's offset, its temporary file's size. An upload

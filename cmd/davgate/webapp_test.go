@@ -40,21 +40,25 @@ func TestWebAppChromium(t *testing.T) {
 	}
 	put(t, "picture.png", testPNG(t))
 	put(t, "notes.txt", []byte("first line\n"))
+	put(t, "guide.pdf", testPDF())
 	dataDir := f.smbd.SharePath("data")
 	shots := screenshotDir(t)
+	w := &webEnv{in: in, f: f, shots: shots, data: smbShare(t, f.smbd, "dgalice", alicePass, "data"), token: dev.Token}
 
 	p := startChromium(t)
+	w.p = p
 	p.watchPageErrors()
+	p.allowDownloads(w.downloads(t))
 	p.viewport(1280, 800, false)
 	p.open("the log-on page", in.URL+"/login", `location.pathname === "/login"`)
-	p.shoot(shots, "login")
+	p.shootBoth(shots, "login")
 	p.act("log on", fillAndSubmit("dgalice", alicePass), `location.pathname === "/" && !!document.querySelector("#shares a")`)
 	var shares []string
 	p.eval(`Array.from(document.querySelectorAll("#shares a"), a => a.getAttribute("href"))`, &shares)
 	if strings.Join(shares, " ") != "/files/data/ /files/home/ /files/private/ /files/missing/" {
 		t.Fatalf("shares on the home page = %q", shares)
 	}
-	p.shoot(shots, "home")
+	p.shootBoth(shots, "home")
 
 	// step runs a subtest that drives the tab.
 	step := func(name string, f func(t *testing.T)) {
@@ -84,7 +88,7 @@ func TestWebAppChromium(t *testing.T) {
 		p.setFiles("#file-input", paths)
 		p.waitFor("three uploads done", `document.querySelectorAll("#up-list li.done").length === 3`)
 		p.waitFor("the uploads listed", `["résumé ü #1.txt", "b.bin", "c.txt"].every(n => rowNames().includes(n))`)
-		p.shoot(shots, "uploaded")
+		p.shootBoth(shots, "uploaded")
 		for name, want := range files {
 			if got, err := os.ReadFile(filepath.Join(dataDir, name)); err != nil || !bytes.Equal(got, want) {
 				t.Errorf("%s on the share: %d bytes, %v; want the %d bytes uploaded", name, len(got), err, len(want))
@@ -92,6 +96,12 @@ func TestWebAppChromium(t *testing.T) {
 		}
 		p.eval(`document.querySelector("#up-close").click()`, nil)
 	})
+
+	step("upload a folder by drag and drop", func(t *testing.T) { w.folderDrop(t) })
+	step("large upload cut off and resumed", func(t *testing.T) { w.resumedUpload(t) })
+	step("cancel an upload that replaces a file", func(t *testing.T) { w.cancelReplace(t) })
+	step("download a folder as zip", func(t *testing.T) { w.zipFolder(t) })
+	step("download a file", func(t *testing.T) { w.downloadOne(t) })
 
 	step("new folder", func(t *testing.T) {
 		p.eval(`document.querySelector("#new-folder").click()`, nil)
@@ -153,9 +163,11 @@ func TestWebAppChromium(t *testing.T) {
 	step("preview image", func(t *testing.T) {
 		p.eval(`row("picture.png").querySelector("a.name").click()`, nil)
 		p.waitFor("the image preview", `(() => { const i = document.querySelector("#preview[open] #preview-body img"); return i && i.complete && i.naturalWidth === 8; })()`)
-		p.shoot(shots, "preview")
+		p.shootBoth(shots, "preview")
 		p.eval(`document.querySelector("#preview-close").click()`, nil)
 	})
+
+	step("preview pdf", func(t *testing.T) { w.previewPDF(t) })
 
 	step("edit text", func(t *testing.T) {
 		p.eval(`row("résumé ü #1.txt").querySelector("a.name").click()`, nil)
@@ -187,11 +199,8 @@ func TestWebAppChromium(t *testing.T) {
 		p.waitFor("the data share", `rowNames().includes("picture.png")`)
 	})
 
-	p.viewport(390, 844, true)
-	p.shoot(shots, "files-phone")
-	p.open("the log-on page on a phone", in.URL+"/devices", `!!document.querySelector("#session-rows tr")`)
-	p.shoot(shots, "devices-phone")
-	p.viewport(1280, 800, false)
+	step("keyboard and themes", func(t *testing.T) { w.keyboardAndThemes(t) })
+	step("phone layout", func(t *testing.T) { w.phoneLayout(t) })
 
 	step("devices", func(t *testing.T) {
 		p.open("the Devices page", in.URL+"/devices", `!!document.querySelector("#session-rows tr")`)
@@ -200,7 +209,7 @@ func TestWebAppChromium(t *testing.T) {
 		if !strings.Contains(strings.Join(rows, " "), dev.ID) || len(rows) != 2 {
 			t.Fatalf("sessions listed = %q; want the browser's and the device %s", rows, dev.ID)
 		}
-		p.shoot(shots, "devices")
+		p.shootBoth(shots, "devices")
 		p.eval(fmt.Sprintf(`document.querySelector('#session-rows tr[data-id="%s"] button').click()`, dev.ID), nil)
 		p.waitFor("the confirmation", `document.querySelector("#ask").open`)
 		p.eval(`document.querySelector("#ask-ok").click()`, nil)
@@ -210,34 +219,7 @@ func TestWebAppChromium(t *testing.T) {
 		}
 	})
 
-	step("create a device token", func(t *testing.T) {
-		// POST /api/v1/devices comes with the login-flow branch.
-		probe := c.logon("dgalice", alicePass, http.StatusCreated)
-		if resp, _ := c.do("POST", "/api/v1/devices", strings.NewReader(`{"label":"probe"}`), bearer(probe.Token), "Content-Type", "application/json"); resp.StatusCode == http.StatusNotFound {
-			t.Skip("POST /api/v1/devices is not served yet (the login-flow branch adds it)")
-		}
-		p.eval(`document.querySelector("#device-label").value = "Work laptop"; document.querySelector("#new-device").requestSubmit()`, nil)
-		p.waitFor("the token or an error", `!document.querySelector("#token-box").hidden || !document.querySelector("#alert").hidden`)
-		var got struct{ Token, Alert, Howto string }
-		p.eval(`({Token: document.querySelector("#token").textContent, Alert: document.querySelector("#alert").textContent,
-			Howto: document.querySelector("#howto").textContent})`, &got)
-		if got.Token == "" {
-			t.Fatalf("no token shown: %q", got.Alert)
-		}
-		for _, want := range []string{in.URL + "/dav/data/", "rclone config create davgate webdav", "FileSizeLimitInBytes", "/etc/davfs2/secrets", "dav://127.0.0.1"} {
-			if !strings.Contains(got.Howto, want) {
-				t.Errorf("instructions lack %q", want)
-			}
-		}
-		if resp, _ := c.do("PROPFIND", "/dav/data/", nil, basic("dgalice", got.Token), "Depth", "0"); resp.StatusCode != http.StatusMultiStatus {
-			t.Fatalf("new token over WebDAV = %d, want 207", resp.StatusCode)
-		}
-		p.eval(`document.querySelectorAll(".platforms details").forEach(d => d.open = true)`, nil)
-		p.shoot(shots, "devices-token")
-		p.viewport(390, 844, true)
-		p.shoot(shots, "devices-token-phone")
-		p.viewport(1280, 800, false)
-	})
+	step("create, copy and revoke a device token", func(t *testing.T) { w.deviceToken(t, c) })
 
 	step("log out everywhere", func(t *testing.T) {
 		other := c.logon("dgalice", alicePass, http.StatusCreated)
@@ -264,6 +246,22 @@ window.addEventListener("error", e => __problems.push("error " + e.message));
 window.addEventListener("unhandledrejection", e => __problems.push("rejection " + e.reason));
 window.rowNames = () => Array.from(document.querySelectorAll("#rows tr"), r => r.dataset.name);
 window.row = n => Array.from(document.querySelectorAll("#rows tr")).find(r => r.dataset.name === n);
+// __tus logs the page's tus requests: method, Upload-Offset sent, status
+// (0: no answer) and Upload-Offset answered.
+window.__tus = [];
+(() => {
+	const P = XMLHttpRequest.prototype, open = P.open, set = P.setRequestHeader, send = P.send;
+	P.open = function (m, u) { this.__log = {m, u: String(u), off: null, status: null, got: null}; return open.apply(this, arguments); };
+	P.setRequestHeader = function (k, v) { if (this.__log && k === "Upload-Offset") this.__log.off = Number(v); return set.apply(this, arguments); };
+	P.send = function () {
+		const l = this.__log;
+		if (l && l.u.includes("/api/v1/uploads")) {
+			__tus.push(l);
+			this.addEventListener("loadend", () => { l.status = this.status; l.got = this.getResponseHeader("Upload-Offset"); });
+		}
+		return send.apply(this, arguments);
+	};
+})();
 `
 
 // watchPageErrors installs pageHelpers in every document the tab loads.
@@ -302,7 +300,13 @@ func (p *cdpPage) viewport(w, h int, mobile bool) {
 // a page makes without loading another).
 func (p *cdpPage) waitFor(what, cond string) {
 	p.t.Helper()
-	deadline := time.Now().Add(pageTimeout)
+	p.waitForWithin(what, cond, pageTimeout)
+}
+
+// waitForWithin is waitFor with its own timeout, for long uploads.
+func (p *cdpPage) waitForWithin(what, cond string, timeout time.Duration) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for time.Now().Before(deadline) {
 		var ok bool
@@ -314,7 +318,7 @@ func (p *cdpPage) waitFor(what, cond string) {
 	}
 	var now struct{ URL, Text string }
 	p.evaluate(`({URL: location.href, Text: document.body ? document.body.innerText : ""})`, &now)
-	p.t.Fatalf("%s: %s not true after %v (last error: %v); the tab shows %s: %.600q", what, cond, pageTimeout, lastErr, now.URL, now.Text)
+	p.t.Fatalf("%s: %s not true after %v (last error: %v); the tab shows %s: %.600q", what, cond, timeout, lastErr, now.URL, now.Text)
 }
 
 // answer fills the ask dialog's input and presses its OK button.
@@ -325,17 +329,18 @@ func (p *cdpPage) answer(value string) {
 	p.eval(fmt.Sprintf(`document.querySelector("#ask-input").value = %s; document.querySelector("#ask-ok").click()`, v), nil)
 }
 
-// selectRows makes the listing's selection exactly names.
+// selectRows makes the listing's selection exactly names, clicking
+// checkboxes again if the listing is redrawn meanwhile (a reload after an
+// action clears the selection).
 func (p *cdpPage) selectRows(names ...string) {
 	p.t.Helper()
-	v, _ := json.Marshal(names)
-	p.eval(fmt.Sprintf(`(() => { const want = %s;
+	v, _ := json.Marshal(append([]string{}, names...))
+	p.waitFor("the selection "+string(v), fmt.Sprintf(`(() => { const want = %s;
 		for (const r of document.querySelectorAll("#rows tr")) {
 			const box = r.querySelector("input[type=checkbox]");
 			if (box.checked !== want.includes(r.dataset.name)) box.click();
 		}
-		return want.filter(n => !row(n)); })()`, v), nil)
-	p.waitFor("the selection", fmt.Sprintf(`document.querySelectorAll("#rows tr.selected").length === %d`, len(names)))
+		return want.every(n => row(n)) && document.querySelectorAll("#rows tr.selected").length === want.length; })()`, v))
 }
 
 // setFiles puts files on an <input type=file>, as a user picking them does
@@ -357,6 +362,16 @@ func (p *cdpPage) shoot(dir, name string) {
 	p.t.Helper()
 	time.Sleep(150 * time.Millisecond) // let images and layout settle
 	checkScreenshot(p.t, p.screenshot(filepath.Join(dir, name+".png")))
+}
+
+// shootBoth screenshots the tab at desktop size as name.png and at phone
+// size as name-phone.png, and leaves it at desktop size.
+func (p *cdpPage) shootBoth(dir, name string) {
+	p.t.Helper()
+	p.shoot(dir, name)
+	p.viewport(390, 844, true)
+	p.shoot(dir, name+"-phone")
+	p.viewport(1280, 800, false)
 }
 
 // screenshotDir is where the screenshots go: DAVGATE_SCREENSHOTS if set

@@ -43,9 +43,9 @@ function row(s) {
     "aria-label": `${s.current ? "Log out of" : "Revoke"} ${name}`, onclick: () => revokeOne(s, name) });
   return el("tr", { "data-id": s.id },
     el("td", {}, name, s.current ? el("span", { class: "badge", text: "this browser" }) : null),
-    el("td", { text: s.kind === "browser" ? "Browser" : "Device token" }),
-    el("td", {}, when(s.created_at)),
-    el("td", {}, when(s.last_used_at)),
+    el("td", { "data-label": "Kind", text: s.kind === "browser" ? "Browser" : "Device token" }),
+    el("td", { "data-label": "Created" }, when(s.created_at)),
+    el("td", { "data-label": "Last used" }, when(s.last_used_at)),
     el("td", {}, revoke));
 }
 

@@ -20,9 +20,10 @@ export function openPreview(ctx, item) {
   dl.download = item.name;
   $("#preview-edit").hidden = true;
   $("#preview-save").hidden = true;
+  if (!d.dataset.wired) wire(ctx, d);
+  reset(ctx);
   const body = $("#preview-body");
   body.replaceChildren(el("p", { class: "meta", text: "Loading…" }));
-  if (!d.dataset.wired) wire(ctx, d);
   d.showModal();
   show(kindOf(item), item, url, body);
 }
@@ -30,15 +31,21 @@ export function openPreview(ctx, item) {
 function wire(ctx, d) {
   d.dataset.wired = "1";
   $("#preview-close").addEventListener("click", () => d.close());
-  d.addEventListener("close", () => {
-    $("#preview-body").replaceChildren(); // stops audio and video
-    if (blobURL) URL.revokeObjectURL(blobURL);
-    blobURL = "";
-    if (editing && editing.saved) ctx.reload();
-    editing = null;
-  });
+  // The close event comes a task after close(): a preview opened since
+  // keeps its body.
+  d.addEventListener("close", () => { if (!d.open) reset(ctx); });
   $("#preview-edit").addEventListener("click", () => edit());
   $("#preview-save").addEventListener("click", () => save());
+}
+
+// reset ends the preview shown before: media stopped, blob freed, the
+// listing reloaded after a save.
+function reset(ctx) {
+  $("#preview-body").replaceChildren();
+  if (blobURL) URL.revokeObjectURL(blobURL);
+  blobURL = "";
+  if (editing && editing.saved) ctx.reload();
+  editing = null;
 }
 
 async function show(kind, item, url, body) {

@@ -7,7 +7,10 @@
 import { send, HttpError } from "./dav.js";
 
 export const endpoint = "/api/v1/uploads";
-export const chunkSize = 8 << 20;
+// chunkSize: each PATCH streams this much of the file (a cut-off PATCH
+// keeps what arrived, so a drop costs nothing more with bigger chunks;
+// fewer requests cost less; see BenchmarkBrowserUpload).
+export const chunkSize = 32 << 20;
 // minSize: smaller files go by one plain PUT.
 export const minSize = 8 << 20;
 const maxRetries = 20;
@@ -27,9 +30,10 @@ function b64(s) {
 
 const keyOf = (target, file) => `davgate.tus ${target} ${file.size} ${file.lastModified}`;
 
-// retryable: a drop, an offset that moved on (409), or a passing server
-// trouble; anything else is an answer.
-const retryable = (s) => s === 0 || s === 409 || s === 500 || s === 502 || s === 503 || s === 504;
+// retryable: a drop, an offset that moved on (409), the upload held by
+// another request (423: one cut off a moment ago that the server is still
+// finishing), or a passing server trouble; anything else is an answer.
+const retryable = (s) => s === 0 || s === 409 || s === 423 || s === 500 || s === 502 || s === 503 || s === 504;
 
 // upload sends file to target (the /dav path, not percent-encoded) and
 // resolves when the server holds all of it. t is the task: t.cancelled
@@ -38,7 +42,7 @@ const retryable = (s) => s === 0 || s === 409 || s === 500 || s === 502 || s ===
 export async function upload(t, file, target, overwrite, onProgress) {
   const key = keyOf(target, file);
   let loc = localStorage.getItem(key);
-  let offset = loc ? (await offsetOf(loc, t)).offset : -1;
+  let offset = loc ? await resumeOffset(t, loc) : -1;
   if (offset < 0) {
     loc = await create(t, file, target, overwrite);
     localStorage.setItem(key, loc);
@@ -57,6 +61,7 @@ export async function upload(t, file, target, overwrite, onProgress) {
     if (t.cancelled || r.aborted) throw new Cancelled();
     if (r.status === 204) {
       offset = Number(r.header("Upload-Offset"));
+      if (failures && t.onRetry) t.onRetry(0);
       failures = 0;
       onProgress(offset);
       continue;
@@ -79,14 +84,37 @@ async function recover(t, loc, failures) {
   }
 }
 
+// resumeOffset asks how much of an upload from before (a reload) the
+// server holds, retrying while it cannot say yet; -1 when the upload is
+// gone and must start afresh.
+async function resumeOffset(t, loc) {
+  const { offset, status } = await offsetOf(loc, t);
+  if (offset >= 0 || !retryable(status)) return offset;
+  if (t.onRetry) t.onRetry(1);
+  try {
+    return await recover(t, loc, 1);
+  } catch (err) {
+    if (err instanceof Cancelled) throw err;
+    return -1;
+  } finally {
+    if (t.onRetry) t.onRetry(0);
+  }
+}
+
+// create makes the upload on the server. The POST is not aborted by a
+// cancel (its temporary file would be left on the share, unknown to the
+// page): an upload made after the cancel is ended at once.
 async function create(t, file, target, overwrite) {
-  const r = await send("POST", endpoint, { abort: t, headers: { ...tusHeaders,
+  const r = await send("POST", endpoint, { headers: { ...tusHeaders,
     "Upload-Length": String(file.size),
     "Upload-Metadata": `target ${b64(target)},overwrite ${b64(overwrite ? "T" : "F")}`,
   } });
-  if (t.cancelled || r.aborted) throw new Cancelled();
-  if (r.status === 404 || r.status === 405 || r.status === 501) throw new NoTus();
   const loc = r.header("Location");
+  if (t.cancelled) {
+    if (r.status === 201 && loc) send("DELETE", new URL(loc, location.href).href, { headers: tusHeaders });
+    throw new Cancelled();
+  }
+  if (r.status === 404 || r.status === 405 || r.status === 501) throw new NoTus();
   if (r.status !== 201 || !loc) throw new HttpError(r.status, "POST", endpoint);
   return new URL(loc, location.href).href;
 }
@@ -100,12 +128,14 @@ async function offsetOf(loc, t) {
   return r.status === 200 && o !== null ? { offset: Number(o), status: 200 } : { offset: -1, status: r.status };
 }
 
+// sleep waits ms, or less when the browser comes back online.
 function sleep(t, ms) {
   return new Promise((resolve, reject) => {
     const end = Date.now() + ms;
+    const offline = !navigator.onLine;
     const tick = () => {
       if (t.cancelled) reject(new Cancelled());
-      else if (Date.now() >= end) resolve();
+      else if (Date.now() >= end || (offline && navigator.onLine)) resolve();
       else setTimeout(tick, 200);
     };
     tick();

@@ -187,7 +187,7 @@ export class Uploads {
     t.button.hidden = true;
     t.li.className = state;
     t.meta.textContent = { done: "Done", cancelled: "Cancelled", failed: msg }[state];
-    t.bar.value = t.sent;
+    t.bar.value = state === "done" ? t.bar.max : t.sent;
   }
 
   cancel(t) {
@@ -206,7 +206,7 @@ export class Uploads {
       sent += t.sent;
       if (t.state !== "sending") continue;
       t.bar.value = t.sent;
-      t.meta.textContent = t.retrying && t.rate.perSecond() === 0
+      t.meta.textContent = t.retrying
         ? `Connection lost; retrying (${t.retrying})…` : progressText(t.sent, t.file.size, t.rate.perSecond());
     }
     this.total.add(sent);
