@@ -43,7 +43,7 @@ func (s *shareRequest) crossShare(w http.ResponseWriter, r *http.Request, dshare
 		h.fail(w, r, http.StatusForbidden, errors.New("copy or move of or onto a share itself"))
 		return
 	}
-	if why := windowsRefuses(path.Base(dst)); why != "" || hiddenName(dst) {
+	if why := windowsRefuses(path.Base(dst)); why != "" || hiddenName(dst) || smbInvalid(dst) {
 		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("destination name %q refused", path.Base(dst)))
 		return
 	}

@@ -59,7 +59,9 @@ func (s *shareRequest) delete(w http.ResponseWriter, r *http.Request, name strin
 // file.
 func (s *shareRequest) removeTree(name, p string) []memberError {
 	var failed []memberError
-	s.fsys.removeMembers(name, p, &failed)
+	if s.fsys.removeMembers(name, p, &failed) {
+		s.fsys.dropProps(p)
+	}
 	for i, m := range failed {
 		if hiddenName(m.name) {
 			failed[i] = memberError{path.Dir(m.name), &os.PathError{Op: "remove", Path: m.name, Err: ErrLocked}}

@@ -388,9 +388,12 @@ func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 			return nil, f.fsys.fail("readdir", f.name, err)
 		}
 		infos := make([]*fileInfo, 0, len(list))
+		var sidecars []string
 		for _, st := range list {
 			if strings.HasPrefix(st.Name(), tempPrefix) {
-				if time.Since(st.ModTime()) > staleTempAge {
+				if base := sidecarOf(st.Name()); base != "" {
+					sidecars = append(sidecars, base)
+				} else if time.Since(st.ModTime()) > staleTempAge && !strings.HasPrefix(st.Name(), sidecarPrefix) {
 					// an upload's file, or the folder of a copy, left
 					// by a davgate that stopped mid-way
 					var failed []memberError
@@ -400,7 +403,10 @@ func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 			}
 			infos = append(infos, newFileInfo(st.Name(), st))
 		}
-		f.fsys.remember(f.name, infos)
+		if len(sidecars) > 0 {
+			f.fsys.sweepSidecars(f.path, list)
+		}
+		f.fsys.remember(f.name, infos, sidecars)
 		f.dirents = make([]os.FileInfo, len(infos))
 		for i, fi := range infos {
 			f.dirents[i] = fi

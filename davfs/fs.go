@@ -54,6 +54,8 @@ type FS struct {
 	quotaInfo *quotaInfo
 	stored    map[string]string // clean name -> SMB path of a name stored in another normal form
 	marked    map[string]bool   // directories known to carry childPropsMarker
+	sidecars  map[string]bool   // names whose sidecar file the last listing showed
+	place     *propPlace        // where the mount keeps dead properties
 	bufs      *bufPool          // set by the Handler; nil allocates
 }
 
@@ -73,6 +75,7 @@ func NewFS(ctx context.Context, share *smb2.Share, root string) *FS {
 	return &FS{
 		share: share.WithContext(context.WithoutCancel(ctx)),
 		root:  strings.ReplaceAll(root, "/", `\`),
+		place: &propPlace{},
 	}
 }
 
@@ -153,13 +156,26 @@ func isASCII(s string) bool {
 	return true
 }
 
-// smbPath maps a clean webdav name to the SMB path below the share. Names
-// with a backslash (an SMB separator), a colon (alternate data streams), a
-// NUL or bytes that are not UTF-8 (SMB names are UTF-16; they would become
-// U+FFFD, and different names the same file) are refused: none of them can
-// name a plain file on the share.
+// smbInvalid reports whether no file on an SMB share can have the name:
+// it holds a backslash (an SMB separator), a colon (alternate data
+// streams), one of * ? " < > | (wildcards and reserved characters, which
+// the server refuses with OBJECT_NAME_INVALID), a control character, or
+// bytes that are not UTF-8 (SMB names are UTF-16; they would become
+// U+FFFD, and different names the same file).
+func smbInvalid(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c < 0x20, c == '\\', c == ':', c == '*', c == '?', c == '"', c == '<', c == '>', c == '|':
+			return true
+		}
+	}
+	return !utf8.ValidString(name)
+}
+
+// smbPath maps a clean webdav name to the SMB path below the share; a name
+// no SMB file can have (smbInvalid) is ErrBadName.
 func (f *FS) smbPath(name string) (string, error) {
-	if strings.ContainsAny(name, "\\:\x00") || !utf8.ValidString(name) {
+	if smbInvalid(name) {
 		return "", ErrBadName
 	}
 	if p, ok := f.storedPath(name); ok {
@@ -255,9 +271,21 @@ func (f *FS) cached(name string) *fileInfo {
 	return f.listing[name]
 }
 
-func (f *FS) remember(dir string, infos []*fileInfo) {
+// hasSidecar reports whether the last listing showed a sidecar file for
+// the resource name.
+func (f *FS) hasSidecar(name string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.sidecars[name]
+}
+
+func (f *FS) remember(dir string, infos []*fileInfo, sidecars []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sidecars = make(map[string]bool, len(sidecars))
+	for _, n := range sidecars {
+		f.sidecars[path.Join(dir, n)] = true
+	}
 	if f.listing == nil {
 		f.listing = make(map[string]*fileInfo, len(infos))
 	}
@@ -336,7 +364,10 @@ func (f *FS) RemoveAll(ctx context.Context, name string) error {
 	f.forget()
 	err = f.removeAll(name, p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		err = nil
+	}
+	if err == nil {
+		f.dropProps(p)
 	}
 	return err
 }
@@ -388,7 +419,8 @@ func (f *FS) Rename(ctx context.Context, oldName, newName string) error {
 	if err := replace(f.share, op, np); err != nil {
 		return f.fail("rename", oldName, err)
 	}
-	if from, to := parentSMB(op), parentSMB(np); from != to && f.hasChildProps(from) {
+	f.renamedProps(op, np)
+	if from, to := parentSMB(op), parentSMB(np); from != to && !f.place.sidecar.Load() && f.hasChildProps(from) {
 		f.markChildProps(to)
 	}
 	return nil
@@ -571,8 +603,10 @@ func (f *FS) copyFileFrom(sfs *FS, src, dst string, keepACL bool) (aclErr, err e
 	}
 	f.copyProps(sfs, sp, tp)
 	if err := replace(f.share, tp, dp); err != nil {
+		f.dropProps(tp)
 		return nil, f.fail("copy", dst, err)
 	}
+	f.renamedProps(tp, dp)
 	return aclErr, nil
 }
 

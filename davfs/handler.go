@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/webdav"
@@ -74,6 +75,7 @@ type Handler struct {
 	lockLimits                         LockLimits
 	refuse                             []string
 	leftovers                          leftovers
+	places                             sync.Map // lock scope -> *propPlace
 	bufs                               bufPool
 	// started dates the virtual collections (the share list and its
 	// entries), which have no modification time of their own.
@@ -431,6 +433,8 @@ func (h *Handler) openShare(ctx context.Context, share string) (s *shareRequest,
 	if s.scope == "" {
 		s.scope = share
 	}
+	pl, _ := h.places.LoadOrStore(s.scope, &propPlace{})
+	fsys.place = pl.(*propPlace)
 	return s, func() {
 		if m.Release != nil {
 			m.Release(fsys.Err())
@@ -474,6 +478,16 @@ func (s *shareRequest) serve(w http.ResponseWriter, r *http.Request) {
 			st = http.StatusForbidden // a name clients may not create
 		}
 		s.h.fail(w, r, st, errors.New("name of a davgate temporary file"))
+		return
+	}
+	if smbInvalid(name) && r.Method != http.MethodOptions {
+		switch r.Method {
+		case http.MethodPut, "MKCOL", "LOCK":
+			s.h.fail(w, r, http.StatusBadRequest, fmt.Errorf("name %q cannot be stored on an SMB share", name))
+		default:
+			// a name no file on the share can have names no resource
+			s.h.fail(w, r, http.StatusNotFound, fmt.Errorf("name %q cannot exist on an SMB share", name))
+		}
 		return
 	}
 	if !s.allowedName(w, r, name) {
@@ -800,6 +814,9 @@ func (s *shareRequest) allowedName(w http.ResponseWriter, r *http.Request, name 
 func (s *shareRequest) nameRefusal(ctx context.Context, check string) (int, error) {
 	if check == "" || check == "/" {
 		return 0, nil
+	}
+	if smbInvalid(check) {
+		return http.StatusBadRequest, fmt.Errorf("name %q cannot be stored on an SMB share", check)
 	}
 	base := path.Base(check)
 	if why := windowsRefuses(base); why != "" {

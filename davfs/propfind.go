@@ -243,7 +243,11 @@ func (s *shareRequest) loadDeadProps(entries []*entry) {
 			}
 		}()
 	}
-	for _, e := range entries {
+	sidecar := s.fsys.place.sidecar.Load()
+	for i, e := range entries {
+		if sidecar && i > 0 && !s.fsys.hasSidecar(e.name) {
+			continue // listed without a sidecar: no dead properties
+		}
 		work <- e
 	}
 	close(work)

@@ -1,7 +1,6 @@
 package davfs
 
 import (
-	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -68,8 +67,14 @@ func (f *FS) markChildProps(dir string) {
 
 // hasChildProps reports whether children of dir may have dead properties.
 func (f *FS) hasChildProps(dir string) bool {
+	if f.place.sidecar.Load() {
+		return true // the listing shows which have (see file.Readdir)
+	}
 	_, err := f.share.Stat(dir + childPropsMarker)
 	if err == nil {
+		return true
+	}
+	if f.useSidecar(err) {
 		return true
 	}
 	switch kind, _ := classify(err); kind {
@@ -130,9 +135,15 @@ func (f *FS) readProps(p string) (map[xml.Name]webdav.Property, error) {
 }
 
 func (f *FS) readPropsRaw(p string) ([]byte, error) {
+	if f.place.sidecar.Load() {
+		return f.readSidecar(p)
+	}
 	sf, err := f.share.Open(p + propsStream)
 	if err != nil {
-		if kind, _ := classify(err); kind == fs.ErrNotExist || kind == ErrBadName || kind == ErrNotSupported {
+		if f.useSidecar(err) {
+			return f.readSidecar(p)
+		}
+		if kind, _ := classify(err); kind == fs.ErrNotExist || kind == ErrBadName {
 			return nil, nil
 		}
 		return nil, f.fail("read properties", p, err)
@@ -149,7 +160,11 @@ func (f *FS) readPropsRaw(p string) ([]byte, error) {
 // removes the stream.
 func (f *FS) writeProps(p string, m map[xml.Name]webdav.Property) error {
 	if len(m) == 0 {
-		err := f.share.Remove(p + propsStream)
+		sp := p + propsStream
+		if f.place.sidecar.Load() {
+			sp = f.sidecarPath(p)
+		}
+		err := f.share.Remove(sp)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return f.fail("write properties", p, err)
 		}
@@ -170,39 +185,20 @@ func (f *FS) writeProps(p string, m map[xml.Name]webdav.Property) error {
 }
 
 // writePropsRaw stores raw as the properties of p without ever leaving
-// them empty: the stream is overwritten in place in one write, padded with
-// spaces (which JSON ignores) to at least its old length, and cut to size
-// only afterwards. A write the server refuses (a full disk, or an
-// extended attribute too large for the file system, where streams_xattr
-// keeps streams) then leaves the old properties as they were; truncating
-// first would lose them all.
+// them empty (see writeInPlace), in p's stream or, on a share without
+// streams, its sidecar file.
 func (f *FS) writePropsRaw(p string, raw []byte) error {
+	if f.place.sidecar.Load() {
+		return f.writeInPlace(p, f.sidecarPath(p), raw)
+	}
 	if p != f.root {
 		f.markChildProps(parentSMB(p))
 	}
-	sf, err := f.share.OpenFile(p+propsStream, os.O_RDWR|os.O_CREATE, 0o666)
-	if err != nil {
-		return f.fail("write properties", p, err)
+	err := f.writeInPlace(p, p+propsStream, raw)
+	if err != nil && f.useSidecar(err) {
+		return f.writeInPlace(p, f.sidecarPath(p), raw)
 	}
-	defer sf.Close()
-	st, err := sf.Stat()
-	if err != nil {
-		return f.fail("write properties", p, err)
-	}
-	data := raw
-	if old := st.Size(); old > int64(len(raw)) {
-		data = append(slices.Clip(raw), bytes.Repeat([]byte(" "), int(old)-len(raw))...)
-	}
-	if _, err := sf.WriteAt(data, 0); err != nil {
-		return f.fail("write properties", p, err)
-	}
-	if len(data) > len(raw) {
-		sf.Truncate(int64(len(raw))) // the padding is harmless if this fails
-	}
-	if err := sf.Close(); err != nil {
-		return f.fail("write properties", p, err)
-	}
-	return nil
+	return err
 }
 
 // copyProps copies the dead properties of the resource at from (SMB path
@@ -215,6 +211,17 @@ func (f *FS) copyProps(sfs *FS, from, to string) {
 		return
 	}
 	f.writePropsRaw(to, raw)
+}
+
+// keepProps gives the temporary file tmp, about to be renamed over the
+// resource at target (PUT), target's dead properties. A sidecar stays
+// where it is and needs nothing.
+func (f *FS) keepProps(target, tmp string) {
+	raw, err := f.readPropsRaw(target)
+	if err != nil || raw == nil || f.place.sidecar.Load() {
+		return
+	}
+	f.writePropsRaw(tmp, raw)
 }
 
 // DeadProps returns the resource's stored dead properties.

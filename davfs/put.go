@@ -132,7 +132,7 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 		return
 	}
 	if old != nil {
-		s.fsys.copyProps(s.fsys, target, tmpPath)
+		s.fsys.keepProps(target, tmpPath)
 	}
 	wait := renameWait
 	if n >= quotaCheckSize {

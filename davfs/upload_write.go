@@ -309,7 +309,7 @@ func (s *shareRequest) finishUpload(ctx context.Context, st *uploadState, tmpPat
 			aclErr = keepSecurity(share, target, f, tmpPath)
 			f.Close()
 		}
-		s.fsys.copyProps(s.fsys, target, tmpPath)
+		s.fsys.keepProps(target, tmpPath)
 	}
 	s.fsys.forget()
 	if err := replaceWithin(share, tmpPath, target, uploadRenameWait); err != nil {
