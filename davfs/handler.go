@@ -315,7 +315,7 @@ func (h *Handler) writeVirtualList(w http.ResponseWriter, pf propfindReq, self s
 			return started.Format(time.RFC3339), true
 		case "getetag":
 			if href == self {
-				return fmt.Sprintf(`&#34;%x-0&#34;`, h.started.UnixNano()), true
+				return fmt.Sprintf(`"%x-0"`, h.started.UnixNano()), true
 			}
 		}
 		return "", false

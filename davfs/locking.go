@@ -69,7 +69,7 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 	var lists []ifList
 	if hdr := r.Header.Get("If"); hdr != "" {
 		var err error
-		if lists, err = parseIf(hdr); err != nil {
+		if lists, err = readIf(hdr); err != nil {
 			s.h.fail(w, r, http.StatusBadRequest, err)
 			return false
 		}
@@ -467,7 +467,7 @@ func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request, name string)
 // lock must cover the request's resource (RFC 4918 section 9.10.2).
 func (s *shareRequest) refreshLock(w http.ResponseWriter, r *http.Request, name string, timeout time.Duration, now time.Time) {
 	ctx := r.Context()
-	lists, err := parseIf(r.Header.Get("If"))
+	lists, err := readIf(r.Header.Get("If"))
 	if err != nil {
 		s.h.fail(w, r, http.StatusBadRequest, fmt.Errorf("lock refresh: %w", err))
 		return
@@ -492,12 +492,11 @@ func (s *shareRequest) refreshLock(w http.ResponseWriter, r *http.Request, name 
 // unlock serves UNLOCK (RFC 4918 section 9.11).
 func (s *shareRequest) unlock(w http.ResponseWriter, r *http.Request, name string) {
 	ctx := r.Context()
-	t := r.Header.Get("Lock-Token")
-	if len(t) < 2 || t[0] != '<' || t[len(t)-1] != '>' {
+	t, ok := lockToken(r.Header.Get("Lock-Token"))
+	if !ok {
 		s.h.fail(w, r, http.StatusBadRequest, errors.New("unlock without a Lock-Token"))
 		return
 	}
-	t = t[1 : len(t)-1]
 	l, err := s.h.locks.Get(ctx, t)
 	if err != nil || !l.covers(s.lockName(name)) {
 		w.Header().Set("Content-Type", "application/xml; charset=utf-8")

@@ -416,7 +416,9 @@ func (s *shareRequest) liveValue(n xml.Name, e *entry, locks []Lock, now time.Ti
 		}
 		return xmlEscape(contentType(fi.name)), true
 	case "getetag":
-		return xmlEscape(fi.etag()), true
+		// hex digits, a dash and literal quotes, which XML text needs not
+		// escape and some clients' parsers do not decode (&#34;)
+		return fi.etag(), true
 	case "lockdiscovery":
 		var b strings.Builder
 		ln := s.lockName(e.name)

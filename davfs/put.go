@@ -102,8 +102,8 @@ func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) 
 		go func() { kept <- keepSecurity(share, target, f, tmpPath) }()
 	}
 	n, copyErr := writeBody(f, 0, r.Body, s.fsys.bufs)
-	if copyErr == nil && r.ContentLength >= 0 && n != r.ContentLength {
-		copyErr = &bodyError{fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)}
+	if copyErr == nil {
+		copyErr = bodyLength(r, n)
 	}
 	var aclErr error
 	if kept != nil {
@@ -167,6 +167,22 @@ func expectedSize(r *http.Request) int64 {
 		return n
 	}
 	return -1
+}
+
+// bodyLength checks the n bytes of a PUT body against its Content-Length
+// and against the X-Expected-Entity-Length that macOS Finder sends with a
+// chunked body: a body of another length is a *bodyError (400), and the
+// file it would have replaced stays.
+func bodyLength(r *http.Request, n int64) error {
+	if r.ContentLength >= 0 && n != r.ContentLength {
+		return &bodyError{fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)}
+	}
+	if h := r.Header.Get("X-Expected-Entity-Length"); h != "" {
+		if want, err := strconv.ParseInt(h, 10, 64); err == nil && want != n {
+			return &bodyError{fmt.Errorf("body of %d bytes, X-Expected-Entity-Length %d", n, want)}
+		}
+	}
+	return nil
 }
 
 // quotaCheckSize is the upload size from which PUT asks the server for
