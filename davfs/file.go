@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cloudsoda/go-smb2"
-	"golang.org/x/net/webdav"
 )
 
 // chunkSize is the size of one SMB read or write; servers cap a single
@@ -32,8 +31,8 @@ const readAhead = 3
 // are copied through davgate in chunks.
 const copyChunkLimit = 16 << 20
 
-// file is a webdav.File on an SMB share. A file made from a directory
-// listing opens its SMB handle only when it is read.
+// file is an open file or directory on an SMB share. A file made from a
+// directory listing opens its SMB handle only when it is read.
 type file struct {
 	fsys *FS
 	name string // clean webdav name
@@ -56,8 +55,6 @@ type file struct {
 	dirents []os.FileInfo
 	dirRead bool
 }
-
-var _ webdav.File = (*file)(nil)
 
 // prefetch is one chunk being read ahead in the background.
 type prefetch struct {
@@ -170,7 +167,9 @@ func (bp *bufPool) outstanding() int {
 	return bp.taken
 }
 
-func (f *file) Stat() (os.FileInfo, error) {
+func (f *file) Stat() (os.FileInfo, error) { return f.stat() }
+
+func (f *file) stat() (*fileInfo, error) {
 	if f.fi != nil {
 		return f.fi, nil
 	}
@@ -304,10 +303,10 @@ func (f *file) Seek(offset int64, whence int) (int64, error) {
 		}
 		abs = fi.Size() + offset
 	default:
-		return 0, &os.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+		return 0, f.fsys.fail("seek", f.name, fs.ErrInvalid)
 	}
 	if abs < 0 {
-		return 0, &os.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+		return 0, f.fsys.fail("seek", f.name, fs.ErrInvalid)
 	}
 	f.off = abs
 	return abs, nil
@@ -320,7 +319,7 @@ func (f *file) Write(p []byte) (int, error) {
 		}
 	}
 	if f.f == nil {
-		return 0, &os.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
+		return 0, f.fsys.fail("write", f.name, fs.ErrPermission)
 	}
 	n, err := f.f.WriteAt(p, f.off)
 	f.off += int64(n)
@@ -337,7 +336,7 @@ func (f *file) Write(p []byte) (int, error) {
 // writes in flight while the next chunk is read (see writeBody).
 func (f *file) ReadFrom(r io.Reader) (int64, error) {
 	if f.f == nil {
-		return 0, &os.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
+		return 0, f.fsys.fail("write", f.name, fs.ErrPermission)
 	}
 	f.fi = nil
 	if src, ok := r.(*file); ok && src.fsys.share == f.fsys.share && f.off == 0 && src.off == 0 {

@@ -32,25 +32,23 @@ import (
 	"unicode/utf8"
 
 	"github.com/cloudsoda/go-smb2"
-	"golang.org/x/net/webdav"
 	"golang.org/x/text/unicode/norm"
 )
 
 // tempPrefix starts the names of davgate's temporary files; listings hide them.
 const tempPrefix = ".~davgate-"
 
-// FS is a webdav.FileSystem over a directory of an SMB share, bound to one
+// FS is a file system over a directory of an SMB share, bound to one
 // request's context. It is not meant to outlive the request: it remembers
-// the last directory listing so that x/net/webdav's Stat of each listed
-// child costs no SMB round trip, and it records the last SMB failure for
-// the handler's log and the connection pool.
+// the last directory listing so that a Stat or open of a listed child
+// costs no SMB round trip. Its errors are *Error, which carry the SMB
+// status, the error kind and what they say about the connection.
 type FS struct {
 	share *smb2.Share
 	root  string // SMB path of the root, backslash separated, "" for the share root
 
 	mu        sync.Mutex
 	listing   map[string]*fileInfo // webdav name -> info, from the last Readdir
-	lastErr   *Error
 	quotaInfo *quotaInfo
 	stored    map[string]string // clean name -> SMB path of a name stored in another normal form
 	marked    map[string]bool   // directories known to carry childPropsMarker
@@ -58,8 +56,6 @@ type FS struct {
 	place     *propPlace        // where the mount keeps dead properties
 	bufs      *bufPool          // set by the Handler; nil allocates
 }
-
-var _ webdav.FileSystem = (*FS)(nil)
 
 // NewFS returns a file system rooted at root (slash separated, relative to
 // the share) whose SMB requests carry ctx's values but not its
@@ -79,57 +75,13 @@ func NewFS(ctx context.Context, share *smb2.Share, root string) *FS {
 	}
 }
 
-// Err returns the last SMB failure seen, nil if none. A not-found is not a
-// failure worth a health check but is recorded all the same.
-func (f *FS) Err() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.lastErr == nil {
-		return nil
-	}
-	return f.lastErr
-}
-
-// fail records err (from go-smb2) and returns the *os.PathError for webdav.
+// fail turns err (from go-smb2, or a kind of this package) into an *Error
+// for the operation op on name, unless it is one already.
 func (f *FS) fail(op, name string, err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) && isKind(pe.Err) {
-		// Already a kind: mapped and recorded by this package, or mapped
-		// by go-smb2 itself (os.ErrPermission for access denied on some
-		// calls), which the handler still has to learn of.
-		f.mu.Lock()
-		if f.lastErr == nil {
-			f.lastErr = &Error{Op: op, Path: name, Kind: pe.Err, Err: err}
-		}
-		f.mu.Unlock()
-		return pe
+	if _, ok := errors.AsType[*Error](err); ok {
+		return err
 	}
-	detail, pe := mapError(op, name, err)
-	f.mu.Lock()
-	if f.lastErr == nil || !severe(f.lastErr.Kind) || severe(detail.Kind) {
-		f.lastErr = detail
-	}
-	f.mu.Unlock()
-	return pe
-}
-
-// severe reports whether an error kind may say something about the SMB
-// connection; a later benign error does not hide it from Err.
-func severe(kind error) bool {
-	switch kind {
-	case fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, ErrBadName, ErrIsDir, ErrNotEmpty:
-		return false
-	}
-	return true
-}
-
-func isKind(err error) bool {
-	switch err {
-	case fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, ErrLocked, ErrNoSpace,
-		ErrBadName, ErrNotEmpty, ErrIsDir, ErrNotSupported, ErrCrossDevice, ErrUnavailable, errUnknown:
-		return true
-	}
-	return false
+	return mapError(op, name, err)
 }
 
 // clean turns a webdav name into its canonical form: slash separated,
@@ -253,7 +205,7 @@ func (f *FS) resolve(op, name string) (clean_, smb string, err error) {
 	c := clean(name)
 	p, err := f.smbPath(c)
 	if err != nil {
-		return "", "", f.fail(op, c, &os.PathError{Op: op, Path: c, Err: err})
+		return "", "", f.fail(op, c, err)
 	}
 	return c, p, nil
 }
@@ -301,7 +253,7 @@ func (f *FS) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
 		return err
 	}
 	if p == f.root {
-		return &os.PathError{Op: "mkdir", Path: name, Err: fs.ErrExist}
+		return f.fail("mkdir", name, fs.ErrExist)
 	}
 	f.forget()
 	if err := f.share.Mkdir(p, perm); err != nil {
@@ -310,10 +262,15 @@ func (f *FS) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
 	return nil
 }
 
+// open opens a file or directory for reading; see OpenFile.
+func (f *FS) open(name string) (*file, error) {
+	return f.OpenFile(context.Background(), name, os.O_RDONLY, 0)
+}
+
 // OpenFile opens a file or directory. A read-only open of a child that the
 // last directory listing returned is lazy: no SMB handle is opened until
 // the content is read.
-func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMode) (webdav.File, error) {
+func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMode) (*file, error) {
 	name, p, err := f.resolve("open", name)
 	if err != nil {
 		return nil, err
@@ -323,15 +280,6 @@ func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMo
 		if fi := f.cached(name); fi != nil {
 			return &file{fsys: f, name: name, path: p, fi: fi}, nil
 		}
-	} else if flag&(os.O_CREATE|os.O_TRUNC|os.O_APPEND|os.O_EXCL) == 0 {
-		// PROPPATCH opens O_RDWR to reach the dead properties, which need
-		// no handle; a directory cannot be opened for writing anyway.
-		fi, err := f.Stat(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		f.forget()
-		return &file{fsys: f, name: name, path: p, fi: fi.(*fileInfo), flag: flag}, nil
 	} else {
 		f.forget()
 	}
@@ -359,7 +307,7 @@ func (f *FS) RemoveAll(ctx context.Context, name string) error {
 		return err
 	}
 	if p == f.root {
-		return &os.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
+		return f.fail("remove", name, fs.ErrPermission)
 	}
 	f.forget()
 	err = f.removeAll(name, p)
@@ -377,7 +325,7 @@ func (f *FS) removeAll(name, p string) error {
 	if err == nil {
 		return nil
 	}
-	kind, _ := classify(err)
+	kind := errorKind(err)
 	if kind != ErrNotEmpty && kind != ErrIsDir {
 		return f.fail("remove", name, err)
 	}
@@ -413,7 +361,7 @@ func (f *FS) Rename(ctx context.Context, oldName, newName string) error {
 		return err
 	}
 	if op == f.root || np == f.root {
-		return &os.PathError{Op: "rename", Path: oldName, Err: fs.ErrPermission}
+		return f.fail("rename", oldName, fs.ErrPermission)
 	}
 	f.forget()
 	if err := replace(f.share, op, np); err != nil {
@@ -426,8 +374,8 @@ func (f *FS) Rename(ctx context.Context, oldName, newName string) error {
 	return nil
 }
 
-// Stat returns a FileInfo that implements webdav.ETager and
-// webdav.ContentTyper, answered from the last listing when it has name.
+// Stat returns the *fileInfo of name, answered from the last listing
+// when it has name.
 func (f *FS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	name, p, err := f.resolve("stat", name)
 	if err != nil {
@@ -490,11 +438,6 @@ type fileInfo struct {
 	attrs uint32
 }
 
-var (
-	_ webdav.ETager       = (*fileInfo)(nil)
-	_ webdav.ContentTyper = (*fileInfo)(nil)
-)
-
 func newFileInfo(name string, st os.FileInfo) *fileInfo {
 	fi := &fileInfo{name: name, size: st.Size(), mode: st.Mode(), mtime: st.ModTime()}
 	if s, ok := st.Sys().(*smb2.FileStat); ok {
@@ -515,22 +458,14 @@ func (fi *fileInfo) ModTime() time.Time { return fi.mtime }
 func (fi *fileInfo) IsDir() bool        { return fi.mode.IsDir() }
 func (fi *fileInfo) Sys() any           { return nil }
 
-// ETag is the last write time in nanoseconds and the size, as Apache does;
+// etag is the last write time in nanoseconds and the size, as Apache does;
 // collections get one too (RFC 4918 section 8.6 allows it, clients use it
 // to notice changed folders).
-func (fi *fileInfo) ETag(ctx context.Context) (string, error) {
-	return fi.etag(), nil
-}
-
 func (fi *fileInfo) etag() string {
 	return `"` + strconv.FormatInt(fi.mtime.UnixNano(), 16) + "-" + strconv.FormatInt(fi.size, 16) + `"`
 }
 
-// ContentType is chosen by the name's extension, never by reading content.
-func (fi *fileInfo) ContentType(ctx context.Context) (string, error) {
-	return contentType(fi.name), nil
-}
-
+// contentType is chosen by the name's extension, never by reading content.
 func contentType(name string) string {
 	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
 		return t

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/davgate/davgate/internal/smbstatus"
 )
 
 // A share whose server has no alternate data streams (a stock Samba, with
@@ -31,8 +33,8 @@ type propPlace struct{ sidecar atomic.Bool }
 // that the share has no streams (OBJECT_NAME_INVALID for any name with a
 // colon, or a refusal of streams as such), and remembers it.
 func (f *FS) useSidecar(err error) bool {
-	kind, status := classify(err)
-	if status == statusObjectNameInvalid || kind == ErrNotSupported {
+	m, status := smbstatus.Classify(err)
+	if status == smbstatus.ObjectNameInvalid || m.Kind == ErrNotSupported {
 		f.place.sidecar.Store(true)
 		return true
 	}
@@ -65,7 +67,7 @@ func sidecarOf(name string) string {
 func (f *FS) readSidecar(p string) ([]byte, error) {
 	sf, err := f.share.Open(f.sidecarPath(p))
 	if err != nil {
-		if kind, _ := classify(err); kind == fs.ErrNotExist {
+		if kind := errorKind(err); kind == fs.ErrNotExist {
 			return nil, nil
 		}
 		return nil, f.fail("read properties", p, err)
@@ -149,10 +151,4 @@ func (f *FS) sweepSidecars(p string, list []os.FileInfo) {
 			f.share.Remove(joinSMB(p, st.Name()))
 		}
 	}
-}
-
-// errorKind is the kind of an error from go-smb2.
-func errorKind(err error) error {
-	k, _ := classify(err)
-	return k
 }
