@@ -1,21 +1,41 @@
-// Package davfs owns davgate's WebDAV surface: a webdav.FileSystem over a
-// directory of an SMB share (opened as the requesting user, so the file
-// server's permissions apply), the HTTP handler around golang.org/x/net/webdav
-// that serves /dav/ and /dav/<share>/..., its lock system, and the one table
-// from SMB status to HTTP status.
+// Package davfs owns the WebDAV protocol over SMB shares: every method
+// of RFC 4918 on /dav/ and /dav/<share>/... is served here (x/net/webdav
+// lends only its Property types), on a file system over a directory of an
+// SMB share opened as the requesting user, so the file server's own
+// permissions apply.
+//
+// What lives where:
+//
+//   - handler.go: the Handler, its options and the dispatch of a request
+//     to its method; respond.go: the one adapter that renders a handler's
+//     error (status, safe text or RFC 4918 precondition element, one log
+//     line, the SMB failure handed to the mount's release).
+//   - get.go, put.go, propfind.go, proppatch.go, mkcol.go, delete.go,
+//     transfer.go (COPY and MOVE, within and across shares), locking.go
+//     (LOCK, UNLOCK and the If header): one file per method or two.
+//   - multistatus.go: the one writer of 207 bodies and property XML;
+//     virtual.go: the share list and the server root.
+//   - fs.go, file.go, copytree.go, retry.go, acl.go, props.go, sidecar.go:
+//     the SMB file system: names, handles, read-ahead and write-behind
+//     buffers, atomic replacement, ACLs kept across replacement, dead
+//     properties in streams or sidecar files.
+//   - errors.go: *Error, an SMB failure with its kind and its verdict on
+//     the connection, from the one status table in internal/smbstatus.
+//   - lock.go, redislocks.go: the lock stores (memory, Redis);
+//     upload*.go: resumable uploads (tus); zip.go: folder downloads.
 //
 // It protects the user's files against partial writes (PUT writes a temporary
 // file and renames it over the target only once the whole body arrived, with
 // the replaced file's ACL where the server lets the user read and set it) and
 // keeps SMB error text away from clients. Names from clients are checked so
 // that they cannot reach alternate data streams or climb out of the share's
-// root.
+// root. Locks are bound to the user who took them.
 //
-// What it needs from the file server: SMB 2.0.2 or later, and alternate
-// data streams for WebDAV dead properties (Windows and macOS servers have
-// them; Samba needs `vfs objects = streams_xattr` on the share). Without
-// streams everything but PROPPATCH works, and PROPPATCH answers 207 with a
-// failure per property.
+// What it needs from the file server: SMB 2.0.2 or later. Dead properties
+// live in an alternate data stream of their resource (Windows and macOS
+// servers have streams; Samba needs `vfs objects = streams_xattr`); a share
+// without streams keeps them in hidden sidecar files instead (see
+// sidecarPrefix), and all of WebDAV works on it.
 package davfs
 
 import (
@@ -478,19 +498,13 @@ func (f *FS) smbPathOf(name string) (string, error) {
 	return f.smbPath(clean(name))
 }
 
-// copyFile copies the file src to dst through a temporary file next to
-// dst, renamed over dst once the data and the dead properties are there.
-// With keepACL (dst exists), dst's security descriptor is copied onto the
-// temporary file while the data is (see keepSecurity); aclErr says what of
-// it could not be, which does not fail the copy.
-func (f *FS) copyFile(ctx context.Context, src, dst string, keepACL bool) (aclErr, err error) {
-	f.forget()
-	return f.copyFileFrom(f, src, dst, keepACL)
-}
-
 // copyFileFrom copies the file src of sfs (f itself, or another share's
-// FS) to dst of f, as copyFile does; only within one share can the server
-// copy by itself.
+// FS) to dst of f through a temporary file next to dst, renamed over dst
+// once the data and the dead properties are there; only within one share
+// can the server copy by itself. With keepACL (dst exists), dst's
+// security descriptor is copied onto the temporary file while the data is
+// (see keepSecurity); aclErr says what of it could not be, which does not
+// fail the copy.
 func (f *FS) copyFileFrom(sfs *FS, src, dst string, keepACL bool) (aclErr, err error) {
 	src, sp, err := sfs.resolve("copy", src)
 	if err != nil {
