@@ -40,6 +40,9 @@ type file struct {
 	f    *smb2.File
 	fi   *fileInfo
 	flag int // for a lazy open; 0 means read-only
+	// known: fi is the Handler's recent answer, not the server's for
+	// this handle (see confirmSize)
+	known bool
 
 	off     int64 // read position
 	buf     []byte
@@ -242,6 +245,26 @@ func (f *file) fill() error {
 	defer func(old []byte) { f.startPrefetch(size, old) }(f.buf)
 	f.buf, f.bufOff = pf.buf[:pf.n], pf.off
 	return nil
+}
+
+// confirmSize checks metadata the file was opened with from the
+// Handler's recent answers against what the server reads: a file smaller
+// than a chunk is read whole by the first read (see readAheadStart), so a
+// length other than the one known means it changed on the server, and
+// the server is asked. A larger file is asked at once.
+func (f *file) confirmSize() {
+	if !f.known {
+		return
+	}
+	f.known = false
+	if f.fi.size < chunkSize && len(f.pending) > 0 && f.pending[0].off == 0 {
+		pf := f.pending[0]
+		<-pf.done
+		if pf.n == int(f.fi.size) && (pf.err == nil || errors.Is(pf.err, io.EOF)) {
+			return
+		}
+	}
+	f.fi = nil
 }
 
 // readAheadStart starts reading the first chunk before the size is known,

@@ -74,6 +74,9 @@ type FS struct {
 	marked    map[string]bool   // directories known to carry childPropsMarker
 	sidecars  map[string]bool   // names whose sidecar file the last listing showed
 	place     *propPlace        // where the mount keeps dead properties
+	meta      *metaCache        // recent Stat answers of the Handler, nil for none
+	scope     string            // the mount's lock scope, for meta
+	user      string            // the request's user, for meta
 	bufs      *bufPool          // set by the Handler; nil allocates
 }
 
@@ -230,11 +233,13 @@ func (f *FS) resolve(op, name string) (clean_, smb string, err error) {
 	return c, p, nil
 }
 
-// forget drops the listing cache; every change to the tree calls it.
+// forget drops the listing cache and the Handler's recent Stat answers of
+// the mount; every change to the tree calls it.
 func (f *FS) forget() {
 	f.mu.Lock()
 	f.listing = nil
 	f.mu.Unlock()
+	f.meta.invalidate(f.scope)
 }
 
 func (f *FS) cached(name string) *fileInfo {
@@ -319,6 +324,34 @@ func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMo
 	return &file{fsys: f, name: name, path: p, f: sf}, nil
 }
 
+// statOpen is the metadata of the file fl opened for reading, which the
+// Handler then remembers (see metaCache).
+func (f *FS) statOpen(fl *file) (*fileInfo, error) {
+	if fl.fi != nil {
+		return fl.fi, nil
+	}
+	_, gen := f.meta.get(f.scope, f.user, fl.name)
+	fi, err := fl.stat()
+	if err == nil {
+		f.meta.put(f.scope, f.user, fl.name, fi, gen)
+	}
+	return fi, err
+}
+
+// openKnown opens name for reading as open does, and gives the file the
+// Handler's recent answer for its metadata, when there is one, so that a
+// GET need not ask the server again (see file.confirmSize).
+func (f *FS) openKnown(name string) (*file, error) {
+	fl, err := f.open(name)
+	if err != nil || fl.fi != nil {
+		return fl, err
+	}
+	if fi, _ := f.meta.get(f.scope, f.user, fl.name); fi != nil && !fi.IsDir() {
+		fl.fi, fl.known = fi, true
+	}
+	return fl, nil
+}
+
 // RemoveAll removes name and, for a directory, everything below it. A
 // missing name is not an error. The root cannot be removed.
 func (f *FS) RemoveAll(ctx context.Context, name string) error {
@@ -395,13 +428,17 @@ func (f *FS) Rename(ctx context.Context, oldName, newName string) error {
 }
 
 // Stat returns the *fileInfo of name, answered from the last listing
-// when it has name.
+// when it has name, or from the Handler's recent answers (see metaCache).
 func (f *FS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	name, p, err := f.resolve("stat", name)
 	if err != nil {
 		return nil, err
 	}
 	if fi := f.cached(name); fi != nil {
+		return fi, nil
+	}
+	fi, gen := f.meta.get(f.scope, f.user, name)
+	if fi != nil {
 		return fi, nil
 	}
 	st, err := f.share.Stat(p)
@@ -412,7 +449,9 @@ func (f *FS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, f.fail("stat", name, err)
 	}
-	return newFileInfo(path.Base(name), st), nil
+	fi = newFileInfo(path.Base(name), st)
+	f.meta.put(f.scope, f.user, name, fi, gen)
+	return fi, nil
 }
 
 // quota returns the space available to the user and the space in use on

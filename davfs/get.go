@@ -40,7 +40,7 @@ func (s *shareRequest) href(name string, dir bool) string {
 // conditional requests), whose copy is steered to hand the response whole
 // 1 MiB chunks; a collection as a plain HTML listing.
 func (s *shareRequest) get(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.fsys.open(s.name)
+	f, err := s.fsys.openKnown(s.name)
 	if err != nil {
 		return failFS(err)
 	}
@@ -48,7 +48,10 @@ func (s *shareRequest) get(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodGet && r.Header.Get("Range") == "" && !strings.HasSuffix(r.URL.Path, "/") {
 		f.readAheadStart()
 	}
-	fi, err := f.stat()
+	if r.Method == http.MethodGet {
+		f.confirmSize()
+	}
+	fi, err := s.fsys.statOpen(f)
 	if err != nil {
 		return failFS(err)
 	}

@@ -41,6 +41,12 @@ type HandlerOptions struct {
 	// LockTimeout is granted to a LOCK without a Timeout header, and
 	// MaxLockTimeout caps any timeout asked for. Optional: 1 h and 24 h.
 	LockTimeout, MaxLockTimeout time.Duration
+	// MetadataTTL is how long a file's or folder's metadata, once read,
+	// answers again without asking the file server (PROPFIND Depth:0,
+	// HEAD, conditional headers): changes made through davgate are seen
+	// at once, changes made on the server directly or through another
+	// instance after at most this long. Optional: 0 asks every time.
+	MetadataTTL time.Duration
 	// MaxLocksPerUser and MaxLocksPerShare bound the unexpired locks one
 	// user (over all shares) and one mounted directory may hold; a LOCK
 	// over either is refused with 507. Optional: 1000 and 10000.
@@ -62,6 +68,7 @@ type Handler struct {
 	refuse                             []string
 	leftovers                          leftovers
 	places                             sync.Map // lock scope -> *propPlace
+	meta                               *metaCache
 	bufs                               bufPool
 	// started dates the virtual collections (the share list and its
 	// entries), which have no modification time of their own.
@@ -93,6 +100,7 @@ func NewHandler(o HandlerOptions) *Handler {
 		h.maxBody = 1 << 20
 	}
 	h.refuse = o.RefuseNames
+	h.meta = newMetaCache(o.MetadataTTL)
 	h.bufs.limit = int(o.BufferMemory / chunkSize)
 	if o.BufferMemory > 0 && h.bufs.limit == 0 {
 		h.bufs.limit = 1
@@ -167,7 +175,20 @@ func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share strin
 		return
 	}
 	s.sweep(ctx)
+	if !readOnlyMethod(r.Method) {
+		h.meta.invalidate(s.scope)
+		defer h.meta.invalidate(s.scope) // after the change, for a Stat made meanwhile
+	}
 	release(h.respond(w, r, s.serve(w, r)))
+}
+
+// readOnlyMethod reports whether a method never changes a share.
+func readOnlyMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, "PROPFIND", http.MethodOptions:
+		return true
+	}
+	return false
 }
 
 // openShare mounts the share for the request's user; release hands the
@@ -192,6 +213,7 @@ func (h *Handler) openShare(ctx context.Context, share string) (s *shareRequest,
 	}
 	pl, _ := h.places.LoadOrStore(s.scope, &propPlace{})
 	fsys.place = pl.(*propPlace)
+	fsys.meta, fsys.scope, fsys.user = h.meta, s.scope, s.user
 	return s, func(err error) {
 		if m.Release != nil {
 			m.Release(err)

@@ -107,13 +107,18 @@ func (s *shareRequest) destination(r *http.Request) (d *shareRequest, dst string
 	if !under || share == "" {
 		return nil, "", nil, fail(http.StatusBadGateway, errors.New("destination outside the shares"))
 	}
-	d, release, err = s.h.openShare(r.Context(), share)
+	d, rel, err := s.h.openShare(r.Context(), share)
 	if err != nil {
 		st := sourceStatus(err)
 		if st == http.StatusNotFound {
 			st = http.StatusConflict
 		}
 		return nil, "", nil, fail(st, fmt.Errorf("open destination share %q: %w", share, err))
+	}
+	s.h.meta.invalidate(d.scope)
+	release = func(err error) {
+		s.h.meta.invalidate(d.scope) // after the change, for a Stat made meanwhile
+		rel(err)
 	}
 	return d, clean(dst), release, nil
 }

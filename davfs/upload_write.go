@@ -312,6 +312,7 @@ func (s *shareRequest) finishUpload(ctx context.Context, st *uploadState, tmpPat
 		status, _ := httpStatus(err)
 		return status, err
 	}
+	s.fsys.forget() // the metadata cache, after the change
 	s.logKeepSecurity(ctx, st.Name, aclErr)
 	return 0, nil
 }

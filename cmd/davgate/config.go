@@ -161,6 +161,11 @@ type WebDAVConfig struct {
 	// transfers hold beyond one 1 MiB chunk each (up to 3 MiB per
 	// transfer); past it, transfers move one chunk at a time.
 	BufferMiB int `yaml:"buffer_mib"`
+	// MetadataTTL is how long a file's metadata, once read, answers again
+	// without asking the file server; changes made on the server
+	// directly or through another instance show after at most this long.
+	// 0 asks every time.
+	MetadataTTL Duration `yaml:"metadata_ttl"`
 }
 
 // SMBKerberosConfig is where davgate gets Kerberos tickets for the file
@@ -207,7 +212,7 @@ func defaultConfig() Config {
 		SMB: SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second),
 			ReplyTimeout: Duration(time.Minute)},
 		WebDAV: WebDAVConfig{LockTimeout: Duration(time.Hour), MaxLockTimeout: Duration(24 * time.Hour),
-			MaxLocksPerUser: 1000, MaxLocksPerShare: 10000, BufferMiB: 256},
+			MaxLocksPerUser: 1000, MaxLocksPerShare: 10000, BufferMiB: 256, MetadataTTL: Duration(time.Second)},
 		LogLevel:                "info",
 		MaxUnauthenticatedConns: 1024,
 	}
@@ -325,6 +330,9 @@ func (c *Config) check() error {
 		if d <= 0 {
 			return fmt.Errorf("%s: must be positive", key)
 		}
+	}
+	if c.WebDAV.MetadataTTL < 0 || c.WebDAV.MetadataTTL > Duration(time.Minute) {
+		return fmt.Errorf("webdav.metadata_ttl: %v must be from 0 to 1m", time.Duration(c.WebDAV.MetadataTTL))
 	}
 	if c.WebDAV.BufferMiB < 1 {
 		return fmt.Errorf("webdav.buffer_mib: %d must be at least 1", c.WebDAV.BufferMiB)
