@@ -163,8 +163,10 @@ type WebDAVConfig struct {
 	BufferMiB int `yaml:"buffer_mib"`
 	// MetadataTTL is how long a file's metadata, once read, answers again
 	// without asking the file server; changes made on the server
-	// directly or through another instance show after at most this long.
-	// 0 asks every time.
+	// directly or through another instance show after at most this long,
+	// and so does a server that restarted or stopped taking the user's
+	// password (a cached answer sends no SMB request). Default 0: ask
+	// every time.
 	MetadataTTL Duration `yaml:"metadata_ttl"`
 }
 
@@ -212,7 +214,7 @@ func defaultConfig() Config {
 		SMB: SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second),
 			ReplyTimeout: Duration(time.Minute)},
 		WebDAV: WebDAVConfig{LockTimeout: Duration(time.Hour), MaxLockTimeout: Duration(24 * time.Hour),
-			MaxLocksPerUser: 1000, MaxLocksPerShare: 10000, BufferMiB: 256, MetadataTTL: Duration(time.Second)},
+			MaxLocksPerUser: 1000, MaxLocksPerShare: 10000, BufferMiB: 256},
 		LogLevel:                "info",
 		MaxUnauthenticatedConns: 1024,
 	}
