@@ -69,6 +69,7 @@ type Handler struct {
 	leftovers                          leftovers
 	places                             sync.Map // lock scope -> *propPlace
 	meta                               *metaCache
+	propfinds                          propfindBodies
 	bufs                               bufPool
 	// started dates the virtual collections (the share list and its
 	// entries), which have no modification time of their own.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // multistatus writes a 207 Multi-Status body (RFC 4918 section 13): the
@@ -17,11 +18,17 @@ type multistatus struct {
 	w *bufio.Writer
 }
 
+// msWriters holds the 64 KiB buffers of multistatus bodies: most are a
+// few hundred bytes (a PROPFIND Depth:0), and a new buffer each time
+// would cost more than the request.
+var msWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 // startMultistatus writes the status and the opening of the body.
 func startMultistatus(w http.ResponseWriter) *multistatus {
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 	w.WriteHeader(http.StatusMultiStatus)
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := msWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
 	bw.WriteString(xmlHeader + `<D:multistatus xmlns:D="DAV:">`)
 	return &multistatus{w: bw}
 }
@@ -82,10 +89,15 @@ func (m *multistatus) props(href string, found, missing string) {
 	m.response(href, 0, stats[:n]...)
 }
 
-// close ends the body and sends what is buffered.
+// close ends the body and sends what is buffered; m is not to be used
+// after.
 func (m *multistatus) close() error {
 	m.w.WriteString("</D:multistatus>\n")
-	return m.w.Flush()
+	err := m.w.Flush()
+	m.w.Reset(nil)
+	msWriters.Put(m.w)
+	m.w = nil
+	return err
 }
 
 func writeStatus(w *bufio.Writer, status int) {

@@ -146,11 +146,52 @@ func (h *Handler) readPropfind(w http.ResponseWriter, r *http.Request) (propfind
 	if err != nil {
 		return propfindReq{}, err
 	}
+	if pf, ok := h.propfinds.get(body); ok {
+		return pf, nil
+	}
 	pf, err := parsePropfind(body)
 	if err != nil {
 		return propfindReq{}, fail(http.StatusBadRequest, fmt.Errorf("propfind body: %w", err))
 	}
+	h.propfinds.put(body, pf)
 	return pf, nil
+}
+
+// propfindBodies remembers the parsed PROPFIND bodies last seen: a client
+// sends the same few again and again, and parsing one costs more than
+// answering it from the metadata cache. Its entries are read only.
+type propfindBodies struct {
+	mu sync.Mutex
+	m  map[string]propfindReq
+}
+
+// Bounds of propfindBodies: bodies up to maxPropfindBody bytes, up to
+// maxPropfindBodies of them (past that it starts again).
+const (
+	maxPropfindBody   = 4 << 10
+	maxPropfindBodies = 64
+)
+
+func (c *propfindBodies) get(body []byte) (propfindReq, bool) {
+	if len(body) > maxPropfindBody {
+		return propfindReq{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pf, ok := c.m[string(body)]
+	return pf, ok
+}
+
+func (c *propfindBodies) put(body []byte, pf propfindReq) {
+	if len(body) > maxPropfindBody {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxPropfindBodies {
+		c.m = make(map[string]propfindReq, maxPropfindBodies)
+	}
+	c.m[string(body)] = pf
 }
 
 // readBody reads an XML request body (PROPFIND, PROPPATCH, LOCK) of at
