@@ -29,7 +29,8 @@ func BenchmarkRclonePeer(b *testing.B) {
 	users := map[string]string{benchUser: benchPass}
 	mallocEnv, mallocNote := smbdMalloc()
 	smbd := testenv.StartSmbd(b, testenv.SmbdConfig{Users: users, Shares: []testenv.Share{{Name: "data"}}, Env: mallocEnv})
-	dg := startDavgateProcess(b, "", fmt.Sprintf("auth:\n  backend: smb\n  smb: {url: \"smb://%s/\"}\nshares:\n  - {name: data, url: \"%s\"}\n"+
+	profiles := os.Getenv("DAVGATE_BENCH_PPROF") // as for BenchmarkGateway
+	dg := startDavgateProcess(b, profiles, fmt.Sprintf("auth:\n  backend: smb\n  smb: {url: \"smb://%s/\"}\nshares:\n  - {name: data, url: \"%s\"}\n"+
 		"webdav: {metadata_ttl: 1s}\n", smbd.Addr(), smbd.URL("data")))
 	transport := func() *http.Client {
 		return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchConns, DisableCompression: true}}
@@ -41,10 +42,14 @@ func BenchmarkRclonePeer(b *testing.B) {
 	bc.get("/dav/data/small.bin", 4096) // the SMB sessions, both peers
 	rc.get("/small.bin", 4096)
 
-	r := report{cpu: dg.cpu, self: selfCPU, load: []string{loadavg()}, baseline: "rclone serve webdav"}
+	r := report{cpu: dg.cpu, load: []string{loadavg()}, baseline: "rclone serve webdav"}
+	if profiles == "" {
+		r.self = selfCPU // davgate is not in this process
+	}
 	r.server = serverUsage(smbd.ConfigPath())
 	r.setup = append(r.setup, mallocNote)
 	b.ResetTimer()
+	dg.profile("rclone-get-small")
 	r.measure("GET 4 KiB, 16 connections, req/s", "≥", 2, 3,
 		func(int) float64 {
 			return rate(&r, "GET 4 KiB davgate", benchConns, 3*time.Second, func() error { return bc.fetch("/dav/data/small.bin", 4096) })
@@ -52,6 +57,7 @@ func BenchmarkRclonePeer(b *testing.B) {
 		func(int) float64 {
 			return rate(&r, "GET 4 KiB rclone", benchConns, 3*time.Second, func() error { return rc.fetch("/small.bin", 4096) })
 		})
+	dg.profile("rclone-propfind0")
 	r.measure("PROPFIND Depth:0 of a file, 16 connections, req/s", "≥", 1, 3,
 		func(int) float64 {
 			return rate(&r, "PROPFIND davgate", benchConns, 3*time.Second, func() error { return bc.propfind0("/dav/data/small.bin") })
@@ -59,6 +65,7 @@ func BenchmarkRclonePeer(b *testing.B) {
 		func(int) float64 {
 			return rate(&r, "PROPFIND rclone", benchConns, 3*time.Second, func() error { return rc.propfind0("/small.bin") })
 		})
+	dg.profile("")
 	b.StopTimer()
 	r.load = append(r.load, loadavg())
 	r.print(os.Stdout)
