@@ -1,12 +1,10 @@
 package davfs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"os"
 	"path"
 	"slices"
 )
@@ -22,23 +20,21 @@ type memberError struct {
 // may not delete) is left with its ancestors, the rest goes, and the
 // answer is 207 naming each member that stayed and why (section 9.6.1),
 // instead of a bare 423 for a folder half gone.
-func (s *shareRequest) delete(w http.ResponseWriter, r *http.Request, name string) {
-	ctx := r.Context()
-	if fi, err := s.fsys.Stat(ctx, name); err != nil {
-		s.failFS(w, r, err)
-		return
-	} else if readOnly(fi) {
-		s.h.fail(w, r, http.StatusForbidden, errReadOnly)
-		return
+func (s *shareRequest) delete(w http.ResponseWriter, r *http.Request) error {
+	if err := s.checkLocks(r, []target{{s.name, true, true}}); err != nil {
+		return err
 	}
-	name, p, err := s.fsys.resolve("remove", name)
+	if fi, err := s.fsys.Stat(r.Context(), s.name); err != nil {
+		return failFS(err)
+	} else if readOnly(fi) {
+		return fail(http.StatusForbidden, errReadOnly)
+	}
+	name, p, err := s.fsys.resolve("remove", s.name)
 	if err != nil {
-		s.failFS(w, r, err)
-		return
+		return failFS(err)
 	}
 	if p == s.fsys.root {
-		s.h.fail(w, r, http.StatusForbidden, errors.New("delete of the share itself"))
-		return
+		return fail(http.StatusForbidden, errors.New("delete of the share itself"))
 	}
 	s.fsys.forget()
 	failed := s.removeTree(name, p)
@@ -46,11 +42,11 @@ func (s *shareRequest) delete(w http.ResponseWriter, r *http.Request, name strin
 	case len(failed) == 0:
 		s.releaseLocks(r, name)
 		w.WriteHeader(http.StatusNoContent)
+		return nil
 	case len(failed) == 1 && failed[0].name == name:
-		s.failFS(w, r, failed[0].err)
-	default:
-		s.writeMemberErrors(w, r, failed)
+		return failFS(failed[0].err)
 	}
+	return s.writeMemberErrors(w, failed)
 }
 
 // removeTree removes name (at SMB path p) and what is below it, as far as
@@ -59,33 +55,30 @@ func (s *shareRequest) delete(w http.ResponseWriter, r *http.Request, name strin
 // file.
 func (s *shareRequest) removeTree(name, p string) []memberError {
 	var failed []memberError
-	s.fsys.removeMembers(name, p, &failed)
+	if s.fsys.removeMembers(name, p, &failed) {
+		s.fsys.dropProps(p)
+	}
 	for i, m := range failed {
 		if hiddenName(m.name) {
-			failed[i] = memberError{path.Dir(m.name), &os.PathError{Op: "remove", Path: m.name, Err: ErrLocked}}
+			failed[i] = memberError{path.Dir(m.name), s.fsys.fail("remove", m.name, ErrLocked)}
 		}
 	}
 	return slices.CompactFunc(failed, func(a, b memberError) bool { return a.name == b.name })
 }
 
 // writeMemberErrors answers 207 naming each member that failed and its
-// status (RFC 4918 section 9.6.1 for DELETE, 9.9.4 for MOVE).
-func (s *shareRequest) writeMemberErrors(w http.ResponseWriter, r *http.Request, failed []memberError) {
-	for _, m := range failed {
+// status (RFC 4918 section 9.6.1 for DELETE, 9.9.4 for MOVE); the
+// failures go to the log and the mount's release.
+func (s *shareRequest) writeMemberErrors(w http.ResponseWriter, failed []memberError) error {
+	ms := startMultistatus(w)
+	errs := make([]error, len(failed))
+	for i, m := range failed {
 		st, _ := httpStatus(m.err)
-		s.h.logFailure(r, st, m.err)
+		ms.response(s.href(m.name, false), st)
+		errs[i] = fmt.Errorf("%s: %w", m.name, m.err)
 	}
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.WriteHeader(http.StatusMultiStatus)
-	bw := bufio.NewWriter(w)
-	bw.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
-	for _, m := range failed {
-		st, _ := httpStatus(m.err)
-		fmt.Fprintf(bw, "<D:response><D:href>%s</D:href><D:status>HTTP/1.1 %d %s</D:status></D:response>\n",
-			xmlEscape(s.href(m.name, false)), st, http.StatusText(st))
-	}
-	bw.WriteString("</D:multistatus>\n")
-	bw.Flush()
+	ms.close()
+	return sent(http.StatusMultiStatus, errors.Join(errs...))
 }
 
 // removeMembers removes the resource at the SMB path p (webdav name name)
@@ -97,7 +90,7 @@ func (f *FS) removeMembers(name, p string, failed *[]memberError) (removed bool)
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return true
 	}
-	if kind, _ := classify(err); kind != ErrNotEmpty && kind != ErrIsDir {
+	if kind := errorKind(err); kind != ErrNotEmpty && kind != ErrIsDir {
 		*failed = append(*failed, memberError{name, f.fail("remove", name, err)})
 		return false
 	}

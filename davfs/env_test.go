@@ -145,6 +145,16 @@ func newTestEnvShare(t testing.TB, extra string, opts ...func(*HandlerOptions)) 
 	}, opts...)
 }
 
+// newTestEnvStock is newTestEnv on a share as a stock smbd serves it,
+// without streams_xattr: no alternate data streams.
+func newTestEnvStock(t testing.TB, opts ...func(*HandlerOptions)) *testEnv {
+	t.Helper()
+	return startEnv(t, testenv.SmbdConfig{
+		Users:  map[string]string{testUser: testPass},
+		Shares: []testenv.Share{{Name: "data", Stock: true}},
+	}, opts...)
+}
+
 // newTestEnvGlobal is newTestEnv with extra [global] lines.
 func newTestEnvGlobal(t testing.TB, global string, opts ...func(*HandlerOptions)) *testEnv {
 	t.Helper()

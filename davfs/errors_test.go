@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/cloudsoda/go-smb2"
+	"github.com/davgate/davgate/internal/smbstatus"
 )
 
 // TestErrorTable checks the one table from SMB status to error kind and
@@ -27,42 +28,42 @@ func TestErrorTable(t *testing.T) {
 		wantKind   error
 		wantStatus int
 	}{
-		{"object name not found", &smb2.ResponseError{Code: statusObjectNameNotFound}, fs.ErrNotExist, 404},
+		{"object name not found", &smb2.ResponseError{Code: smbstatus.ObjectNameNotFound}, fs.ErrNotExist, 404},
 		{"bare not exist from go-smb2", os.ErrNotExist, fs.ErrNotExist, 404},
-		{"path not found", &smb2.ResponseError{Code: statusObjectPathNotFound}, fs.ErrNotExist, 404},
-		{"not a directory", &smb2.ResponseError{Code: statusNotADirectory}, fs.ErrNotExist, 404},
+		{"path not found", &smb2.ResponseError{Code: smbstatus.ObjectPathNotFound}, fs.ErrNotExist, 404},
+		{"not a directory", &smb2.ResponseError{Code: smbstatus.NotADirectory}, fs.ErrNotExist, 404},
 		{"name collision", os.ErrExist, fs.ErrExist, 405},
 		{"access denied", os.ErrPermission, fs.ErrPermission, 403},
-		{"access denied status", &smb2.ResponseError{Code: statusAccessDenied}, fs.ErrPermission, 403},
-		{"sharing violation", &smb2.ResponseError{Code: statusSharingViolation}, ErrLocked, http.StatusLocked},
-		{"file lock conflict", &smb2.ResponseError{Code: statusFileLockConflict}, ErrLocked, http.StatusLocked},
-		{"disk full", &smb2.ResponseError{Code: statusDiskFull}, ErrNoSpace, http.StatusInsufficientStorage},
-		{"quota exceeded", &smb2.ResponseError{Code: statusDiskQuotaExceeded}, ErrNoSpace, http.StatusInsufficientStorage},
-		{"bad name", &smb2.ResponseError{Code: statusObjectNameInvalid}, ErrBadName, 400},
-		{"name too long", &smb2.ResponseError{Code: statusNameTooLong}, ErrBadName, 400},
-		{"directory not empty", &smb2.ResponseError{Code: statusDirectoryNotEmpty}, ErrNotEmpty, 409},
-		{"is a directory", &smb2.ResponseError{Code: statusFileIsADirectory}, ErrIsDir, 405},
-		{"session deleted", &smb2.ResponseError{Code: statusUserSessionDeleted}, ErrUnavailable, 503},
+		{"access denied status", &smb2.ResponseError{Code: smbstatus.AccessDenied}, fs.ErrPermission, 403},
+		{"sharing violation", &smb2.ResponseError{Code: smbstatus.SharingViolation}, ErrLocked, http.StatusLocked},
+		{"file lock conflict", &smb2.ResponseError{Code: smbstatus.FileLockConflict}, ErrLocked, http.StatusLocked},
+		{"disk full", &smb2.ResponseError{Code: smbstatus.DiskFull}, ErrNoSpace, http.StatusInsufficientStorage},
+		{"quota exceeded", &smb2.ResponseError{Code: smbstatus.DiskQuotaExceeded}, ErrNoSpace, http.StatusInsufficientStorage},
+		{"bad name", &smb2.ResponseError{Code: smbstatus.ObjectNameInvalid}, ErrBadName, 400},
+		{"name too long", &smb2.ResponseError{Code: smbstatus.NameTooLong}, ErrBadName, 400},
+		{"directory not empty", &smb2.ResponseError{Code: smbstatus.DirectoryNotEmpty}, ErrNotEmpty, 409},
+		{"is a directory", &smb2.ResponseError{Code: smbstatus.FileIsADirectory}, ErrIsDir, 405},
+		{"session deleted", &smb2.ResponseError{Code: smbstatus.UserSessionDeleted}, ErrUnavailable, 503},
 		{"transport", &smb2.TransportError{Err: errors.New("EOF")}, ErrUnavailable, 503},
-		{"wrapped in path error", &os.PathError{Op: "open", Path: "x", Err: &smb2.ResponseError{Code: statusSharingViolation}}, ErrLocked, http.StatusLocked},
+		{"wrapped in path error", &os.PathError{Op: "open", Path: "x", Err: &smb2.ResponseError{Code: smbstatus.SharingViolation}}, ErrLocked, http.StatusLocked},
 		{"rename over a file in use", &inUseError{os.ErrPermission}, ErrLocked, http.StatusLocked},
 		{"unknown status", &smb2.ResponseError{Code: 0xC0009999}, errUnknown, 500},
 		{"canceled", fmt.Errorf("x: %w", context.Canceled), context.Canceled, 500},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			detail, pe := mapError("op", "/n", tt.err)
-			if pe.Err != tt.wantKind {
-				t.Errorf("kind = %v, want %v", pe.Err, tt.wantKind)
+			detail := mapError("op", "/n", tt.err)
+			if detail.Kind != tt.wantKind {
+				t.Errorf("kind = %v, want %v", detail.Kind, tt.wantKind)
 			}
 			if !errors.Is(detail, tt.wantKind) || !errors.Is(detail, tt.err) {
 				t.Errorf("detail %v does not wrap both kind and cause", detail)
 			}
-			if got, _ := httpStatus(pe); got != tt.wantStatus {
+			if got, _ := httpStatus(detail); got != tt.wantStatus {
 				t.Errorf("status = %d, want %d", got, tt.wantStatus)
 			}
-			if tt.wantKind == fs.ErrNotExist && !os.IsNotExist(pe) {
-				t.Errorf("os.IsNotExist false for %v", pe)
+			if tt.wantKind == fs.ErrNotExist && !errors.Is(detail, fs.ErrNotExist) {
+				t.Errorf("errors.Is(fs.ErrNotExist) false for %v", detail)
 			}
 		})
 	}

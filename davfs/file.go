@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/cloudsoda/go-smb2"
-	"golang.org/x/net/webdav"
 )
 
 // chunkSize is the size of one SMB read or write; servers cap a single
@@ -32,8 +31,8 @@ const readAhead = 3
 // are copied through davgate in chunks.
 const copyChunkLimit = 16 << 20
 
-// file is a webdav.File on an SMB share. A file made from a directory
-// listing opens its SMB handle only when it is read.
+// file is an open file or directory on an SMB share. A file made from a
+// directory listing opens its SMB handle only when it is read.
 type file struct {
 	fsys *FS
 	name string // clean webdav name
@@ -41,6 +40,9 @@ type file struct {
 	f    *smb2.File
 	fi   *fileInfo
 	flag int // for a lazy open; 0 means read-only
+	// known: fi is the Handler's recent answer, not the server's for
+	// this handle (see confirmSize)
+	known bool
 
 	off     int64 // read position
 	buf     []byte
@@ -56,8 +58,6 @@ type file struct {
 	dirents []os.FileInfo
 	dirRead bool
 }
-
-var _ webdav.File = (*file)(nil)
 
 // prefetch is one chunk being read ahead in the background.
 type prefetch struct {
@@ -170,7 +170,9 @@ func (bp *bufPool) outstanding() int {
 	return bp.taken
 }
 
-func (f *file) Stat() (os.FileInfo, error) {
+func (f *file) Stat() (os.FileInfo, error) { return f.stat() }
+
+func (f *file) stat() (*fileInfo, error) {
 	if f.fi != nil {
 		return f.fi, nil
 	}
@@ -245,6 +247,26 @@ func (f *file) fill() error {
 	return nil
 }
 
+// confirmSize checks metadata the file was opened with from the
+// Handler's recent answers against what the server reads: a file smaller
+// than a chunk is read whole by the first read (see readAheadStart), so a
+// length other than the one known means it changed on the server, and
+// the server is asked. A larger file is asked at once.
+func (f *file) confirmSize() {
+	if !f.known {
+		return
+	}
+	f.known = false
+	if f.fi.size < chunkSize && len(f.pending) > 0 && f.pending[0].off == 0 {
+		pf := f.pending[0]
+		<-pf.done
+		if pf.n == int(f.fi.size) && (pf.err == nil || errors.Is(pf.err, io.EOF)) {
+			return
+		}
+	}
+	f.fi = nil
+}
+
 // readAheadStart starts reading the first chunk before the size is known,
 // so that a GET's first read overlaps its stat.
 func (f *file) readAheadStart() {
@@ -304,10 +326,10 @@ func (f *file) Seek(offset int64, whence int) (int64, error) {
 		}
 		abs = fi.Size() + offset
 	default:
-		return 0, &os.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+		return 0, f.fsys.fail("seek", f.name, fs.ErrInvalid)
 	}
 	if abs < 0 {
-		return 0, &os.PathError{Op: "seek", Path: f.name, Err: fs.ErrInvalid}
+		return 0, f.fsys.fail("seek", f.name, fs.ErrInvalid)
 	}
 	f.off = abs
 	return abs, nil
@@ -320,7 +342,7 @@ func (f *file) Write(p []byte) (int, error) {
 		}
 	}
 	if f.f == nil {
-		return 0, &os.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
+		return 0, f.fsys.fail("write", f.name, fs.ErrPermission)
 	}
 	n, err := f.f.WriteAt(p, f.off)
 	f.off += int64(n)
@@ -337,7 +359,7 @@ func (f *file) Write(p []byte) (int, error) {
 // writes in flight while the next chunk is read (see writeBody).
 func (f *file) ReadFrom(r io.Reader) (int64, error) {
 	if f.f == nil {
-		return 0, &os.PathError{Op: "write", Path: f.name, Err: fs.ErrPermission}
+		return 0, f.fsys.fail("write", f.name, fs.ErrPermission)
 	}
 	f.fi = nil
 	if src, ok := r.(*file); ok && src.fsys.share == f.fsys.share && f.off == 0 && src.off == 0 {
@@ -388,9 +410,12 @@ func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 			return nil, f.fsys.fail("readdir", f.name, err)
 		}
 		infos := make([]*fileInfo, 0, len(list))
+		var sidecars []string
 		for _, st := range list {
 			if strings.HasPrefix(st.Name(), tempPrefix) {
-				if time.Since(st.ModTime()) > staleTempAge {
+				if base := sidecarOf(st.Name()); base != "" {
+					sidecars = append(sidecars, base)
+				} else if time.Since(st.ModTime()) > staleTempAge && !strings.HasPrefix(st.Name(), sidecarPrefix) {
 					// an upload's file, or the folder of a copy, left
 					// by a davgate that stopped mid-way
 					var failed []memberError
@@ -400,7 +425,10 @@ func (f *file) Readdir(count int) ([]os.FileInfo, error) {
 			}
 			infos = append(infos, newFileInfo(st.Name(), st))
 		}
-		f.fsys.remember(f.name, infos)
+		if len(sidecars) > 0 {
+			f.fsys.sweepSidecars(f.path, list)
+		}
+		f.fsys.remember(f.name, infos, sidecars)
 		f.dirents = make([]os.FileInfo, len(infos))
 		for i, fi := range infos {
 			f.dirents[i] = fi

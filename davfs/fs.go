@@ -1,21 +1,41 @@
-// Package davfs owns davgate's WebDAV surface: a webdav.FileSystem over a
-// directory of an SMB share (opened as the requesting user, so the file
-// server's permissions apply), the HTTP handler around golang.org/x/net/webdav
-// that serves /dav/ and /dav/<share>/..., its lock system, and the one table
-// from SMB status to HTTP status.
+// Package davfs owns the WebDAV protocol over SMB shares: every method
+// of RFC 4918 on /dav/ and /dav/<share>/... is served here (x/net/webdav
+// lends only its Property types), on a file system over a directory of an
+// SMB share opened as the requesting user, so the file server's own
+// permissions apply.
+//
+// What lives where:
+//
+//   - handler.go: the Handler, its options and the dispatch of a request
+//     to its method; respond.go: the one adapter that renders a handler's
+//     error (status, safe text or RFC 4918 precondition element, one log
+//     line, the SMB failure handed to the mount's release).
+//   - get.go, put.go, propfind.go, proppatch.go, mkcol.go, delete.go,
+//     transfer.go (COPY and MOVE, within and across shares), locking.go
+//     (LOCK, UNLOCK and the If header): one file per method or two.
+//   - multistatus.go: the one writer of 207 bodies and property XML;
+//     virtual.go: the share list and the server root.
+//   - fs.go, file.go, copytree.go, retry.go, acl.go, props.go, sidecar.go:
+//     the SMB file system: names, handles, read-ahead and write-behind
+//     buffers, atomic replacement, ACLs kept across replacement, dead
+//     properties in streams or sidecar files.
+//   - errors.go: *Error, an SMB failure with its kind and its verdict on
+//     the connection, from the one status table in internal/smbstatus.
+//   - lock.go, redislocks.go: the lock stores (memory, Redis);
+//     upload*.go: resumable uploads (tus); zip.go: folder downloads.
 //
 // It protects the user's files against partial writes (PUT writes a temporary
 // file and renames it over the target only once the whole body arrived, with
 // the replaced file's ACL where the server lets the user read and set it) and
 // keeps SMB error text away from clients. Names from clients are checked so
 // that they cannot reach alternate data streams or climb out of the share's
-// root.
+// root. Locks are bound to the user who took them.
 //
-// What it needs from the file server: SMB 2.0.2 or later, and alternate
-// data streams for WebDAV dead properties (Windows and macOS servers have
-// them; Samba needs `vfs objects = streams_xattr` on the share). Without
-// streams everything but PROPPATCH works, and PROPPATCH answers 207 with a
-// failure per property.
+// What it needs from the file server: SMB 2.0.2 or later. Dead properties
+// live in an alternate data stream of their resource (Windows and macOS
+// servers have streams; Samba needs `vfs objects = streams_xattr`); a share
+// without streams keeps them in hidden sidecar files instead (see
+// sidecarPrefix), and all of WebDAV works on it.
 package davfs
 
 import (
@@ -32,32 +52,33 @@ import (
 	"unicode/utf8"
 
 	"github.com/cloudsoda/go-smb2"
-	"golang.org/x/net/webdav"
 	"golang.org/x/text/unicode/norm"
 )
 
 // tempPrefix starts the names of davgate's temporary files; listings hide them.
 const tempPrefix = ".~davgate-"
 
-// FS is a webdav.FileSystem over a directory of an SMB share, bound to one
+// FS is a file system over a directory of an SMB share, bound to one
 // request's context. It is not meant to outlive the request: it remembers
-// the last directory listing so that x/net/webdav's Stat of each listed
-// child costs no SMB round trip, and it records the last SMB failure for
-// the handler's log and the connection pool.
+// the last directory listing so that a Stat or open of a listed child
+// costs no SMB round trip. Its errors are *Error, which carry the SMB
+// status, the error kind and what they say about the connection.
 type FS struct {
 	share *smb2.Share
 	root  string // SMB path of the root, backslash separated, "" for the share root
 
 	mu        sync.Mutex
 	listing   map[string]*fileInfo // webdav name -> info, from the last Readdir
-	lastErr   *Error
 	quotaInfo *quotaInfo
 	stored    map[string]string // clean name -> SMB path of a name stored in another normal form
 	marked    map[string]bool   // directories known to carry childPropsMarker
+	sidecars  map[string]bool   // names whose sidecar file the last listing showed
+	place     *propPlace        // where the mount keeps dead properties
+	meta      *metaCache        // recent Stat answers of the Handler, nil for none
+	scope     string            // the mount's lock scope, for meta
+	user      string            // the request's user, for meta
 	bufs      *bufPool          // set by the Handler; nil allocates
 }
-
-var _ webdav.FileSystem = (*FS)(nil)
 
 // NewFS returns a file system rooted at root (slash separated, relative to
 // the share) whose SMB requests carry ctx's values but not its
@@ -73,60 +94,17 @@ func NewFS(ctx context.Context, share *smb2.Share, root string) *FS {
 	return &FS{
 		share: share.WithContext(context.WithoutCancel(ctx)),
 		root:  strings.ReplaceAll(root, "/", `\`),
+		place: &propPlace{},
 	}
 }
 
-// Err returns the last SMB failure seen, nil if none. A not-found is not a
-// failure worth a health check but is recorded all the same.
-func (f *FS) Err() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.lastErr == nil {
-		return nil
-	}
-	return f.lastErr
-}
-
-// fail records err (from go-smb2) and returns the *os.PathError for webdav.
+// fail turns err (from go-smb2, or a kind of this package) into an *Error
+// for the operation op on name, unless it is one already.
 func (f *FS) fail(op, name string, err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) && isKind(pe.Err) {
-		// Already a kind: mapped and recorded by this package, or mapped
-		// by go-smb2 itself (os.ErrPermission for access denied on some
-		// calls), which the handler still has to learn of.
-		f.mu.Lock()
-		if f.lastErr == nil {
-			f.lastErr = &Error{Op: op, Path: name, Kind: pe.Err, Err: err}
-		}
-		f.mu.Unlock()
-		return pe
+	if _, ok := errors.AsType[*Error](err); ok {
+		return err
 	}
-	detail, pe := mapError(op, name, err)
-	f.mu.Lock()
-	if f.lastErr == nil || !severe(f.lastErr.Kind) || severe(detail.Kind) {
-		f.lastErr = detail
-	}
-	f.mu.Unlock()
-	return pe
-}
-
-// severe reports whether an error kind may say something about the SMB
-// connection; a later benign error does not hide it from Err.
-func severe(kind error) bool {
-	switch kind {
-	case fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, ErrBadName, ErrIsDir, ErrNotEmpty:
-		return false
-	}
-	return true
-}
-
-func isKind(err error) bool {
-	switch err {
-	case fs.ErrNotExist, fs.ErrExist, fs.ErrPermission, fs.ErrInvalid, ErrLocked, ErrNoSpace,
-		ErrBadName, ErrNotEmpty, ErrIsDir, ErrNotSupported, ErrCrossDevice, ErrUnavailable, errUnknown:
-		return true
-	}
-	return false
+	return mapError(op, name, err)
 }
 
 // clean turns a webdav name into its canonical form: slash separated,
@@ -153,13 +131,26 @@ func isASCII(s string) bool {
 	return true
 }
 
-// smbPath maps a clean webdav name to the SMB path below the share. Names
-// with a backslash (an SMB separator), a colon (alternate data streams), a
-// NUL or bytes that are not UTF-8 (SMB names are UTF-16; they would become
-// U+FFFD, and different names the same file) are refused: none of them can
-// name a plain file on the share.
+// smbInvalid reports whether no file on an SMB share can have the name:
+// it holds a backslash (an SMB separator), a colon (alternate data
+// streams), one of * ? " < > | (wildcards and reserved characters, which
+// the server refuses with OBJECT_NAME_INVALID), a control character, or
+// bytes that are not UTF-8 (SMB names are UTF-16; they would become
+// U+FFFD, and different names the same file).
+func smbInvalid(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c < 0x20, c == '\\', c == ':', c == '*', c == '?', c == '"', c == '<', c == '>', c == '|':
+			return true
+		}
+	}
+	return !utf8.ValidString(name)
+}
+
+// smbPath maps a clean webdav name to the SMB path below the share; a name
+// no SMB file can have (smbInvalid) is ErrBadName.
 func (f *FS) smbPath(name string) (string, error) {
-	if strings.ContainsAny(name, "\\:\x00") || !utf8.ValidString(name) {
+	if smbInvalid(name) {
 		return "", ErrBadName
 	}
 	if p, ok := f.storedPath(name); ok {
@@ -237,16 +228,18 @@ func (f *FS) resolve(op, name string) (clean_, smb string, err error) {
 	c := clean(name)
 	p, err := f.smbPath(c)
 	if err != nil {
-		return "", "", f.fail(op, c, &os.PathError{Op: op, Path: c, Err: err})
+		return "", "", f.fail(op, c, err)
 	}
 	return c, p, nil
 }
 
-// forget drops the listing cache; every change to the tree calls it.
+// forget drops the listing cache and the Handler's recent Stat answers of
+// the mount; every change to the tree calls it.
 func (f *FS) forget() {
 	f.mu.Lock()
 	f.listing = nil
 	f.mu.Unlock()
+	f.meta.invalidate(f.scope)
 }
 
 func (f *FS) cached(name string) *fileInfo {
@@ -255,9 +248,21 @@ func (f *FS) cached(name string) *fileInfo {
 	return f.listing[name]
 }
 
-func (f *FS) remember(dir string, infos []*fileInfo) {
+// hasSidecar reports whether the last listing showed a sidecar file for
+// the resource name.
+func (f *FS) hasSidecar(name string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.sidecars[name]
+}
+
+func (f *FS) remember(dir string, infos []*fileInfo, sidecars []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sidecars = make(map[string]bool, len(sidecars))
+	for _, n := range sidecars {
+		f.sidecars[path.Join(dir, n)] = true
+	}
 	if f.listing == nil {
 		f.listing = make(map[string]*fileInfo, len(infos))
 	}
@@ -273,7 +278,7 @@ func (f *FS) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
 		return err
 	}
 	if p == f.root {
-		return &os.PathError{Op: "mkdir", Path: name, Err: fs.ErrExist}
+		return f.fail("mkdir", name, fs.ErrExist)
 	}
 	f.forget()
 	if err := f.share.Mkdir(p, perm); err != nil {
@@ -282,10 +287,15 @@ func (f *FS) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
 	return nil
 }
 
+// open opens a file or directory for reading; see OpenFile.
+func (f *FS) open(name string) (*file, error) {
+	return f.OpenFile(context.Background(), name, os.O_RDONLY, 0)
+}
+
 // OpenFile opens a file or directory. A read-only open of a child that the
 // last directory listing returned is lazy: no SMB handle is opened until
 // the content is read.
-func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMode) (webdav.File, error) {
+func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMode) (*file, error) {
 	name, p, err := f.resolve("open", name)
 	if err != nil {
 		return nil, err
@@ -295,15 +305,6 @@ func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMo
 		if fi := f.cached(name); fi != nil {
 			return &file{fsys: f, name: name, path: p, fi: fi}, nil
 		}
-	} else if flag&(os.O_CREATE|os.O_TRUNC|os.O_APPEND|os.O_EXCL) == 0 {
-		// PROPPATCH opens O_RDWR to reach the dead properties, which need
-		// no handle; a directory cannot be opened for writing anyway.
-		fi, err := f.Stat(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		f.forget()
-		return &file{fsys: f, name: name, path: p, fi: fi.(*fileInfo), flag: flag}, nil
 	} else {
 		f.forget()
 	}
@@ -323,6 +324,34 @@ func (f *FS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMo
 	return &file{fsys: f, name: name, path: p, f: sf}, nil
 }
 
+// statOpen is the metadata of the file fl opened for reading, which the
+// Handler then remembers (see metaCache).
+func (f *FS) statOpen(fl *file) (*fileInfo, error) {
+	if fl.fi != nil {
+		return fl.fi, nil
+	}
+	_, gen := f.meta.get(f.scope, f.user, fl.name)
+	fi, err := fl.stat()
+	if err == nil {
+		f.meta.put(f.scope, f.user, fl.name, fi, gen)
+	}
+	return fi, err
+}
+
+// openKnown opens name for reading as open does, and gives the file the
+// Handler's recent answer for its metadata, when there is one, so that a
+// GET need not ask the server again (see file.confirmSize).
+func (f *FS) openKnown(name string) (*file, error) {
+	fl, err := f.open(name)
+	if err != nil || fl.fi != nil {
+		return fl, err
+	}
+	if fi, _ := f.meta.get(f.scope, f.user, fl.name); fi != nil && !fi.IsDir() {
+		fl.fi, fl.known = fi, true
+	}
+	return fl, nil
+}
+
 // RemoveAll removes name and, for a directory, everything below it. A
 // missing name is not an error. The root cannot be removed.
 func (f *FS) RemoveAll(ctx context.Context, name string) error {
@@ -331,12 +360,15 @@ func (f *FS) RemoveAll(ctx context.Context, name string) error {
 		return err
 	}
 	if p == f.root {
-		return &os.PathError{Op: "remove", Path: name, Err: fs.ErrPermission}
+		return f.fail("remove", name, fs.ErrPermission)
 	}
 	f.forget()
 	err = f.removeAll(name, p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		err = nil
+	}
+	if err == nil {
+		f.dropProps(p)
 	}
 	return err
 }
@@ -346,7 +378,7 @@ func (f *FS) removeAll(name, p string) error {
 	if err == nil {
 		return nil
 	}
-	kind, _ := classify(err)
+	kind := errorKind(err)
 	if kind != ErrNotEmpty && kind != ErrIsDir {
 		return f.fail("remove", name, err)
 	}
@@ -382,26 +414,31 @@ func (f *FS) Rename(ctx context.Context, oldName, newName string) error {
 		return err
 	}
 	if op == f.root || np == f.root {
-		return &os.PathError{Op: "rename", Path: oldName, Err: fs.ErrPermission}
+		return f.fail("rename", oldName, fs.ErrPermission)
 	}
 	f.forget()
 	if err := replace(f.share, op, np); err != nil {
 		return f.fail("rename", oldName, err)
 	}
-	if from, to := parentSMB(op), parentSMB(np); from != to && f.hasChildProps(from) {
+	f.renamedProps(op, np)
+	if from, to := parentSMB(op), parentSMB(np); from != to && !f.place.sidecar.Load() && f.hasChildProps(from) {
 		f.markChildProps(to)
 	}
 	return nil
 }
 
-// Stat returns a FileInfo that implements webdav.ETager and
-// webdav.ContentTyper, answered from the last listing when it has name.
+// Stat returns the *fileInfo of name, answered from the last listing
+// when it has name, or from the Handler's recent answers (see metaCache).
 func (f *FS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	name, p, err := f.resolve("stat", name)
 	if err != nil {
 		return nil, err
 	}
 	if fi := f.cached(name); fi != nil {
+		return fi, nil
+	}
+	fi, gen := f.meta.get(f.scope, f.user, name)
+	if fi != nil {
 		return fi, nil
 	}
 	st, err := f.share.Stat(p)
@@ -412,7 +449,9 @@ func (f *FS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, f.fail("stat", name, err)
 	}
-	return newFileInfo(path.Base(name), st), nil
+	fi = newFileInfo(path.Base(name), st)
+	f.meta.put(f.scope, f.user, name, fi, gen)
+	return fi, nil
 }
 
 // quota returns the space available to the user and the space in use on
@@ -458,11 +497,6 @@ type fileInfo struct {
 	attrs uint32
 }
 
-var (
-	_ webdav.ETager       = (*fileInfo)(nil)
-	_ webdav.ContentTyper = (*fileInfo)(nil)
-)
-
 func newFileInfo(name string, st os.FileInfo) *fileInfo {
 	fi := &fileInfo{name: name, size: st.Size(), mode: st.Mode(), mtime: st.ModTime()}
 	if s, ok := st.Sys().(*smb2.FileStat); ok {
@@ -483,22 +517,14 @@ func (fi *fileInfo) ModTime() time.Time { return fi.mtime }
 func (fi *fileInfo) IsDir() bool        { return fi.mode.IsDir() }
 func (fi *fileInfo) Sys() any           { return nil }
 
-// ETag is the last write time in nanoseconds and the size, as Apache does;
+// etag is the last write time in nanoseconds and the size, as Apache does;
 // collections get one too (RFC 4918 section 8.6 allows it, clients use it
 // to notice changed folders).
-func (fi *fileInfo) ETag(ctx context.Context) (string, error) {
-	return fi.etag(), nil
-}
-
 func (fi *fileInfo) etag() string {
 	return `"` + strconv.FormatInt(fi.mtime.UnixNano(), 16) + "-" + strconv.FormatInt(fi.size, 16) + `"`
 }
 
-// ContentType is chosen by the name's extension, never by reading content.
-func (fi *fileInfo) ContentType(ctx context.Context) (string, error) {
-	return contentType(fi.name), nil
-}
-
+// contentType is chosen by the name's extension, never by reading content.
 func contentType(name string) string {
 	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
 		return t
@@ -511,19 +537,13 @@ func (f *FS) smbPathOf(name string) (string, error) {
 	return f.smbPath(clean(name))
 }
 
-// copyFile copies the file src to dst through a temporary file next to
-// dst, renamed over dst once the data and the dead properties are there.
-// With keepACL (dst exists), dst's security descriptor is copied onto the
-// temporary file while the data is (see keepSecurity); aclErr says what of
-// it could not be, which does not fail the copy.
-func (f *FS) copyFile(ctx context.Context, src, dst string, keepACL bool) (aclErr, err error) {
-	f.forget()
-	return f.copyFileFrom(f, src, dst, keepACL)
-}
-
 // copyFileFrom copies the file src of sfs (f itself, or another share's
-// FS) to dst of f, as copyFile does; only within one share can the server
-// copy by itself.
+// FS) to dst of f through a temporary file next to dst, renamed over dst
+// once the data and the dead properties are there; only within one share
+// can the server copy by itself. With keepACL (dst exists), dst's
+// security descriptor is copied onto the temporary file while the data is
+// (see keepSecurity); aclErr says what of it could not be, which does not
+// fail the copy.
 func (f *FS) copyFileFrom(sfs *FS, src, dst string, keepACL bool) (aclErr, err error) {
 	src, sp, err := sfs.resolve("copy", src)
 	if err != nil {
@@ -571,8 +591,10 @@ func (f *FS) copyFileFrom(sfs *FS, src, dst string, keepACL bool) (aclErr, err e
 	}
 	f.copyProps(sfs, sp, tp)
 	if err := replace(f.share, tp, dp); err != nil {
+		f.dropProps(tp)
 		return nil, f.fail("copy", dst, err)
 	}
+	f.renamedProps(tp, dp)
 	return aclErr, nil
 }
 

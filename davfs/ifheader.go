@@ -21,6 +21,19 @@ type ifCondition struct {
 
 var errBadIfHeader = errors.New("malformed If header")
 
+// readIf parses an If header value as parseIf does, and also takes a
+// header that is nothing but a bare lock token, as the JavaScript client
+// "webdav" sends to refresh a lock.
+func readIf(s string) ([]ifList, error) {
+	lists, err := parseIf(s)
+	if err != nil {
+		if t, ok := bareToken(s); ok {
+			return []ifList{{conditions: []ifCondition{{token: t}}}}, nil
+		}
+	}
+	return lists, err
+}
+
 // parseIf parses an If header value.
 func parseIf(s string) ([]ifList, error) {
 	var lists []ifList
@@ -64,7 +77,7 @@ func parseConditions(s string) ([]ifCondition, error) {
 	s = strings.TrimSpace(s)
 	for s != "" {
 		var c ifCondition
-		if len(s) >= 3 && strings.EqualFold(s[:3], "not") {
+		if len(s) > 3 && strings.EqualFold(s[:3], "not") && strings.ContainsRune(" \t<[", rune(s[3])) {
 			c.not = true
 			s = strings.TrimSpace(s[3:])
 		}
@@ -87,7 +100,18 @@ func parseConditions(s string) ([]ifCondition, error) {
 			c.etag = s[1:end]
 			s = s[end+1:]
 		default:
-			return nil, errBadIfHeader
+			// a state token without its angle brackets, as some clients
+			// send it: up to the next space
+			end := strings.IndexAny(s, " \t")
+			if end < 0 {
+				end = len(s)
+			}
+			t, ok := bareToken(s[:end])
+			if !ok {
+				return nil, errBadIfHeader
+			}
+			c.token = t
+			s = s[end:]
 		}
 		conds = append(conds, c)
 		s = strings.TrimSpace(s)
@@ -110,4 +134,26 @@ func ifTokens(lists []ifList) []string {
 		}
 	}
 	return out
+}
+
+// bareToken accepts a lock token sent without its angle brackets (a
+// popular JavaScript client does this): an absolute URI such as
+// "urn:uuid:...", with no space, bracket or parenthesis in it.
+func bareToken(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok || scheme == "" || rest == "" || strings.ContainsAny(s, " \t<>()[]") {
+		return "", false
+	}
+	return s, true
+}
+
+// lockToken reads a Lock-Token header (RFC 4918 section 10.5): a Coded-URL,
+// "<" token ">", or the bare token some clients send.
+func lockToken(h string) (string, bool) {
+	h = strings.TrimSpace(h)
+	if len(h) >= 2 && h[0] == '<' && h[len(h)-1] == '>' {
+		return h[1 : len(h)-1], len(h) > 2
+	}
+	return bareToken(h)
 }

@@ -22,6 +22,9 @@ func TestLitmus(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		runLitmus(t, newTestEnv(t, func(o *HandlerOptions) { o.Locks = NewRedisLocks(c, "litmus:") }))
 	})
+	// a share of a stock smbd, without streams_xattr: dead properties
+	// live in sidecar files instead of alternate data streams
+	t.Run("stock smbd", func(t *testing.T) { runLitmus(t, newTestEnvStock(t)) })
 }
 
 func runLitmus(t *testing.T, e *testEnv) {

@@ -2,6 +2,7 @@ package davfs
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/xml"
 	"errors"
@@ -12,11 +13,10 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/davgate/davgate/internal/slowbody"
 )
 
 // Lock timeouts used when HandlerOptions leave them zero.
@@ -61,17 +61,16 @@ type target struct {
 // checkLocks applies the WebDAV locks and the If header (RFC 4918 section
 // 7 and 10.4) before a write to the targets. The If header, if any, must
 // evaluate true (else 412), and every lock on a target must have one of
-// its tokens submitted by the user who holds it (else 423 Locked). It
-// writes the failure response and returns false when the request may not
-// go on.
-func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, targets ...target) bool {
+// its tokens submitted by the user who holds it (else 423 Locked). A
+// tagged list of the If header may name a resource of this share or of
+// one of the shares tagged (the other share of a COPY or MOVE).
+func (s *shareRequest) checkLocks(r *http.Request, targets []target, tagged ...*shareRequest) error {
 	ctx := r.Context()
 	var lists []ifList
 	if hdr := r.Header.Get("If"); hdr != "" {
 		var err error
-		if lists, err = parseIf(hdr); err != nil {
-			s.h.fail(w, r, http.StatusBadRequest, err)
-			return false
+		if lists, err = readIf(hdr); err != nil {
+			return fail(http.StatusBadRequest, err)
 		}
 	}
 	submitted := map[string]bool{}
@@ -82,33 +81,13 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 	}
 	// RFC 4918 section 10.4.1: an If header that evaluates false fails
 	// the request with 412, before locks are looked at.
-	if lists != nil {
-		ok := false
-		for _, l := range lists {
-			if ok = s.evalIfList(r, l, targets[0].name); ok {
-				break
-			}
-		}
-		if !ok {
-			s.h.fail(w, r, http.StatusPreconditionFailed, errors.New("if header evaluated false"))
-			return false
-		}
+	if lists != nil && !slices.ContainsFunc(lists, func(l ifList) bool { return s.evalIfList(r, l, targets[0].name, tagged) }) {
+		return fail(http.StatusPreconditionFailed, errors.New("if header evaluated false"))
 	}
 	for _, t := range targets {
-		locks, err := s.h.locks.Find(ctx, s.lockName(t.name), t.deep)
-		if err == nil && t.member && t.name != "/" {
-			parent := s.lockName(path.Dir(t.name))
-			var pl []Lock
-			pl, err = s.h.locks.Find(ctx, parent, false)
-			for _, l := range pl {
-				if l.ZeroDepth && strings.EqualFold(l.Root, parent) {
-					locks = append(locks, l)
-				}
-			}
-		}
+		locks, err := s.targetLocks(ctx, t)
 		if err != nil {
-			s.h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
-			return false
+			return fail(http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
 		}
 		held := map[string]bool{} // lock roots with a submitted token
 		for _, l := range locks {
@@ -118,67 +97,70 @@ func (s *shareRequest) checkLocks(w http.ResponseWriter, r *http.Request, target
 		}
 		for _, l := range locks {
 			if !held[l.Root] {
-				s.writeLocked(w, r, l.Root)
-				return false
+				return s.locked(l.Root)
 			}
 		}
 	}
-	return true
+	return nil
 }
 
-// noOthersLocks answers 423 and reports false when another user holds a
-// lock on or below name, the destination of a MOVE or COPY; the user's
-// own locks do not refuse it (an editor saves by moving a temporary file
-// over the document it has locked). When the lock store cannot answer it
-// fails closed with 503: a lock that cannot be read may be there.
-func (s *shareRequest) noOthersLocks(w http.ResponseWriter, r *http.Request, name string) bool {
+// targetLocks are the locks a write to t must hold a token of: those on
+// t (and below it, for a deep write), and for a new or removed member a
+// depth-0 lock on its parent.
+func (s *shareRequest) targetLocks(ctx context.Context, t target) ([]Lock, error) {
+	locks, err := s.h.locks.Find(ctx, s.lockName(t.name), t.deep)
+	if err != nil || !t.member || t.name == "/" {
+		return locks, err
+	}
+	parent := s.lockName(path.Dir(t.name))
+	pl, err := s.h.locks.Find(ctx, parent, false)
+	for _, l := range pl {
+		if l.ZeroDepth && strings.EqualFold(l.Root, parent) {
+			locks = append(locks, l)
+		}
+	}
+	return locks, err
+}
+
+// noOthersLocks answers 423 when another user holds a lock on or below
+// name, the destination of a MOVE or COPY; the user's own locks do not
+// refuse it (an editor saves by moving a temporary file over the document
+// it has locked). When the lock store cannot answer it fails closed with
+// 503: a lock that cannot be read may be there.
+func (s *shareRequest) noOthersLocks(r *http.Request, name string) error {
 	locks, err := s.h.locks.Find(r.Context(), s.lockName(name), true)
 	if err != nil {
-		s.h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
-		return false
+		return fail(http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
 	}
 	for _, l := range locks {
 		if l.User != s.user {
-			s.writeLocked(w, r, l.Root)
-			return false
+			return s.locked(l.Root)
 		}
 	}
-	return true
+	return nil
 }
 
-// writeLocked answers 423 with the lock-token-submitted precondition
-// (RFC 4918 section 16) naming the locked resource.
-func (s *shareRequest) writeLocked(w http.ResponseWriter, r *http.Request, root string) {
-	s.writeLockError(w, r, "lock-token-submitted", root, errors.New("resource locked, no lock token submitted"))
-}
-
-// writeLockError answers 423 with a precondition element of RFC 4918
-// section 16 (lock-token-submitted, no-conflicting-lock) naming the
-// resource at root.
-func (s *shareRequest) writeLockError(w http.ResponseWriter, r *http.Request, condition, root string, err error) {
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.WriteHeader(http.StatusLocked)
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
-		`<D:error xmlns:D="DAV:"><D:%s><D:href>%s</D:href></D:%s></D:error>`+"\n",
-		condition, xmlEscape(s.href(s.resourceName(root), false)), condition)
-	s.h.logFailure(r, http.StatusLocked, err)
+// locked answers 423 with the lock-token-submitted precondition (RFC 4918
+// section 16) naming the locked resource at root.
+func (s *shareRequest) locked(root string) error {
+	return failCond(http.StatusLocked, "lock-token-submitted", s.href(s.resourceName(root), false),
+		errors.New("resource locked, no lock token submitted"))
 }
 
 // evalIfList evaluates one list of an If header: all its conditions must
 // hold for its resource (the tagged one, else the request's).
-func (s *shareRequest) evalIfList(r *http.Request, l ifList, name string) bool {
+func (s *shareRequest) evalIfList(r *http.Request, l ifList, name string, tagged []*shareRequest) bool {
 	if l.resource != "" {
 		u, err := url.Parse(l.resource)
 		if err != nil {
 			return false
 		}
 		p := path.Clean("/" + u.Path)
-		n, ok := s.name(p)
+		n, ok := s.inShare(p)
 		if !ok {
-			// a COPY or MOVE to another share may tag its destination
-			if o := s.other; o != nil {
-				if _, ok := o.name(p); ok {
-					return o.evalIfList(r, l, "")
+			for _, o := range tagged {
+				if _, ok := o.inShare(p); ok {
+					return o.evalIfList(r, l, "", nil)
 				}
 			}
 			return false
@@ -375,24 +357,19 @@ func newLockToken() string {
 
 // lock serves LOCK: a new lock, or the refresh of one when the body is
 // empty (RFC 4918 section 9.10).
-func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request, name string) {
-	ctx := r.Context()
-	h := s.h
-	body, err := io.ReadAll(http.MaxBytesReader(w, slowbody.Reader(w, r, slowbody.Idle, slowbody.Total), h.maxBody))
+func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request) error {
+	body, err := s.h.readBody(w, r)
 	if err != nil {
-		h.fail(w, r, http.StatusRequestEntityTooLarge, err)
-		return
+		return err
 	}
-	timeout := h.lockTimeout(r.Header.Get("Timeout"))
+	timeout := s.h.lockTimeout(r.Header.Get("Timeout"))
 	now := time.Now()
 	if len(bytes.TrimSpace(body)) == 0 {
-		s.refreshLock(w, r, name, timeout, now)
-		return
+		return s.refreshLock(w, r, timeout, now)
 	}
 	li, err := parseLockInfo(body)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("lock body: %w", err))
-		return
+		return fail(http.StatusBadRequest, fmt.Errorf("lock body: %w", err))
 	}
 	zeroDepth := false
 	switch d := r.Header.Get("Depth"); d {
@@ -400,12 +377,11 @@ func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request, name string)
 	case "0":
 		zeroDepth = true
 	default:
-		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("lock depth %q", d))
-		return
+		return fail(http.StatusBadRequest, fmt.Errorf("lock depth %q", d))
 	}
 	l := Lock{
 		Token:     newLockToken(),
-		Root:      s.lockName(name),
+		Root:      s.lockName(s.name),
 		User:      s.user,
 		Shared:    li.shared,
 		ZeroDepth: zeroDepth,
@@ -413,109 +389,106 @@ func (s *shareRequest) lock(w http.ResponseWriter, r *http.Request, name string)
 		Timeout:   timeout,
 		Expires:   now.Add(timeout),
 	}
-	if err := h.locks.Create(ctx, l, h.lockLimits); err != nil {
-		if errors.Is(err, ErrLockConflict) {
-			s.writeLockError(w, r, "no-conflicting-lock", l.Root, err)
-			return
-		}
-		if errors.Is(err, ErrTooManyLocks) {
-			// RFC 4918 has no status for a lock count bound; 507 (section
-			// 11.5: the server cannot store what the request needs) says
-			// the store is full for this user or share, unlike 423, which
-			// would name a conflicting lock that is not there, or 503,
-			// which invites a retry that cannot succeed.
-			h.logFailure(r, http.StatusInsufficientStorage, err)
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(http.StatusInsufficientStorage)
-			fmt.Fprintln(w, "Too many locks held by this user or on this share")
-			return
-		}
-		h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("create lock: %w", err))
-		return
+	if err := s.createLock(r.Context(), l); err != nil {
+		return err
 	}
-	created := false
-	if _, err := s.fsys.Stat(ctx, name); errors.Is(err, fs.ErrNotExist) {
-		// RFC 4918 section 7.3: a LOCK on an unmapped URL creates an empty
-		// resource.
-		f, err := s.fsys.OpenFile(ctx, name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
-		if err != nil {
-			h.locks.Unlock(ctx, l.Token)
-			st, _ := httpStatus(err)
-			if errors.Is(err, fs.ErrNotExist) {
-				st = http.StatusConflict
-			}
-			h.fail(w, r, st, s.fsys.Err())
-			return
-		}
-		f.Close()
-		created = true
-	} else if err != nil {
-		h.locks.Unlock(ctx, l.Token)
-		s.failFS(w, r, err)
-		return
+	created, err := s.lockedResource(r.Context())
+	if err != nil {
+		s.h.locks.Unlock(r.Context(), l.Token)
+		return err
 	}
 	w.Header().Set("Lock-Token", "<"+l.Token+">")
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	status := http.StatusOK
 	if created {
-		w.WriteHeader(http.StatusCreated)
+		status = http.StatusCreated
 	}
-	fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+`<D:prop xmlns:D="DAV:"><D:lockdiscovery>%s</D:lockdiscovery></D:prop>`+"\n",
-		s.activeLock(l, now))
+	propBody(w, status, s.activeLock(l, now))
+	return nil
+}
+
+// createLock stores the new lock l: 423 with no-conflicting-lock (RFC
+// 4918 section 9.10.6) against another's, 507 over the lock bounds.
+func (s *shareRequest) createLock(ctx context.Context, l Lock) error {
+	err := s.h.locks.Create(ctx, l, s.h.lockLimits)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrLockConflict):
+		return failCond(http.StatusLocked, "no-conflicting-lock", s.href(s.name, false), err)
+	case errors.Is(err, ErrTooManyLocks):
+		// RFC 4918 has no status for a lock count bound; 507 (section
+		// 11.5: the server cannot store what the request needs) says the
+		// store is full for this user or share, unlike 423, which would
+		// name a conflicting lock that is not there, or 503, which
+		// invites a retry that cannot succeed.
+		return &httpError{status: http.StatusInsufficientStorage, err: err,
+			text: "Too many locks held by this user or on this share"}
+	}
+	return fail(http.StatusServiceUnavailable, fmt.Errorf("create lock: %w", err))
+}
+
+// lockedResource makes sure the locked resource exists: a LOCK on an
+// unmapped URL creates an empty one (RFC 4918 section 7.3), reported by
+// created.
+func (s *shareRequest) lockedResource(ctx context.Context) (created bool, err error) {
+	_, err = s.fsys.Stat(ctx, s.name)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false, failFS(err)
+	}
+	f, err := s.fsys.OpenFile(ctx, s.name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return false, failParent(err)
+	}
+	f.Close()
+	return true, nil
 }
 
 // refreshLock extends the lock whose token the If header submits; the
 // lock must cover the request's resource (RFC 4918 section 9.10.2).
-func (s *shareRequest) refreshLock(w http.ResponseWriter, r *http.Request, name string, timeout time.Duration, now time.Time) {
+func (s *shareRequest) refreshLock(w http.ResponseWriter, r *http.Request, timeout time.Duration, now time.Time) error {
 	ctx := r.Context()
-	lists, err := parseIf(r.Header.Get("If"))
+	lists, err := readIf(r.Header.Get("If"))
 	if err != nil {
-		s.h.fail(w, r, http.StatusBadRequest, fmt.Errorf("lock refresh: %w", err))
-		return
+		return fail(http.StatusBadRequest, fmt.Errorf("lock refresh: %w", err))
 	}
 	for _, t := range ifTokens(lists) {
 		l, err := s.h.locks.Get(ctx, t)
-		if err != nil || !l.covers(s.lockName(name)) || l.User != s.user {
+		if err != nil || !l.covers(s.lockName(s.name)) || l.User != s.user {
 			continue
 		}
 		l, err = s.h.locks.Refresh(ctx, t, timeout, now.Add(timeout))
 		if err != nil {
 			continue
 		}
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-		fmt.Fprintf(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+`<D:prop xmlns:D="DAV:"><D:lockdiscovery>%s</D:lockdiscovery></D:prop>`+"\n",
-			s.activeLock(l, now))
-		return
+		propBody(w, http.StatusOK, s.activeLock(l, now))
+		return nil
 	}
-	s.h.fail(w, r, http.StatusPreconditionFailed, errors.New("lock refresh: no matching lock token"))
+	return fail(http.StatusPreconditionFailed, errors.New("lock refresh: no matching lock token"))
 }
 
 // unlock serves UNLOCK (RFC 4918 section 9.11).
-func (s *shareRequest) unlock(w http.ResponseWriter, r *http.Request, name string) {
+func (s *shareRequest) unlock(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	t := r.Header.Get("Lock-Token")
-	if len(t) < 2 || t[0] != '<' || t[len(t)-1] != '>' {
-		s.h.fail(w, r, http.StatusBadRequest, errors.New("unlock without a Lock-Token"))
-		return
+	t, ok := lockToken(r.Header.Get("Lock-Token"))
+	if !ok {
+		return fail(http.StatusBadRequest, errors.New("unlock without a Lock-Token"))
 	}
-	t = t[1 : len(t)-1]
 	l, err := s.h.locks.Get(ctx, t)
-	if err != nil || !l.covers(s.lockName(name)) {
-		w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-		w.WriteHeader(http.StatusConflict)
-		fmt.Fprint(w, `<?xml version="1.0" encoding="utf-8"?>`+"\n"+
-			`<D:error xmlns:D="DAV:"><D:lock-token-matches-request-uri/></D:error>`+"\n")
-		s.h.logFailure(r, http.StatusConflict, errors.New("unlock: no such lock on this resource"))
-		return
+	if err != nil || !l.covers(s.lockName(s.name)) {
+		return failCond(http.StatusConflict, "lock-token-matches-request-uri", "",
+			errors.New("unlock: no such lock on this resource"))
 	}
 	if l.User != s.user {
-		s.h.fail(w, r, http.StatusForbidden, errors.New("unlock: lock belongs to another user"))
-		return
+		return fail(http.StatusForbidden, errors.New("unlock: lock belongs to another user"))
 	}
 	if err := s.h.locks.Unlock(ctx, t); err != nil && !errors.Is(err, ErrNoSuchLock) {
-		s.h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("unlock: %w", err))
-		return
+		return fail(http.StatusServiceUnavailable, fmt.Errorf("unlock: %w", err))
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // activeLock renders a lock as a DAV:activelock element.

@@ -149,3 +149,35 @@ func TestBadNames(t *testing.T) {
 		}
 	}
 }
+
+// A name no file on an SMB share can have (a wildcard, a reserved
+// character, a colon, a control character) names no resource: a read of
+// it (PROPFIND, GET, HEAD, DELETE, PROPPATCH, COPY or MOVE of it) is 404,
+// as for any missing resource (rclone's backend tests check this), while
+// a write that would create it keeps a clear 400.
+func TestNamesThatCannotExist(t *testing.T) {
+	e := newTestEnv(t)
+	e.expect(t, 201, "PUT", "/dav/data/ok.txt", strings.NewReader("ok"))
+	for _, n := range []string{"a%3Fb", "a%22b", "a%3Cb", "a%3Eb", "a%5Cb", "a*b", "a%7Cb", "a:b", "d%3F/x", "a%01b"} {
+		for _, m := range []string{"GET", "HEAD", "DELETE", "PROPPATCH", "COPY", "MOVE"} {
+			if resp, _ := e.do(t, m, "/dav/data/"+n, nil, "Destination", e.srv.URL+"/dav/data/new"); resp.StatusCode != 404 {
+				t.Errorf("%s %s = %d, want 404", m, n, resp.StatusCode)
+			}
+		}
+		for _, d := range []string{"0", "1"} {
+			if resp, _ := e.do(t, "PROPFIND", "/dav/data/"+n, nil, "Depth", d); resp.StatusCode != 404 {
+				t.Errorf("PROPFIND %s = %d, want 404", n, resp.StatusCode)
+			}
+		}
+		for _, m := range []string{"PUT", "MKCOL"} {
+			if resp, _ := e.do(t, m, "/dav/data/"+n, strings.NewReader("")); resp.StatusCode != 400 {
+				t.Errorf("%s %s = %d, want 400", m, n, resp.StatusCode)
+			}
+		}
+		for _, m := range []string{"COPY", "MOVE"} {
+			if resp, _ := e.do(t, m, "/dav/data/ok.txt", nil, "Destination", e.srv.URL+"/dav/data/"+n); resp.StatusCode != 400 {
+				t.Errorf("%s to %s = %d, want 400", m, n, resp.StatusCode)
+			}
+		}
+	}
+}

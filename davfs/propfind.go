@@ -1,14 +1,13 @@
 package davfs
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path"
 	"slices"
 	"strconv"
@@ -21,11 +20,10 @@ import (
 	"github.com/davgate/davgate/internal/slowbody"
 )
 
-// PROPFIND is served by davgate rather than x/net/webdav, which opens and
-// stats every child of a listing, reads content to guess types, has no
-// getetag for collections, no quota and no lockdiscovery. Here a Depth: 1
-// listing costs one SMB directory query; the dead properties stream of
-// each child is read only when the request asks for dead properties.
+// PROPFIND (RFC 4918 section 9.1): a Depth: 1 listing costs one SMB
+// directory query; the dead properties of each child are read only when
+// the request asks for dead properties and the collection's marker says
+// some child may have them.
 
 type propfindMode int
 
@@ -143,90 +141,167 @@ type entry struct {
 
 // readPropfind reads and parses a PROPFIND body of at most maxBody bytes:
 // 413 if it is longer, 400 if it is no propfind.
-func (h *Handler) readPropfind(w http.ResponseWriter, r *http.Request) (propfindReq, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, slowbody.Reader(w, r, slowbody.Idle, slowbody.Total), h.maxBody))
+func (h *Handler) readPropfind(w http.ResponseWriter, r *http.Request) (propfindReq, error) {
+	body, err := h.readBody(w, r)
 	if err != nil {
-		h.fail(w, r, http.StatusRequestEntityTooLarge, err)
-		return propfindReq{}, false
+		return propfindReq{}, err
+	}
+	if pf, ok := h.propfinds.get(body); ok {
+		return pf, nil
 	}
 	pf, err := parsePropfind(body)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, fmt.Errorf("propfind body: %w", err))
-		return propfindReq{}, false
+		return propfindReq{}, fail(http.StatusBadRequest, fmt.Errorf("propfind body: %w", err))
 	}
-	return pf, true
+	h.propfinds.put(body, pf)
+	return pf, nil
 }
 
-// propfind serves PROPFIND with Depth 0 or 1 (the caller refused others).
-func (s *shareRequest) propfind(w http.ResponseWriter, r *http.Request, name string, depth int) {
-	ctx := r.Context()
-	h := s.h
-	pf, ok := h.readPropfind(w, r)
-	if !ok {
+// propfindBodies remembers the parsed PROPFIND bodies last seen: a client
+// sends the same few again and again, and parsing one costs more than
+// answering it from the metadata cache. Its entries are read only.
+type propfindBodies struct {
+	mu sync.Mutex
+	m  map[string]propfindReq
+}
+
+// Bounds of propfindBodies: bodies up to maxPropfindBody bytes, up to
+// maxPropfindBodies of them (past that it starts again).
+const (
+	maxPropfindBody   = 4 << 10
+	maxPropfindBodies = 64
+)
+
+func (c *propfindBodies) get(body []byte) (propfindReq, bool) {
+	if len(body) > maxPropfindBody {
+		return propfindReq{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pf, ok := c.m[string(body)]
+	return pf, ok
+}
+
+func (c *propfindBodies) put(body []byte, pf propfindReq) {
+	if len(body) > maxPropfindBody {
 		return
 	}
-	st, err := s.fsys.Stat(ctx, name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxPropfindBodies {
+		c.m = make(map[string]propfindReq, maxPropfindBodies)
+	}
+	c.m[string(body)] = pf
+}
+
+// readBody reads an XML request body (PROPFIND, PROPPATCH, LOCK) of at
+// most maxBody bytes, 413 if it is longer.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, slowbody.Reader(w, r, slowbody.Idle, slowbody.Total), h.maxBody))
 	if err != nil {
-		s.failFS(w, r, err)
-		return
+		st := http.StatusBadRequest
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			st = http.StatusRequestEntityTooLarge
+		}
+		return nil, fail(st, fmt.Errorf("%s body: %w", strings.ToLower(r.Method), err))
 	}
-	entries := []*entry{{name: name, fi: st.(*fileInfo)}}
-	if depth == 1 && st.IsDir() {
-		f, err := s.fsys.OpenFile(ctx, name, os.O_RDONLY, 0)
-		if err != nil {
-			s.failFS(w, r, err)
-			return
-		}
-		children, err := f.Readdir(0)
-		f.Close()
-		if err != nil {
-			s.failFS(w, r, err)
-			return
-		}
-		for _, c := range children {
-			entries = append(entries, &entry{name: path.Join(name, c.Name()), fi: c.(*fileInfo)})
+	return body, nil
+}
+
+// propfind serves PROPFIND with Depth 0 or 1; infinite depth means Depth
+// 0 on a file (RFC 4918 section 9.1) and is refused on a collection.
+func (s *shareRequest) propfind(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	name := s.name
+	depth, err := propfindDepth(r)
+	var fi *fileInfo
+	if d := r.Header.Get("Depth"); d == "" || d == "infinity" {
+		if st, serr := s.fsys.Stat(ctx, name); serr == nil && !st.IsDir() {
+			fi, depth, err = st.(*fileInfo), 0, nil
 		}
 	}
+	if err != nil {
+		return err
+	}
+	pf, err := s.h.readPropfind(w, r)
+	if err != nil {
+		return err
+	}
+	entries, err := s.entries(ctx, name, fi, depth)
+	if err != nil {
+		return failFS(err)
+	}
+	s.loadDeadProps(pf, name, entries)
+	locks, err := s.h.locks.Find(ctx, s.lockName(name), depth == 1)
+	if err != nil {
+		return fail(http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
+	}
+	ms := startMultistatus(w)
+	now := time.Now()
+	for _, e := range entries {
+		found, missing := s.entryProps(pf, e, locks, now)
+		ms.props(s.href(e.name, e.fi.IsDir()), found, missing)
+	}
+	if err := ms.close(); err != nil {
+		s.h.log.DebugContext(ctx, "propfind: write response", "error", err.Error())
+	}
+	return nil
+}
+
+// entries are the resource name (fi, if known) and, at Depth 1 of a
+// collection, its members, from one directory listing.
+func (s *shareRequest) entries(ctx context.Context, name string, fi *fileInfo, depth int) ([]*entry, error) {
+	if fi == nil {
+		st, err := s.fsys.Stat(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		fi = st.(*fileInfo)
+	}
+	entries := []*entry{{name: name, fi: fi}}
+	if depth == 0 || !fi.IsDir() {
+		return entries, nil
+	}
+	f, err := s.fsys.open(name)
+	if err != nil {
+		return nil, err
+	}
+	children, err := f.Readdir(0)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range children {
+		entries = append(entries, &entry{name: path.Join(name, c.Name()), fi: c.(*fileInfo)})
+	}
+	return entries, nil
+}
+
+// loadDeadProps reads the dead properties of the entries when pf asks
+// for any: those of a listing's members only where the collection's
+// marker says some may have them, several at a time.
+func (s *shareRequest) loadDeadProps(pf propfindReq, name string, entries []*entry) {
 	needDead := pf.mode != modeProp
 	for _, n := range pf.names {
 		if !isLive(n) {
 			needDead = true
 		}
 	}
-	if needDead {
-		if len(entries) > 1 {
-			if p, err := s.fsys.smbPath(name); err == nil && !s.fsys.hasChildProps(p) {
-				entries[0].dead, _ = s.fsys.readProps(p)
-				needDead = false
-			}
-		}
-		if needDead {
-			s.loadDeadProps(entries)
-		}
-	}
-	locks, err := h.locks.Find(ctx, s.lockName(name), depth == 1)
-	if err != nil {
-		h.fail(w, r, http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
+	if !needDead {
 		return
 	}
-
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	w.WriteHeader(http.StatusMultiStatus)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	bw.WriteString(`<?xml version="1.0" encoding="utf-8"?>` + "\n" + `<D:multistatus xmlns:D="DAV:">`)
-	now := time.Now()
-	for _, e := range entries {
-		s.writeResponse(bw, pf, e, locks, now)
+	if len(entries) > 1 {
+		if p, err := s.fsys.smbPath(name); err == nil && !s.fsys.hasChildProps(p) {
+			entries[0].dead, _ = s.fsys.readProps(p)
+			return
+		}
 	}
-	bw.WriteString("</D:multistatus>\n")
-	if err := bw.Flush(); err != nil {
-		h.log.DebugContext(ctx, "propfind: write response", "error", err.Error())
-	}
+	s.readDeadProps(entries)
 }
 
-// loadDeadProps reads the dead properties of the entries, several at a
+// readDeadProps reads the dead properties of the entries, several at a
 // time.
-func (s *shareRequest) loadDeadProps(entries []*entry) {
+func (s *shareRequest) readDeadProps(entries []*entry) {
 	const workers = 16
 	work := make(chan *entry)
 	var wg sync.WaitGroup
@@ -243,17 +318,20 @@ func (s *shareRequest) loadDeadProps(entries []*entry) {
 			}
 		}()
 	}
-	for _, e := range entries {
+	sidecar := s.fsys.place.sidecar.Load()
+	for i, e := range entries {
+		if sidecar && i > 0 && !s.fsys.hasSidecar(e.name) {
+			continue // listed without a sidecar: no dead properties
+		}
 		work <- e
 	}
 	close(work)
 	wg.Wait()
 }
 
-func (s *shareRequest) writeResponse(w *bufio.Writer, pf propfindReq, e *entry, locks []Lock, now time.Time) {
-	w.WriteString("<D:response><D:href>")
-	w.WriteString(xmlEscape(s.href(e.name, e.fi.IsDir())))
-	w.WriteString("</D:href>")
+// entryProps renders the properties pf asks for of the entry e: those it
+// has, and those it lacks.
+func (s *shareRequest) entryProps(pf propfindReq, e *entry, locks []Lock, now time.Time) (string, string) {
 	var found, missing strings.Builder
 	switch pf.mode {
 	case modePropname:
@@ -293,17 +371,7 @@ func (s *shareRequest) writeResponse(w *bufio.Writer, pf propfindReq, e *entry, 
 			}
 		}
 	}
-	if found.Len() > 0 || missing.Len() == 0 {
-		w.WriteString("<D:propstat><D:prop>")
-		w.WriteString(found.String())
-		w.WriteString("</D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>")
-	}
-	if missing.Len() > 0 {
-		w.WriteString("<D:propstat><D:prop>")
-		w.WriteString(missing.String())
-		w.WriteString("</D:prop><D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>")
-	}
-	w.WriteString("</D:response>\n")
+	return found.String(), missing.String()
 }
 
 // sortedNames returns the property names of m in a stable order.
@@ -328,37 +396,6 @@ func contains(list []xml.Name, n xml.Name) bool {
 		}
 	}
 	return false
-}
-
-// writeElement writes a property element, empty when withValue is false;
-// a property outside DAV: declares its namespace as the default one.
-func writeElement(b *strings.Builder, n xml.Name, lang, value string, withValue bool) {
-	dav := n.Space == nsDAV
-	b.WriteString("<")
-	if dav {
-		b.WriteString("D:")
-	}
-	b.WriteString(n.Local)
-	if !dav {
-		b.WriteString(` xmlns="`)
-		b.WriteString(xmlEscape(n.Space))
-		b.WriteString(`"`)
-	}
-	if lang != "" {
-		b.WriteString(` xml:lang="`)
-		b.WriteString(xmlEscape(lang))
-		b.WriteString(`"`)
-	}
-	b.WriteString(">")
-	if withValue {
-		b.WriteString(value)
-	}
-	b.WriteString("</")
-	if dav {
-		b.WriteString("D:")
-	}
-	b.WriteString(n.Local)
-	b.WriteString(">")
 }
 
 // liveValue computes a live property; ok is false when the resource has
@@ -412,7 +449,9 @@ func (s *shareRequest) liveValue(n xml.Name, e *entry, locks []Lock, now time.Ti
 		}
 		return xmlEscape(contentType(fi.name)), true
 	case "getetag":
-		return xmlEscape(fi.etag()), true
+		// hex digits, a dash and literal quotes, which XML text needs not
+		// escape and some clients' parsers do not decode (&#34;)
+		return fi.etag(), true
 	case "lockdiscovery":
 		var b strings.Builder
 		ln := s.lockName(e.name)

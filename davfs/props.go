@@ -1,7 +1,6 @@
 package davfs
 
 import (
-	"bytes"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -9,12 +8,9 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/cloudsoda/go-smb2"
 	"golang.org/x/net/webdav"
 )
 
@@ -68,11 +64,17 @@ func (f *FS) markChildProps(dir string) {
 
 // hasChildProps reports whether children of dir may have dead properties.
 func (f *FS) hasChildProps(dir string) bool {
+	if f.place.sidecar.Load() {
+		return true // the listing shows which have (see file.Readdir)
+	}
 	_, err := f.share.Stat(dir + childPropsMarker)
 	if err == nil {
 		return true
 	}
-	switch kind, _ := classify(err); kind {
+	if f.useSidecar(err) {
+		return true
+	}
+	switch errorKind(err) {
 	case fs.ErrNotExist, ErrBadName, ErrNotSupported:
 		return false // none, or no streams at all
 	}
@@ -130,9 +132,15 @@ func (f *FS) readProps(p string) (map[xml.Name]webdav.Property, error) {
 }
 
 func (f *FS) readPropsRaw(p string) ([]byte, error) {
+	if f.place.sidecar.Load() {
+		return f.readSidecar(p)
+	}
 	sf, err := f.share.Open(p + propsStream)
 	if err != nil {
-		if kind, _ := classify(err); kind == fs.ErrNotExist || kind == ErrBadName || kind == ErrNotSupported {
+		if f.useSidecar(err) {
+			return f.readSidecar(p)
+		}
+		if kind := errorKind(err); kind == fs.ErrNotExist || kind == ErrBadName {
 			return nil, nil
 		}
 		return nil, f.fail("read properties", p, err)
@@ -149,7 +157,11 @@ func (f *FS) readPropsRaw(p string) ([]byte, error) {
 // removes the stream.
 func (f *FS) writeProps(p string, m map[xml.Name]webdav.Property) error {
 	if len(m) == 0 {
-		err := f.share.Remove(p + propsStream)
+		sp := p + propsStream
+		if f.place.sidecar.Load() {
+			sp = f.sidecarPath(p)
+		}
+		err := f.share.Remove(sp)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return f.fail("write properties", p, err)
 		}
@@ -170,39 +182,20 @@ func (f *FS) writeProps(p string, m map[xml.Name]webdav.Property) error {
 }
 
 // writePropsRaw stores raw as the properties of p without ever leaving
-// them empty: the stream is overwritten in place in one write, padded with
-// spaces (which JSON ignores) to at least its old length, and cut to size
-// only afterwards. A write the server refuses (a full disk, or an
-// extended attribute too large for the file system, where streams_xattr
-// keeps streams) then leaves the old properties as they were; truncating
-// first would lose them all.
+// them empty (see writeInPlace), in p's stream or, on a share without
+// streams, its sidecar file.
 func (f *FS) writePropsRaw(p string, raw []byte) error {
+	if f.place.sidecar.Load() {
+		return f.writeInPlace(p, f.sidecarPath(p), raw)
+	}
 	if p != f.root {
 		f.markChildProps(parentSMB(p))
 	}
-	sf, err := f.share.OpenFile(p+propsStream, os.O_RDWR|os.O_CREATE, 0o666)
-	if err != nil {
-		return f.fail("write properties", p, err)
+	err := f.writeInPlace(p, p+propsStream, raw)
+	if err != nil && f.useSidecar(err) {
+		return f.writeInPlace(p, f.sidecarPath(p), raw)
 	}
-	defer sf.Close()
-	st, err := sf.Stat()
-	if err != nil {
-		return f.fail("write properties", p, err)
-	}
-	data := raw
-	if old := st.Size(); old > int64(len(raw)) {
-		data = append(slices.Clip(raw), bytes.Repeat([]byte(" "), int(old)-len(raw))...)
-	}
-	if _, err := sf.WriteAt(data, 0); err != nil {
-		return f.fail("write properties", p, err)
-	}
-	if len(data) > len(raw) {
-		sf.Truncate(int64(len(raw))) // the padding is harmless if this fails
-	}
-	if err := sf.Close(); err != nil {
-		return f.fail("write properties", p, err)
-	}
-	return nil
+	return err
 }
 
 // copyProps copies the dead properties of the resource at from (SMB path
@@ -217,178 +210,15 @@ func (f *FS) copyProps(sfs *FS, from, to string) {
 	f.writePropsRaw(to, raw)
 }
 
-// DeadProps returns the resource's stored dead properties.
-func (f *file) DeadProps() (map[xml.Name]webdav.Property, error) {
-	m, err := f.fsys.readProps(f.path)
-	if err != nil {
-		return nil, err
+// keepProps gives the temporary file tmp, about to be renamed over the
+// resource at target (PUT), target's dead properties. A sidecar stays
+// where it is and needs nothing.
+func (f *FS) keepProps(target, tmp string) {
+	raw, err := f.readPropsRaw(target)
+	if err != nil || raw == nil || f.place.sidecar.Load() {
+		return
 	}
-	if m == nil {
-		m = map[xml.Name]webdav.Property{}
-	}
-	return m, nil
-}
-
-// Patch applies a PROPPATCH atomically: all changes or none (RFC 4918
-// section 9.2). Win32LastModifiedTime and Win32LastAccessTime set the SMB
-// timestamps and Win32FileAttributes the read-only attribute; the rest of
-// the attributes and Win32CreationTime are accepted and not stored
-// (go-smb2 has no call that sets them).
-func (f *file) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
-	var all, forbidden []webdav.Property
-	for _, p := range patches {
-		for _, pr := range p.Props {
-			all = append(all, webdav.Property{XMLName: pr.XMLName})
-			if protectedProps[pr.XMLName] {
-				forbidden = append(forbidden, webdav.Property{XMLName: pr.XMLName})
-			}
-		}
-	}
-	if len(forbidden) > 0 {
-		var dep []webdav.Property
-		for _, pr := range all {
-			if !protectedProps[pr.XMLName] {
-				dep = append(dep, pr)
-			}
-		}
-		out := []webdav.Propstat{{Status: http.StatusForbidden, Props: forbidden,
-			XMLError: `<D:cannot-modify-protected-property xmlns:D="DAV:"/>`}}
-		if len(dep) > 0 {
-			out = append(out, webdav.Propstat{Status: http.StatusFailedDependency, Props: dep})
-		}
-		return out, nil
-	}
-	// PROPPATCH answers 207 whatever happens (RFC 4918 section 9.2.1): a
-	// failure of the store becomes the status of every property.
-	failed := func(err error) ([]webdav.Propstat, error) {
-		st, ok := httpStatus(err)
-		if !ok || st == http.StatusNotFound {
-			st = http.StatusInternalServerError
-		}
-		return []webdav.Propstat{{Status: st, Props: all}}, nil
-	}
-	// A Win32 value that cannot be set (a date that is no date, or one
-	// out of range) fails with 409 and the rest with 424, before anything
-	// is changed.
-	var mtime, atime time.Time
-	wantReadOnly := -1 // the read-only bit of Win32FileAttributes, -1 if not set
-	var bad []webdav.Property
-	for _, p := range patches {
-		for _, pr := range p.Props {
-			if !win32Props[pr.XMLName] || p.Remove {
-				continue
-			}
-			v := strings.TrimSpace(string(pr.InnerXML))
-			if pr.XMLName.Local == "Win32FileAttributes" {
-				if a, err := strconv.ParseUint(v, 16, 32); err != nil {
-					bad = append(bad, webdav.Property{XMLName: pr.XMLName})
-				} else {
-					wantReadOnly = int(a & fileAttributeReadonly)
-				}
-				continue
-			}
-			t, ok := parseWin32Time(v)
-			switch {
-			case !ok:
-				bad = append(bad, webdav.Property{XMLName: pr.XMLName})
-			case pr.XMLName.Local == "Win32LastModifiedTime":
-				mtime = t
-			case pr.XMLName.Local == "Win32LastAccessTime":
-				atime = t
-			}
-		}
-	}
-	if len(bad) > 0 {
-		var dep []webdav.Property
-		for _, pr := range all {
-			if !slices.ContainsFunc(bad, func(b webdav.Property) bool { return b.XMLName == pr.XMLName }) {
-				dep = append(dep, pr)
-			}
-		}
-		out := []webdav.Propstat{{Status: http.StatusConflict, Props: bad,
-			ResponseDescription: "not a date from 1678 to 2261, or not hexadecimal attributes"}}
-		if len(dep) > 0 {
-			out = append(out, webdav.Propstat{Status: http.StatusFailedDependency, Props: dep})
-		}
-		return out, nil
-	}
-	m, err := f.fsys.readProps(f.path)
-	if err != nil {
-		return failed(err)
-	}
-	if m == nil {
-		m = map[xml.Name]webdav.Property{}
-	}
-	changed := false
-	for _, p := range patches {
-		for _, pr := range p.Props {
-			if win32Props[pr.XMLName] {
-				continue
-			}
-			changed = true
-			if p.Remove {
-				delete(m, pr.XMLName)
-			} else {
-				m[pr.XMLName] = pr
-			}
-		}
-	}
-	// Writing the properties' stream sets the resource's modification
-	// time (the server's doing), which would change its ETag and
-	// Last-Modified though its content did not: the times are read first
-	// and set back after, or to the Win32 times asked for.
-	if changed || !mtime.IsZero() || !atime.IsZero() {
-		// A handle held open meanwhile keeps a PUT from renaming new
-		// content over the resource between reading its times and setting
-		// them back (the PUT waits for it), which would date the new
-		// content with the old time and ETag.
-		held, err := f.fsys.share.Open(f.path)
-		if err != nil {
-			return failed(f.fsys.fail("open", f.name, err))
-		}
-		defer held.Close()
-		before, err := held.Stat()
-		if err != nil {
-			return failed(f.fsys.fail("stat", f.name, err))
-		}
-		if changed {
-			if err := f.fsys.writeProps(f.path, m); err != nil {
-				return failed(err)
-			}
-		}
-		if mtime.IsZero() {
-			mtime = before.ModTime()
-		}
-		if atime.IsZero() {
-			atime = mtime
-			if st, ok := before.Sys().(*smb2.FileStat); ok && !st.LastAccessTime.IsZero() {
-				atime = st.LastAccessTime
-			}
-		}
-		if err := f.fsys.share.Chtimes(f.path, atime, mtime); err != nil {
-			return failed(f.fsys.fail("set times", f.name, err))
-		}
-		f.fi = nil
-	}
-	// Of the attributes, the read-only bit is set (Explorer's Properties
-	// dialog); go-smb2 has no call for hidden, system or archive.
-	if wantReadOnly >= 0 {
-		st, err := f.fsys.share.Stat(f.path)
-		if err != nil {
-			return failed(f.fsys.fail("stat", f.name, err))
-		}
-		if fs, ok := st.Sys().(*smb2.FileStat); ok && int(fs.FileAttributes&fileAttributeReadonly) != wantReadOnly {
-			mode := os.FileMode(0o666)
-			if wantReadOnly == 1 {
-				mode = 0o444
-			}
-			if err := f.fsys.share.Chmod(f.path, mode); err != nil {
-				return failed(f.fsys.fail("set attributes", f.name, err))
-			}
-			f.fi = nil
-		}
-	}
-	return []webdav.Propstat{{Status: http.StatusOK, Props: all}}, nil
+	f.writePropsRaw(tmp, raw)
 }
 
 // parseWin32Time reads a Win32 time property: an HTTP date, as Windows

@@ -18,7 +18,7 @@ import (
 	"github.com/cloudsoda/go-smb2"
 )
 
-// put stores the request body at name without ever exposing a partial
+// put stores the request body at its name without ever exposing a partial
 // file: the body goes to a temporary file in the same directory, which is
 // renamed over the target (one SMB rename with ReplaceIfExists) only after
 // the whole body arrived. On any failure the temporary file is removed and
@@ -28,132 +28,123 @@ import (
 // refused, the PUT still succeeds and the file has its directory's
 // inherited ACL, as a new file would. The price that remains: a replaced
 // file gets the new file's creation time.
-func (s *shareRequest) put(w http.ResponseWriter, r *http.Request, name string) {
-	h := s.h
-	if name == "/" || strings.HasSuffix(r.URL.Path, "/") {
-		h.fail(w, r, http.StatusMethodNotAllowed, errors.New("put on a collection"))
-		return
-	}
-	if r.Header.Get("Content-Range") != "" {
-		// RFC 9110 section 14.5: a server without partial PUT must refuse
-		// a PUT with Content-Range rather than store a part as the whole.
-		h.fail(w, r, http.StatusBadRequest, errors.New("partial PUT (Content-Range) not supported"))
-		return
-	}
-	ctx := r.Context()
-	var old *fileInfo
-	if fi, err := s.fsys.Stat(ctx, name); err == nil {
-		old = fi.(*fileInfo)
-		if old.IsDir() {
-			h.fail(w, r, http.StatusMethodNotAllowed, errors.New("put on a collection"))
-			return
-		}
-		if readOnly(old) {
-			h.fail(w, r, http.StatusForbidden, errReadOnly)
-			return
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		s.failFS(w, r, err)
-		return
-	}
-	if st := checkPreconditions(r, old); st != 0 {
-		h.fail(w, r, st, errors.New("put precondition failed"))
-		return
-	}
-	if !s.checkLocks(w, r, target{name: name, member: old == nil}) {
-		return
-	}
-	// A large upload that cannot fit is refused before its body is sent
-	// (the client waits for 100 Continue until the body is read).
-	if size := expectedSize(r); size >= quotaCheckSize {
-		if avail, _, err := s.fsys.quota(); err == nil && uint64(size) > avail {
-			h.fail(w, r, http.StatusInsufficientStorage, fmt.Errorf("upload of %d bytes, %d available", size, avail))
-			return
-		}
-	}
-
-	target, err := s.fsys.smbPathOf(name)
+func (s *shareRequest) put(w http.ResponseWriter, r *http.Request) error {
+	old, err := s.putTarget(r)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, err)
-		return
+		return err
 	}
-	tmp := path.Join(path.Dir(name), tempPrefix+randomHex(8))
-	tmpPath, _ := s.fsys.smbPathOf(tmp)
-	// The SMB side does not follow the request's context (see NewFS): a
-	// client that goes away mid-body still has its temporary file closed
-	// and removed. A failed body read ends the upload.
-	share := s.fsys.share
-	s.fsys.forget()
-	f, err := share.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	target, err := s.fsys.smbPathOf(s.name)
 	if err != nil {
-		err = s.fsys.fail("put", name, err)
-		if errors.Is(err, fs.ErrNotExist) {
-			// RFC 4918 section 9.7.1: a missing parent collection is 409.
-			h.fail(w, r, http.StatusConflict, err)
-			return
-		}
-		s.failFS(w, r, err)
-		return
+		return fail(http.StatusBadRequest, err)
 	}
-	// The old file's security descriptor is copied while the body arrives.
-	var kept chan error
-	if old != nil {
-		kept = make(chan error, 1)
-		go func() { kept <- keepSecurity(share, target, f, tmpPath) }()
-	}
-	n, copyErr := writeBody(f, 0, r.Body, s.fsys.bufs)
-	if copyErr == nil && r.ContentLength >= 0 && n != r.ContentLength {
-		copyErr = &bodyError{fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)}
-	}
-	var aclErr error
-	if kept != nil {
-		aclErr = <-kept
-	}
-	closeErr := f.Close()
-	fail := func(status int, err error) {
-		s.removeTemp(ctx, tmpPath)
-		h.fail(w, r, status, err)
-	}
-	if copyErr != nil {
-		var body *bodyError
-		if errors.As(copyErr, &body) {
-			fail(http.StatusBadRequest, fmt.Errorf("put %s: read body: %w", name, copyErr))
-			return
-		}
-		err := s.fsys.fail("write", name, copyErr)
-		st, _ := httpStatus(err)
-		fail(st, s.fsys.Err())
-		return
-	}
-	if closeErr != nil {
-		err := s.fsys.fail("close", name, closeErr)
-		st, _ := httpStatus(err)
-		fail(st, s.fsys.Err())
-		return
+	tmpPath, _ := s.fsys.smbPathOf(path.Join(path.Dir(s.name), tempPrefix+randomHex(8)))
+	n, aclErr, err := s.putBody(r, old != nil, target, tmpPath)
+	if err != nil {
+		return err
 	}
 	if old != nil {
-		s.fsys.copyProps(s.fsys, target, tmpPath)
+		s.fsys.keepProps(target, tmpPath)
 	}
 	wait := renameWait
 	if n >= quotaCheckSize {
 		wait = uploadRenameWait // a large body is worth waiting for a reader
 	}
-	if err := replaceWithin(share, tmpPath, target, wait); err != nil {
-		err := s.fsys.fail("rename", name, err)
-		st, _ := httpStatus(err)
-		fail(st, s.fsys.Err())
-		return
+	if err := replaceWithin(s.fsys.share, tmpPath, target, wait); err != nil {
+		s.removeTemp(r.Context(), tmpPath)
+		return failFS(s.fsys.fail("rename", s.name, err))
 	}
-	s.logKeepSecurity(ctx, name, aclErr)
-	if fi, err := s.fsys.Stat(ctx, name); err == nil {
+	s.logKeepSecurity(r.Context(), s.name, aclErr)
+	if fi, err := s.fsys.Stat(r.Context(), s.name); err == nil {
 		w.Header().Set("ETag", fi.(*fileInfo).etag())
 	}
 	if old != nil {
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// putTarget checks what a PUT may replace: not a collection (405), not a
+// read-only file (403), the conditional headers, the locks, and for a
+// large body the free space (507, before the client sends it: it waits
+// for 100 Continue until the body is read). old is the file replaced,
+// nil for a new one.
+func (s *shareRequest) putTarget(r *http.Request) (old *fileInfo, err error) {
+	if s.name == "/" || strings.HasSuffix(r.URL.Path, "/") {
+		return nil, fail(http.StatusMethodNotAllowed, errors.New("put on a collection"))
+	}
+	if r.Header.Get("Content-Range") != "" {
+		// RFC 9110 section 14.5: a server without partial PUT must refuse
+		// a PUT with Content-Range rather than store a part as the whole.
+		return nil, fail(http.StatusBadRequest, errors.New("partial PUT (Content-Range) not supported"))
+	}
+	if fi, err := s.fsys.Stat(r.Context(), s.name); err == nil {
+		old = fi.(*fileInfo)
+		if old.IsDir() {
+			return nil, fail(http.StatusMethodNotAllowed, errors.New("put on a collection"))
+		}
+		if readOnly(old) {
+			return nil, fail(http.StatusForbidden, errReadOnly)
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, failFS(err)
+	}
+	if st := checkPreconditions(r, old); st != 0 {
+		return nil, fail(st, errors.New("put precondition failed"))
+	}
+	if err := s.checkLocks(r, []target{{name: s.name, member: old == nil}}); err != nil {
+		return nil, err
+	}
+	if size := expectedSize(r); size >= quotaCheckSize {
+		if avail, _, err := s.fsys.quota(); err == nil && uint64(size) > avail {
+			return nil, fail(http.StatusInsufficientStorage, fmt.Errorf("upload of %d bytes, %d available", size, avail))
+		}
+	}
+	return old, nil
+}
+
+// putBody writes the request body to the new temporary file tmpPath and
+// closes it; with keepACL the replaced file target's security descriptor
+// is copied onto it meanwhile. The SMB side does not follow the request's
+// context (see NewFS): a client that goes away mid-body still has its
+// temporary file closed and removed. A failed body read is 400; a write
+// the share refuses has its own status.
+func (s *shareRequest) putBody(r *http.Request, keepACL bool, target, tmpPath string) (n int64, aclErr, err error) {
+	share := s.fsys.share
+	s.fsys.forget()
+	f, err := share.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		// RFC 4918 section 9.7.1: a missing parent collection is 409.
+		return 0, nil, failParent(s.fsys.fail("put", s.name, err))
+	}
+	var kept chan error
+	if keepACL {
+		kept = make(chan error, 1)
+		go func() { kept <- keepSecurity(share, target, f, tmpPath) }()
+	}
+	n, copyErr := writeBody(f, 0, r.Body, s.fsys.bufs)
+	if copyErr == nil {
+		copyErr = bodyLength(r, n)
+	}
+	if kept != nil {
+		aclErr = <-kept
+	}
+	closeErr := f.Close()
+	if copyErr != nil || closeErr != nil {
+		s.removeTemp(r.Context(), tmpPath)
+	}
+	if body, ok := errors.AsType[*bodyError](copyErr); ok {
+		return n, nil, fail(http.StatusBadRequest, fmt.Errorf("put %s: read body: %w", s.name, body))
+	}
+	if copyErr != nil {
+		return n, nil, failFS(s.fsys.fail("write", s.name, copyErr))
+	}
+	if closeErr != nil {
+		return n, nil, failFS(s.fsys.fail("close", s.name, closeErr))
+	}
+	return n, aclErr, nil
 }
 
 // expectedSize is the size of r's body: its Content-Length, or for a
@@ -169,22 +160,25 @@ func expectedSize(r *http.Request) int64 {
 	return -1
 }
 
+// bodyLength checks the n bytes of a PUT body against its Content-Length
+// and against the X-Expected-Entity-Length that macOS Finder sends with a
+// chunked body: a body of another length is a *bodyError (400), and the
+// file it would have replaced stays.
+func bodyLength(r *http.Request, n int64) error {
+	if r.ContentLength >= 0 && n != r.ContentLength {
+		return &bodyError{fmt.Errorf("body ended after %d of %d bytes", n, r.ContentLength)}
+	}
+	if h := r.Header.Get("X-Expected-Entity-Length"); h != "" {
+		if want, err := strconv.ParseInt(h, 10, 64); err == nil && want != n {
+			return &bodyError{fmt.Errorf("body of %d bytes, X-Expected-Entity-Length %d", n, want)}
+		}
+	}
+	return nil
+}
+
 // quotaCheckSize is the upload size from which PUT asks the server for
 // the free space first (one more round trip).
 const quotaCheckSize = 16 << 20
-
-// failFS answers a file system error with its status from the table.
-func (s *shareRequest) failFS(w http.ResponseWriter, r *http.Request, err error) {
-	st, _ := httpStatus(err)
-	// The FS's last failure says more (the SMB status) when it is this
-	// one; a later one of another kind (a clean-up's) would mislead.
-	if d := s.fsys.Err(); d != nil {
-		if dst, _ := httpStatus(d); dst == st {
-			err = d
-		}
-	}
-	s.h.fail(w, r, st, err)
-}
 
 // checkPreconditions applies If-Match, If-Unmodified-Since and
 // If-None-Match to a request that changes the resource cur (nil when it
@@ -211,23 +205,21 @@ func checkPreconditions(r *http.Request, cur *fileInfo) int {
 // preconditions applies checkPreconditions to the resource a DELETE,
 // PROPPATCH, MKCOL, COPY or MOVE names, so that a client working from a
 // stale ETag or date gets 412 instead of deleting or moving a newer
-// version. It reports whether the request may go on.
-func (s *shareRequest) preconditions(w http.ResponseWriter, r *http.Request, name string) bool {
+// version.
+func (s *shareRequest) preconditions(r *http.Request) error {
 	if r.Header.Get("If-Match") == "" && r.Header.Get("If-None-Match") == "" && r.Header.Get("If-Unmodified-Since") == "" {
-		return true
+		return nil
 	}
 	var cur *fileInfo
-	if fi, err := s.fsys.Stat(r.Context(), name); err == nil {
+	if fi, err := s.fsys.Stat(r.Context(), s.name); err == nil {
 		cur = fi.(*fileInfo)
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		s.failFS(w, r, err)
-		return false
+		return failFS(err)
 	}
 	if st := checkPreconditions(r, cur); st != 0 {
-		s.h.fail(w, r, st, fmt.Errorf("%s precondition failed", r.Method))
-		return false
+		return fail(st, fmt.Errorf("%s precondition failed", r.Method))
 	}
-	return true
+	return nil
 }
 
 // etagListHas reports whether the header's list is "*" or holds etag
@@ -262,75 +254,108 @@ func (e *bodyError) Unwrap() error { return e.err }
 // that the budget grants, only as many as the body needs, and go back
 // there when it returns.
 func writeBody(f *smb2.File, at int64, body io.Reader, bufs *bufPool) (int64, error) {
-	type chunk struct {
-		b   []byte
-		n   int
-		err error
+	rd := &chunkReader{body: body, bufs: bufs, free: make(chan []byte, chunkBufs),
+		full: make(chan chunk, chunkBufs), stop: make(chan struct{})}
+	defer rd.end()
+	go rd.run()
+	return writeChunks(f, at, rd)
+}
+
+// chunkBufs is how many chunk buffers one writeBody may hold.
+const chunkBufs = 4
+
+// chunk is one read from a body: its buffer, the bytes read into it and
+// the read's error.
+type chunk struct {
+	b   []byte
+	n   int
+	err error
+}
+
+// chunkReader reads a body into chunks on its own goroutine: full carries
+// them to the writer, free brings their buffers back.
+type chunkReader struct {
+	body  io.Reader
+	bufs  *bufPool
+	free  chan []byte
+	full  chan chunk
+	stop  chan struct{}
+	extra int // buffers after the first, from the budget
+}
+
+func (rd *chunkReader) run() {
+	defer close(rd.full)
+	made := 0
+	for {
+		b, ok := rd.buffer(&made)
+		if !ok {
+			return
+		}
+		n, err := readChunk(rd.body, b)
+		rd.full <- chunk{b, n, err}
+		if err != nil {
+			return
+		}
 	}
-	const nbuf = 4
-	free := make(chan []byte, nbuf)
-	full := make(chan chunk, nbuf)
-	stop := make(chan struct{})
-	extra := 0 // buffers after the first, from the budget; the reader's
-	defer func() {
-		// The reader may be in body.Read: nothing reads body once
-		// writeBody has returned (a handler's request body, a file the
-		// caller closes).
-		close(stop)
-		for c := range full {
-			bufs.put(c.b)
+}
+
+// buffer is a free buffer, or a new one while fewer than chunkBufs were
+// made and the budget grants it, else the next one freed; ok is false
+// once the writer has stopped.
+func (rd *chunkReader) buffer(made *int) (b []byte, ok bool) {
+	select {
+	case <-rd.stop:
+		return nil, false
+	default:
+	}
+	select {
+	case b = <-rd.free:
+		return b, true
+	case <-rd.stop:
+		return nil, false
+	default:
+	}
+	if *made == 0 || *made < chunkBufs && rd.bufs.take(1) == 1 {
+		if *made > 0 {
+			rd.extra++
 		}
-		bufs.give(extra) // the reader has ended: full is closed
-		for {
-			select {
-			case b := <-free:
-				bufs.put(b)
-			default:
-				return
-			}
+		*made++
+		return rd.bufs.get(), true
+	}
+	select {
+	case b = <-rd.free:
+		return b, true
+	case <-rd.stop:
+		return nil, false
+	}
+}
+
+// end stops the reader and gives its buffers back. The reader may be in
+// body.Read: nothing reads body once writeBody has returned (a handler's
+// request body, a file the caller closes).
+func (rd *chunkReader) end() {
+	close(rd.stop)
+	for c := range rd.full {
+		rd.bufs.put(c.b)
+	}
+	rd.bufs.give(rd.extra) // the reader has ended: full is closed
+	for {
+		select {
+		case b := <-rd.free:
+			rd.bufs.put(b)
+		default:
+			return
 		}
-	}()
-	go func() {
-		defer close(full)
-		made := 0
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var b []byte
-			select {
-			case b = <-free:
-			case <-stop:
-				return
-			default:
-				if made == 0 || made < nbuf && bufs.take(1) == 1 {
-					if made > 0 {
-						extra++
-					}
-					b = bufs.get()
-					made++
-					break
-				}
-				select {
-				case b = <-free:
-				case <-stop:
-					return
-				}
-			}
-			n, err := readChunk(body, b)
-			full <- chunk{b, n, err}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	// writesInFlight writes go to the server while the next chunk is read
-	// from the client: with one, the server idles while davgate waits for
-	// its reply and sends the next. Against a loopback smbd, 1 GiB went from
-	// 0.80 to 1.03 times a direct go-smb2 client's 8 MiB writes with two;
-	// three were no faster.
+	}
+}
+
+// writeChunks writes the chunks rd reads to f from offset at on, with
+// writesInFlight writes to the server while the next chunk is read from
+// the client: with one, the server idles while davgate waits for its
+// reply and sends the next. Against a loopback smbd, 1 GiB went from 0.80
+// to 1.03 times a direct go-smb2 client's 8 MiB writes with two; three
+// were no faster.
+func writeChunks(f *smb2.File, at int64, rd *chunkReader) (int64, error) {
 	const writesInFlight = 2
 	var (
 		off      int64
@@ -351,7 +376,7 @@ func writeBody(f *smb2.File, at int64, body io.Reader, bufs *bufPool) (int64, er
 		}
 		return off, err
 	}
-	for c := range full {
+	for c := range rd.full {
 		if c.n > 0 {
 			inflight <- struct{}{}
 			if err := failed(); err != nil {
@@ -368,11 +393,11 @@ func writeBody(f *smb2.File, at int64, body io.Reader, bufs *bufPool) (int64, er
 				}
 				mu.Unlock()
 				<-inflight
-				free <- b[:cap(b)]
+				rd.free <- b[:cap(b)]
 			}(c.b[:c.n], at+off)
 			off += int64(c.n)
 		} else {
-			free <- c.b
+			rd.free <- c.b
 		}
 		if c.err == io.EOF {
 			return finish(nil)

@@ -42,7 +42,7 @@ func replaceWithin(share *smb2.Share, from, to string, wait time.Duration) error
 		if err == nil {
 			return nil
 		}
-		switch kind, _ := classify(err); {
+		switch kind := errorKind(err); {
 		case kind == ErrLocked:
 		case kind == fs.ErrPermission && inUse(share, to):
 			err = &inUseError{err}
@@ -72,7 +72,7 @@ func inUse(share *smb2.Share, p string) bool {
 	}
 	f, err := share.OpenFile(p, os.O_WRONLY, 0)
 	if err != nil {
-		kind, _ := classify(err)
+		kind := errorKind(err)
 		return kind == ErrLocked
 	}
 	f.Close()
@@ -141,7 +141,7 @@ func openRetry(share *smb2.Share, p string, flag int) (*smb2.File, error) {
 		if err == nil || i == 3 {
 			return f, err
 		}
-		if kind, _ := classify(err); !errors.Is(kind, ErrLocked) {
+		if kind := errorKind(err); !errors.Is(kind, ErrLocked) {
 			return nil, err
 		}
 		time.Sleep(delay)

@@ -28,7 +28,8 @@ type Mount struct {
 	// home shares of the same name do not share locks. Optional: the
 	// share's name in the URL is used when empty.
 	ID string
-	// Release is called once when the request is done, with the last SMB
-	// failure the request saw (nil if none); it may be nil.
+	// Release is called once when the request is done, with the SMB
+	// failure its answer rests on (an *Error, which knows its verdict on
+	// the connection, see smbstatus.VerdictOf), nil if none; it may be nil.
 	Release func(error)
 }

@@ -170,7 +170,7 @@ func (u *Uploads) serveID(w http.ResponseWriter, r *http.Request, id string, f f
 		u.h.fail(w, r, sourceStatus(err), fmt.Errorf("open share %q: %w", st.Share, err))
 		return
 	}
-	defer release()
+	defer release(nil)
 	s.sweep(ctx)
 	tmpPath, err := s.fsys.smbPathOf(st.tempName())
 	if err != nil {

@@ -53,7 +53,7 @@ func (u *Uploads) create(w http.ResponseWriter, r *http.Request) {
 		u.h.fail(w, r, sourceStatus(err), fmt.Errorf("open share %q: %w", share, err))
 		return
 	}
-	defer release()
+	defer release(nil)
 	s.sweep(ctx)
 	st := &uploadState{Share: share, Name: name, Length: length, Overwrite: ow, User: s.user,
 		Created: time.Now().Unix(), Temp: tempPrefix + uploadTempInfix + randomHex(16)}
@@ -96,8 +96,8 @@ func (s *shareRequest) createUpload(ctx context.Context, st *uploadState) (int, 
 	if _, err := s.fsys.smbPathOf(st.Name); err != nil {
 		return http.StatusBadRequest, err
 	}
-	if status, err := s.nameRefusal(ctx, st.Name); status != 0 {
-		return status, err
+	if err := s.nameRefusal(ctx, st.Name); err != nil {
+		return statusOf(err), err
 	}
 	old, status, err := s.uploadTarget(ctx, st.Name, st.Overwrite)
 	if status != 0 {
@@ -195,13 +195,8 @@ func (s *shareRequest) othersLock(ctx context.Context, name string, member bool)
 func (s *shareRequest) failUpload(w http.ResponseWriter, r *http.Request, status int, err error) {
 	var le *lockedError
 	if status == http.StatusLocked && errors.As(err, &le) {
-		s.writeLocked(w, r, le.root)
+		s.h.respond(w, r, s.locked(le.root))
 		return
-	}
-	if d := s.fsys.Err(); d != nil {
-		if dst, _ := httpStatus(d); dst == status && !errors.As(err, new(*os.PathError)) {
-			err = fmt.Errorf("%w (%w)", err, d)
-		}
 	}
 	s.h.fail(w, r, status, err)
 }
@@ -309,7 +304,7 @@ func (s *shareRequest) finishUpload(ctx context.Context, st *uploadState, tmpPat
 			aclErr = keepSecurity(share, target, f, tmpPath)
 			f.Close()
 		}
-		s.fsys.copyProps(s.fsys, target, tmpPath)
+		s.fsys.keepProps(target, tmpPath)
 	}
 	s.fsys.forget()
 	if err := replaceWithin(share, tmpPath, target, uploadRenameWait); err != nil {
@@ -317,6 +312,7 @@ func (s *shareRequest) finishUpload(ctx context.Context, st *uploadState, tmpPat
 		status, _ := httpStatus(err)
 		return status, err
 	}
+	s.fsys.forget() // the metadata cache, after the change
 	s.logKeepSecurity(ctx, st.Name, aclErr)
 	return 0, nil
 }

@@ -38,7 +38,7 @@ func (h *Handler) ZipHandler() http.Handler {
 			h.fail(w, r, sourceStatus(err), fmt.Errorf("open share %q: %w", share, err))
 			return
 		}
-		defer release()
+		defer release(nil)
 		s.sweep(r.Context())
 		s.zip(w, r, dir, r.URL.Query()["name"])
 	})

@@ -278,11 +278,16 @@ func (u ShareURL) String() string {
 	return b.String()
 }
 
+// keepBraces undoes the escaping of variable braces; a Replacer is safe
+// for concurrent use, and building one per call cost more than the rest
+// of a cached PROPFIND (the share source names every mount by its URL).
+var keepBraces = strings.NewReplacer("%7B", "{", "%7D", "}")
+
 // escapeSegs percent-encodes each segment, keeping variable braces.
 func escapeSegs(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
-		segs[i] = strings.NewReplacer("%7B", "{", "%7D", "}").Replace(url.PathEscape(s))
+		segs[i] = keepBraces.Replace(url.PathEscape(s))
 	}
 	return strings.Join(segs, "/")
 }

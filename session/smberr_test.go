@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/cloudsoda/go-smb2"
+	"github.com/davgate/davgate/internal/smbstatus"
 )
 
 // firstLeg is how go-smb2 reports a status refused in the first
@@ -25,25 +26,25 @@ func TestDialError(t *testing.T) {
 		err   error
 		logon bool
 	}{
-		{"logon failure", &smb2.ResponseError{Code: statusLogonFailure}, true},
-		{"wrong password", &smb2.ResponseError{Code: statusWrongPassword}, true},
-		{"no such user", &smb2.ResponseError{Code: statusNoSuchUser}, true},
-		{"password expired", &smb2.ResponseError{Code: statusPasswordExpired}, true},
-		{"password must change", &smb2.ResponseError{Code: statusPasswordMustChange}, true},
-		{"locked out", &smb2.ResponseError{Code: statusAccountLockedOut}, true},
-		{"disabled", &smb2.ResponseError{Code: statusAccountDisabled}, true},
-		{"account expired", &smb2.ResponseError{Code: statusAccountExpired}, true},
-		{"logon hours", &smb2.ResponseError{Code: statusInvalidLogonHours}, true},
-		{"workstation", &smb2.ResponseError{Code: statusInvalidWorkstation}, true},
-		{"restriction", &smb2.ResponseError{Code: statusAccountRestriction}, true},
-		{"logon type", &smb2.ResponseError{Code: statusLogonTypeNotGranted}, true},
+		{"logon failure", &smb2.ResponseError{Code: smbstatus.LogonFailure}, true},
+		{"wrong password", &smb2.ResponseError{Code: smbstatus.WrongPassword}, true},
+		{"no such user", &smb2.ResponseError{Code: smbstatus.NoSuchUser}, true},
+		{"password expired", &smb2.ResponseError{Code: smbstatus.PasswordExpired}, true},
+		{"password must change", &smb2.ResponseError{Code: smbstatus.PasswordMustChange}, true},
+		{"locked out", &smb2.ResponseError{Code: smbstatus.AccountLockedOut}, true},
+		{"disabled", &smb2.ResponseError{Code: smbstatus.AccountDisabled}, true},
+		{"account expired", &smb2.ResponseError{Code: smbstatus.AccountExpired}, true},
+		{"logon hours", &smb2.ResponseError{Code: smbstatus.InvalidLogonHours}, true},
+		{"workstation", &smb2.ResponseError{Code: smbstatus.InvalidWorkstation}, true},
+		{"restriction", &smb2.ResponseError{Code: smbstatus.AccountRestriction}, true},
+		{"logon type", &smb2.ResponseError{Code: smbstatus.LogonTypeNotGranted}, true},
 		{"access denied (fs.ErrPermission)", os.ErrPermission, true},
-		{"first leg locked out", firstLeg(statusAccountLockedOut), true},
-		{"first leg logon failure", firstLeg(statusLogonFailure), true},
+		{"first leg locked out", firstLeg(smbstatus.AccountLockedOut), true},
+		{"first leg logon failure", firstLeg(smbstatus.LogonFailure), true},
 		{"first leg other", firstLeg(0xC0000001), false},
-		{"wrapped", fmt.Errorf("x: %w", &smb2.ResponseError{Code: statusLogonFailure}), true},
-		{"bad network name", &smb2.ResponseError{Code: statusBadNetworkName}, false},
-		{"ntlm blocked", &smb2.ResponseError{Code: statusNTLMBlocked}, false},
+		{"wrapped", fmt.Errorf("x: %w", &smb2.ResponseError{Code: smbstatus.LogonFailure}), true},
+		{"bad network name", &smb2.ResponseError{Code: smbstatus.BadNetworkName}, false},
+		{"ntlm blocked", &smb2.ResponseError{Code: smbstatus.NTLMBlocked}, false},
 		{"request not accepted", smb2.ErrRequestNotAccepted, false},
 		{"tcp refused", fmt.Errorf("establishing TCP connection: %w", errors.New("connection refused")), false},
 		{"transport", &smb2.TransportError{Err: io.EOF}, false},
@@ -74,9 +75,9 @@ func TestJudge(t *testing.T) {
 		{"closed", fs.ErrClosed, connFine},
 		{"eof", io.EOF, connFine},
 		{"server answered", pathErr(&smb2.ResponseError{Code: 0xC0000043}), connFine}, // sharing violation
-		{"session deleted", pathErr(&smb2.ResponseError{Code: statusUserSessionDeleted}), connDead},
-		{"session expired", &smb2.ResponseError{Code: statusNetworkSessionExp}, connDead},
-		{"tree gone", &smb2.ResponseError{Code: statusNetworkNameDeleted}, connDead},
+		{"session deleted", pathErr(&smb2.ResponseError{Code: smbstatus.UserSessionDeleted}), connDead},
+		{"session expired", &smb2.ResponseError{Code: smbstatus.NetworkSessionExpired}, connDead},
+		{"tree gone", &smb2.ResponseError{Code: smbstatus.NetworkNameDeleted}, connDead},
 		{"transport", pathErr(&smb2.TransportError{Err: io.ErrClosedPipe}), connDead},
 		{"transport eof", pathErr(&smb2.TransportError{Err: io.EOF}), connDead},
 		{"cancelled", context.Canceled, connCheck},

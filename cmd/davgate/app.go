@@ -251,6 +251,7 @@ func newDavHandler(d serverDeps) *davfs.Handler {
 		MaxLockTimeout:   time.Duration(d.webdav.MaxLockTimeout),
 		MaxLocksPerUser:  d.webdav.MaxLocksPerUser,
 		MaxLocksPerShare: d.webdav.MaxLocksPerShare,
+		MetadataTTL:      time.Duration(d.webdav.MetadataTTL),
 		User: func(ctx context.Context) string {
 			if s, ok := authn.SessionFrom(ctx); ok {
 				return s.User

@@ -192,6 +192,13 @@ type WebDAVConfig struct {
 	// transfers hold beyond one 1 MiB chunk each (up to 3 MiB per
 	// transfer); past it, transfers move one chunk at a time.
 	BufferMiB int `yaml:"buffer_mib"`
+	// MetadataTTL is how long a file's metadata, once read, answers again
+	// without asking the file server; changes made on the server
+	// directly or through another instance show after at most this long,
+	// and so does a server that restarted or stopped taking the user's
+	// password (a cached answer sends no SMB request). Default 0: ask
+	// every time.
+	MetadataTTL Duration `yaml:"metadata_ttl"`
 }
 
 // SMBKerberosConfig is where davgate gets Kerberos tickets for the file
@@ -371,6 +378,9 @@ func (c *Config) check() error {
 	}
 	if c.Redis.MaxRetries < 0 || c.Redis.MaxRetries > 10 {
 		return fmt.Errorf("redis.max_retries: %d must be 0 to 10", c.Redis.MaxRetries)
+	}
+	if c.WebDAV.MetadataTTL < 0 || c.WebDAV.MetadataTTL > Duration(time.Minute) {
+		return fmt.Errorf("webdav.metadata_ttl: %v must be from 0 to 1m", time.Duration(c.WebDAV.MetadataTTL))
 	}
 	if c.WebDAV.BufferMiB < 1 {
 		return fmt.Errorf("webdav.buffer_mib: %d must be at least 1", c.WebDAV.BufferMiB)

@@ -10,10 +10,10 @@
 # root (or with sudo available).
 #
 #   install-deps.sh          everything the tests need
-#   install-deps.sh demo     only what the demo needs
+#   install-deps.sh demo     only what the demo and the bench need
 set -euo pipefail
 if [ "${1:-}" = demo ]; then
-	pkgs=(samba samba-vfs-modules curl ca-certificates)
+	pkgs=(samba samba-vfs-modules rclone curl ca-certificates) # rclone: the bench's peer
 else
 	pkgs=(samba samba-vfs-modules samba-ad-dc samba-ad-provision winbind smbclient krb5-user ldap-utils slapd iproute2
 		redis-server litmus rclone cadaver fuse3 davfs2 gvfs-daemons gvfs-backends libglib2.0-bin dbus-daemon

@@ -10,6 +10,13 @@ deploy/test/install-deps.sh
 # In CI a missing server binary fails the run instead of skipping tests.
 export CI="${CI:-true}"
 go vet ./...
+# staticcheck, pinned to a release that knows this Go (2026.2.x for Go 1.26)
+staticcheck_version=2026.2.2
+export PATH="$PATH:$(go env GOPATH)/bin"
+if [ "$(staticcheck -version 2>/dev/null | cut -d' ' -f2)" != "$staticcheck_version" ]; then
+	go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+fi
+staticcheck ./...
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change: $unformatted" >&2

@@ -32,6 +32,9 @@ type Share struct {
 	// security.NTACL extended attribute, which needs a file system with
 	// xattrs and an smbd running as root).
 	VFSObjects string
+	// Stock serves the share as a stock smbd does, with no vfs objects at
+	// all: no alternate data streams. VFSObjects is ignored.
+	Stock bool
 	// Extra holds extra lines for the share's section.
 	Extra string
 }
@@ -113,6 +116,9 @@ func (s *Smbd) config(c SmbdConfig) string {
 		vfs := sh.VFSObjects
 		if vfs == "" {
 			vfs = "streams_xattr"
+		}
+		if sh.Stock {
+			vfs = ""
 		}
 		fmt.Fprintf(&b, "\n[%s]\n\tpath = %s\n\tread only = no\n\tbrowseable = yes\n\tcreate mask = 0666\n\tdirectory mask = 0777\n\tvfs objects = %s\n",
 			sh.Name, s.SharePath(sh.Name), vfs)
