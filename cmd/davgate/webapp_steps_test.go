@@ -349,6 +349,11 @@ func (w *webEnv) previewPDF(t *testing.T) {
 func (w *webEnv) deviceToken(t *testing.T, c client) {
 	p := w.p
 	p.open("the Devices page", w.in.URL+"/devices", `!!document.querySelector("#session-rows tr")`)
+	var from string
+	p.eval(`document.querySelector("#session-rows tr td[data-label=From]").textContent`, &from)
+	if from != "127.0.0.1" {
+		t.Errorf("the Devices page shows this browser's session used from %q, want 127.0.0.1", from)
+	}
 	p.eval(`document.querySelector("#device-label").value = "Work laptop"; document.querySelector("#new-device").requestSubmit()`, nil)
 	p.waitFor("the token or an error", `!document.querySelector("#token-box").hidden || !document.querySelector("#alert").hidden`)
 	var got struct{ Token, Alert, Howto string }

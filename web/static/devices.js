@@ -46,6 +46,7 @@ function row(s) {
     el("td", { "data-label": "Kind", text: s.kind === "browser" ? "Browser" : "Device token" }),
     el("td", { "data-label": "Created" }, when(s.created_at)),
     el("td", { "data-label": "Last used" }, when(s.last_used_at)),
+    el("td", { "data-label": "From", text: s.last_used_from || "unknown" }),
     el("td", {}, revoke));
 }
 
