@@ -86,8 +86,8 @@ func TestEndToEndSlowBodies(t *testing.T) {
 			fmt.Sprintf(`{"username":"dgalice","password":%q}`, alicePass), http.StatusRequestTimeout},
 		{"log-on form", "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n",
 			"username=dgalice&password=x&login_token=abc", http.StatusRequestTimeout},
-		{"PROPFIND", "PROPFIND /dav/data/ HTTP/1.1\r\nDepth: 0\r\n" + host, xmlBody, 0},
-		{"LOCK", "LOCK /dav/data/slow-lock.txt HTTP/1.1\r\n" + host, lockBody, 0},
+		{"PROPFIND", "PROPFIND /dav/data/ HTTP/1.1\r\nDepth: 0\r\n" + host, xmlBody, http.StatusRequestTimeout},
+		{"LOCK", "LOCK /dav/data/slow-lock.txt HTTP/1.1\r\n" + host, lockBody, http.StatusRequestTimeout},
 	}
 	var wg sync.WaitGroup
 	for _, tc := range cases {
