@@ -35,6 +35,8 @@ type fakeSource struct {
 
 	mu     sync.Mutex
 	shares map[string]*smb2.Share
+	// released, if set, sees every error a mount is handed back with.
+	released func(share string, err error)
 }
 
 func (s *fakeSource) Names(ctx context.Context) ([]string, error) {
@@ -67,6 +69,9 @@ func (s *fakeSource) Open(ctx context.Context, name string) (*Mount, error) {
 		s.shares[name] = sh
 	}
 	release := func(err error) {
+		if s.released != nil {
+			s.released(name, err)
+		}
 		if errors.Is(err, ErrUnavailable) {
 			s.mu.Lock()
 			if s.shares[name] == sh {

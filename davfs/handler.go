@@ -169,6 +169,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveShare serves one request on a share with a file system made for
 // it, and hands the mount back with the SMB failure the answer rests on.
 func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share string) {
+	h.serveMounted(w, r, share, func(s *shareRequest) error {
+		if !readOnlyMethod(r.Method) {
+			h.meta.invalidate(s.scope)
+			defer h.meta.invalidate(s.scope) // after the change, for a Stat made meanwhile
+		}
+		return s.serve(w, r)
+	})
+}
+
+// serveMounted mounts share for the request's user, sweeps it and serves
+// the request with f: respond renders f's error, and the mount goes back
+// with the SMB failure behind it, so the pool keeps, checks or drops the
+// connection. WebDAV methods, tus uploads and zip downloads all end here.
+func (h *Handler) serveMounted(w http.ResponseWriter, r *http.Request, share string, f func(s *shareRequest) error) {
 	ctx := r.Context()
 	s, release, err := h.openShare(ctx, share)
 	if err != nil {
@@ -176,11 +190,12 @@ func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share strin
 		return
 	}
 	s.sweep(ctx)
-	if !readOnlyMethod(r.Method) {
-		h.meta.invalidate(s.scope)
-		defer h.meta.invalidate(s.scope) // after the change, for a Stat made meanwhile
+	err = f(s)
+	release(h.respond(w, r, err))
+	if he, ok := errors.AsType[*httpError](err); ok && he.abort {
+		// a streamed body cut short must not end cleanly
+		panic(http.ErrAbortHandler)
 	}
-	release(h.respond(w, r, s.serve(w, r)))
 }
 
 // readOnlyMethod reports whether a method never changes a share.

@@ -195,13 +195,16 @@ func (c *propfindBodies) put(body []byte, pf propfindReq) {
 }
 
 // readBody reads an XML request body (PROPFIND, PROPPATCH, LOCK) of at
-// most maxBody bytes, 413 if it is longer.
+// most maxBody bytes, 413 if it is longer, within the bounds for small
+// bodies (package slowbody), 408 if it is cut off by them.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, slowbody.Reader(w, r, slowbody.Idle, slowbody.Total), h.maxBody))
 	if err != nil {
 		st := http.StatusBadRequest
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			st = http.StatusRequestEntityTooLarge
+		} else if slowbody.TimedOut(err) {
+			st = http.StatusRequestTimeout
 		}
 		return nil, fail(st, fmt.Errorf("%s body: %w", strings.ToLower(r.Method), err))
 	}

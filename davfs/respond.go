@@ -24,9 +24,15 @@ type httpError struct {
 	text   string // safe text for the client, "" for the status's own
 	err    error  // the cause, for the log and the mount's release; may be nil
 	msg    string // the log message, "" for "webdav request failed"
+	// header holds fields the refusal carries (Allow with a 405, tus's
+	// Upload-Offset with a 409); respond sets them on the response.
+	header http.Header
 	// sent: the response is out already (a body cut short, a 207
 	// naming failed members); respond only logs.
 	sent bool
+	// abort: a streamed response must not look whole; the connection is
+	// dropped once the mount is released (serveMounted).
+	abort bool
 }
 
 func (e *httpError) Error() string {
@@ -45,6 +51,16 @@ func fail(status int, err error) error { return &httpError{status: status, err: 
 func failFS(err error) error {
 	st, _ := httpStatus(err)
 	return &httpError{status: st, err: err}
+}
+
+// failHeader is a response with status for the cause err that carries the
+// header fields kv (name, value, name, value, ...).
+func failHeader(status int, err error, kv ...string) error {
+	he := &httpError{status: status, err: err, header: http.Header{}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		he.header.Set(kv[i], kv[i+1])
+	}
+	return he
 }
 
 // failParent answers a write whose target's parent collection is missing
@@ -87,6 +103,9 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, err error) err
 
 func writeError(w http.ResponseWriter, he *httpError) {
 	hdr := w.Header()
+	for k, v := range he.header {
+		hdr[k] = v
+	}
 	if he.status == http.StatusUnauthorized {
 		hdr.Set("WWW-Authenticate", `Basic realm="davgate", charset="UTF-8"`)
 	}
@@ -167,14 +186,4 @@ func smbCause(err error) error {
 		return se
 	}
 	return nil
-}
-
-// fail and failFS as methods answer at once, for the handlers that do
-// not return their errors yet (uploads, zip downloads).
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
-	h.respond(w, r, fail(status, err))
-}
-
-func (s *shareRequest) failFS(w http.ResponseWriter, r *http.Request, err error) {
-	s.h.respond(w, r, failFS(err))
 }

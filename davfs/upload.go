@@ -106,10 +106,22 @@ func (st *uploadState) tempName() string { return path.Join(path.Dir(st.Name), s
 func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Tus-Resumable", tusVersion)
 	w.Header().Set("Cache-Control", "no-store")
+	share, serve, err := u.route(w, r)
+	switch {
+	case err != nil:
+		u.h.respond(w, r, err)
+	case serve != nil:
+		u.h.serveMounted(w, r, share, serve)
+	}
+}
+
+// route checks what a request asks before any share is mounted and
+// returns the share it works on and the step that serves it there. It
+// answers OPTIONS itself (serve nil).
+func (u *Uploads) route(w http.ResponseWriter, r *http.Request) (share string, serve func(*shareRequest) error, err error) {
 	rest, ok := strings.CutPrefix(r.URL.Path, u.prefix)
 	if !ok || (rest != "" && rest[0] != '/') {
-		u.h.fail(w, r, http.StatusNotFound, errors.New("outside the uploads prefix"))
-		return
+		return "", nil, fail(http.StatusNotFound, errors.New("outside the uploads prefix"))
 	}
 	id := strings.Trim(rest, "/")
 	if r.Method == http.MethodOptions {
@@ -117,28 +129,26 @@ func (u *Uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Tus-Extension", "creation,termination,expiration")
 		w.Header().Set("Tus-Max-Size", strconv.FormatInt(u.max, 10))
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return "", nil, nil
 	}
 	if r.Header.Get("Tus-Resumable") != tusVersion {
-		w.Header().Set("Tus-Version", tusVersion)
-		u.h.fail(w, r, http.StatusPreconditionFailed, errors.New("tus version not supported"))
-		return
+		return "", nil, failHeader(http.StatusPreconditionFailed, errors.New("tus version not supported"),
+			"Tus-Version", tusVersion)
 	}
 	switch {
 	case id == "" && r.Method == http.MethodPost:
-		u.create(w, r)
+		return u.creation(w, r)
 	case id == "" || strings.Contains(id, "/"):
-		u.h.fail(w, r, http.StatusNotFound, errors.New("no such upload endpoint"))
+		return "", nil, fail(http.StatusNotFound, errors.New("no such upload endpoint"))
 	case r.Method == http.MethodHead:
-		u.serveID(w, r, id, u.head)
+		return u.onUpload(w, r, id, (*uploadReq).head)
 	case r.Method == http.MethodPatch:
-		u.serveID(w, r, id, u.patch)
+		return u.onUpload(w, r, id, (*uploadReq).patch)
 	case r.Method == http.MethodDelete:
-		u.serveID(w, r, id, u.terminate)
-	default:
-		w.Header().Set("Allow", "OPTIONS, HEAD, PATCH, DELETE")
-		u.h.fail(w, r, http.StatusMethodNotAllowed, fmt.Errorf("method %s on an upload", r.Method))
+		return u.onUpload(w, r, id, (*uploadReq).terminate)
 	}
+	return "", nil, failHeader(http.StatusMethodNotAllowed, fmt.Errorf("method %s on an upload", r.Method),
+		"Allow", "OPTIONS, HEAD, PATCH, DELETE")
 }
 
 // uploadReq is one request on an existing upload.
@@ -148,92 +158,80 @@ type uploadReq struct {
 	tmpPath string // SMB path of the temporary file
 }
 
-// serveID opens the upload id for its owner, mounts its share, holds the
-// upload against other requests on it (in any instance) and calls f.
-func (u *Uploads) serveID(w http.ResponseWriter, r *http.Request, id string, f func(w http.ResponseWriter, r *http.Request, q *uploadReq)) {
-	ctx := r.Context()
+// onUpload opens the upload id for its owner and returns its share and
+// the step that, with the share mounted, holds the upload against other
+// requests on it (in any instance) and calls f.
+func (u *Uploads) onUpload(w http.ResponseWriter, r *http.Request, id string,
+	f func(q *uploadReq, w http.ResponseWriter, r *http.Request) error) (string, func(*shareRequest) error, error) {
 	plain, err := u.seal.OpenValue(uploadPurpose, id)
 	st := &uploadState{}
 	if err == nil {
 		err = json.Unmarshal(plain, st)
 	}
 	if err != nil {
-		u.h.fail(w, r, http.StatusNotFound, fmt.Errorf("upload id: %w", err))
-		return
+		return "", nil, fail(http.StatusNotFound, fmt.Errorf("upload id: %w", err))
 	}
-	if st.User != u.h.user(ctx) {
-		u.h.fail(w, r, http.StatusNotFound, errors.New("an upload of another user"))
-		return
+	if st.User != u.h.user(r.Context()) {
+		return "", nil, fail(http.StatusNotFound, errors.New("an upload of another user"))
 	}
-	s, release, err := u.h.openShare(ctx, st.Share)
-	if err != nil {
-		u.h.fail(w, r, sourceStatus(err), fmt.Errorf("open share %q: %w", st.Share, err))
-		return
-	}
-	defer release(nil)
-	s.sweep(ctx)
-	tmpPath, err := s.fsys.smbPathOf(st.tempName())
-	if err != nil {
-		u.h.fail(w, r, http.StatusBadRequest, err)
-		return
-	}
-	unlock, err := u.hold(ctx, st.User, st.Temp)
-	if err != nil {
-		status := http.StatusServiceUnavailable
-		if errors.Is(err, errUploadBusy) {
-			status = http.StatusLocked
+	return st.Share, func(s *shareRequest) error {
+		tmpPath, err := s.fsys.smbPathOf(st.tempName())
+		if err != nil {
+			return fail(http.StatusBadRequest, err)
 		}
-		u.h.fail(w, r, status, err)
-		return
-	}
-	defer unlock()
-	f(w, r, &uploadReq{st: st, s: s, tmpPath: tmpPath})
+		unlock, err := u.hold(r.Context(), st.User, st.Temp)
+		if errors.Is(err, errUploadBusy) {
+			return fail(http.StatusLocked, err)
+		} else if err != nil {
+			return fail(http.StatusServiceUnavailable, err)
+		}
+		defer unlock()
+		return f(&uploadReq{st: st, s: s, tmpPath: tmpPath}, w, r)
+	}, nil
 }
 
 // offset is the upload's offset, its temporary file's size. An upload
 // that is gone (completed, terminated, swept) is 404; one not written to
 // for uploadExpiry is removed and 404 too.
-func (q *uploadReq) offset(ctx context.Context) (int64, time.Time, int, error) {
+func (q *uploadReq) offset(ctx context.Context) (int64, time.Time, error) {
 	fi, err := q.s.fsys.share.Stat(q.tmpPath)
 	if err != nil {
 		err = q.s.fsys.fail("stat", q.st.tempName(), err)
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, time.Time{}, http.StatusNotFound, errors.New("upload gone: completed, terminated or expired")
+			return 0, time.Time{}, fail(http.StatusNotFound, errors.New("upload gone: completed, terminated or expired"))
 		}
-		st, _ := httpStatus(err)
-		return 0, time.Time{}, st, err
+		return 0, time.Time{}, failFS(err)
 	}
 	if time.Since(fi.ModTime()) > uploadExpiry {
 		q.s.removeTemp(ctx, q.tmpPath)
 		q.s.h.log.InfoContext(ctx, "removed an expired upload", "path", q.st.tempName())
-		return 0, time.Time{}, http.StatusNotFound, errors.New("upload expired")
+		return 0, time.Time{}, fail(http.StatusNotFound, errors.New("upload expired"))
 	}
-	return fi.Size(), fi.ModTime().Add(uploadExpiry), 0, nil
+	return fi.Size(), fi.ModTime().Add(uploadExpiry), nil
 }
 
-func (u *Uploads) head(w http.ResponseWriter, r *http.Request, q *uploadReq) {
-	off, expires, st, err := q.offset(r.Context())
-	if st != 0 {
-		u.h.fail(w, r, st, err)
-		return
+func (q *uploadReq) head(w http.ResponseWriter, r *http.Request) error {
+	off, expires, err := q.offset(r.Context())
+	if err != nil {
+		return err
 	}
 	w.Header().Set("Upload-Offset", strconv.FormatInt(off, 10))
 	w.Header().Set("Upload-Length", strconv.FormatInt(q.st.Length, 10))
 	w.Header().Set("Upload-Expires", expires.UTC().Format(http.TimeFormat))
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
-func (u *Uploads) terminate(w http.ResponseWriter, r *http.Request, q *uploadReq) {
-	if _, _, st, err := q.offset(r.Context()); st != 0 {
-		u.h.fail(w, r, st, err)
-		return
+func (q *uploadReq) terminate(w http.ResponseWriter, r *http.Request) error {
+	if _, _, err := q.offset(r.Context()); err != nil {
+		return err
 	}
 	q.s.fsys.forget()
 	if err := q.s.fsys.share.Remove(q.tmpPath); err != nil {
-		q.s.failFS(w, r, q.s.fsys.fail("remove", q.st.tempName(), err))
-		return
+		return failFS(q.s.fsys.fail("remove", q.st.tempName(), err))
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // parseMetadata parses Upload-Metadata: comma separated "key base64value"

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path"
@@ -23,25 +22,28 @@ import (
 // logged. Mount it behind the same authentication as the handler.
 func (h *Handler) ZipHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			h.fail(w, r, http.StatusMethodNotAllowed, nil)
-			return
-		}
-		share, dir, err := h.splitTarget(r.URL.Query().Get("dir"))
+		share, dir, err := h.zipTarget(r)
 		if err != nil {
-			h.fail(w, r, http.StatusBadRequest, err)
+			h.respond(w, r, err)
 			return
 		}
-		s, release, err := h.openShare(r.Context(), share)
-		if err != nil {
-			h.fail(w, r, sourceStatus(err), fmt.Errorf("open share %q: %w", share, err))
-			return
-		}
-		defer release(nil)
-		s.sweep(r.Context())
-		s.zip(w, r, dir, r.URL.Query()["name"])
+		h.serveMounted(w, r, share, func(s *shareRequest) error {
+			return s.zip(w, r, dir, r.URL.Query()["name"])
+		})
 	})
+}
+
+// zipTarget is the share and the collection in it a zip request names.
+func (h *Handler) zipTarget(r *http.Request) (share, dir string, err error) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return "", "", failHeader(http.StatusMethodNotAllowed, fmt.Errorf("method %s on zip downloads", r.Method),
+			"Allow", "GET, HEAD")
+	}
+	share, dir, err = h.splitTarget(r.URL.Query().Get("dir"))
+	if err != nil {
+		return "", "", fail(http.StatusBadRequest, err)
+	}
+	return share, dir, nil
 }
 
 // zipEntry is a resource put in the archive.
@@ -51,12 +53,11 @@ type zipEntry struct {
 	fi   *fileInfo
 }
 
-func (s *shareRequest) zip(w http.ResponseWriter, r *http.Request, dir string, names []string) {
+func (s *shareRequest) zip(w http.ResponseWriter, r *http.Request, dir string, names []string) error {
 	ctx := r.Context()
 	entries, err := s.zipMembers(ctx, dir, names)
 	if err != nil {
-		s.failFS(w, r, err)
-		return
+		return failFS(err)
 	}
 	label := s.share
 	if dir != "/" {
@@ -69,21 +70,27 @@ func (s *shareRequest) zip(w http.ResponseWriter, r *http.Request, dir string, n
 	w.Header().Set("Content-Disposition", attachment(label+".zip"))
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if r.Method == http.MethodHead {
-		return
+		return nil
 	}
 	w.WriteHeader(http.StatusOK)
 	zw := zip.NewWriter(w)
 	for _, e := range entries {
 		if err := s.zipAdd(ctx, zw, e); err != nil {
-			s.h.log.LogAttrs(ctx, slog.LevelError, "zip download cut short",
-				slog.String("path", r.URL.Path), slog.String("member", e.name), slog.String("error", err.Error()))
-			// the archive must not look whole: drop the connection
-			panic(http.ErrAbortHandler)
+			return zipCut(fmt.Errorf("zip member %s: %w", e.name, err))
 		}
 	}
 	if err := zw.Close(); err != nil {
-		panic(http.ErrAbortHandler)
+		return zipCut(fmt.Errorf("zip end: %w", err))
 	}
+	return nil
+}
+
+// zipCut is a failure once the archive is on its way: logged, handed to
+// the mount's release, and the connection dropped, so that the archive
+// does not look whole.
+func zipCut(err error) error {
+	return &httpError{status: http.StatusInternalServerError, err: err, sent: true, abort: true,
+		msg: "zip download cut short"}
 }
 
 // zipMembers stats the named members of dir, or lists dir without names.

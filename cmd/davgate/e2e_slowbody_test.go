@@ -66,9 +66,10 @@ func (r *slowReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
-// A log-on, PROPFIND or LOCK body trickled one byte every 3 s is cut off
-// within the 30 s bound for small bodies; a PUT of several MiB that takes
-// longer than that bound, at a steady pace, still succeeds.
+// A log-on, PROPFIND, PROPPATCH or LOCK body trickled one byte every 3 s
+// is cut off with 408 within the 30 s bound for small bodies; a PUT of
+// several MiB that takes longer than that bound, at a steady pace, still
+// succeeds.
 func TestEndToEndSlowBodies(t *testing.T) {
 	f := newFixture(t, "memory")
 	in := startDavgate(t, f.cfgPath)
@@ -76,6 +77,7 @@ func TestEndToEndSlowBodies(t *testing.T) {
 	alice := c.logon("dgalice", alicePass, http.StatusCreated)
 	host := "Host: x\r\nAuthorization: Bearer " + alice.Token + "\r\n"
 	xmlBody := `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`
+	patchBody := `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x"><D:set><D:prop><Z:p>v</Z:p></D:prop></D:set></D:propertyupdate>`
 	lockBody := `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`
 	// want is the status of the cut-off request; 0: any that is not 2xx.
 	cases := []struct {
@@ -86,8 +88,9 @@ func TestEndToEndSlowBodies(t *testing.T) {
 			fmt.Sprintf(`{"username":"dgalice","password":%q}`, alicePass), http.StatusRequestTimeout},
 		{"log-on form", "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n",
 			"username=dgalice&password=x&login_token=abc", http.StatusRequestTimeout},
-		{"PROPFIND", "PROPFIND /dav/data/ HTTP/1.1\r\nDepth: 0\r\n" + host, xmlBody, 0},
-		{"LOCK", "LOCK /dav/data/slow-lock.txt HTTP/1.1\r\n" + host, lockBody, 0},
+		{"PROPFIND", "PROPFIND /dav/data/ HTTP/1.1\r\nDepth: 0\r\n" + host, xmlBody, http.StatusRequestTimeout},
+		{"PROPPATCH", "PROPPATCH /dav/data/ HTTP/1.1\r\n" + host, patchBody, http.StatusRequestTimeout},
+		{"LOCK", "LOCK /dav/data/slow-lock.txt HTTP/1.1\r\n" + host, lockBody, http.StatusRequestTimeout},
 	}
 	var wg sync.WaitGroup
 	for _, tc := range cases {
