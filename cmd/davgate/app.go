@@ -78,32 +78,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer)
 	}); ok {
 		m.WatchSessions(c.CountByKind)
 	}
-	limits := session.Limits{
-		BrowserIdle: time.Duration(cfg.Sessions.BrowserIdle), BrowserLifetime: time.Duration(cfg.Sessions.BrowserLifetime),
-		DeviceIdle: time.Duration(cfg.Sessions.DeviceIdle), DeviceLifetime: time.Duration(cfg.Sessions.DeviceLifetime),
-	}
-	a.sessions = session.NewManager(session.ManagerOptions{Keyring: kr, Store: store, Limits: limits, Logger: log, Audit: al})
-	refusals, _ := store.(session.RefusalStore) // both stores are
-	a.pool = session.NewPool(session.PoolOptions{
-		IdleTimeout:  time.Duration(cfg.SMB.IdleTimeout),
-		DialTimeout:  time.Duration(cfg.SMB.DialTimeout),
-		ReplyTimeout: time.Duration(cfg.SMB.ReplyTimeout),
-		Logger:       log,
-		Events:       m.PoolEvents(),
-		// One refused stored password ends the user's older sessions at
-		// that server, on every instance.
-		Refusals:      refusals,
-		RefusalMemory: limits.Longest(),
-	})
-	// A session that ends anywhere closes its SMB connections here.
-	a.sessions.OnEnd(a.pool.Close)
-	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	a.stopWatch = stopWatch
-	go func() {
-		if err := a.sessions.Watch(wctx); err != nil && wctx.Err() == nil {
-			log.Error("watch session revocations", "err", err)
-		}
-	}()
+	a.startSessions(ctx, kr, m)
 
 	auth, err := newAuthenticator(cfg, shares, a.pool)
 	if err != nil {
@@ -130,6 +105,38 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer)
 	}
 	a.handler = newServer(deps)
 	return a, nil
+}
+
+// startSessions builds the session manager and the SMB pool on a's store,
+// and watches for sessions ended on other instances.
+func (a *app) startSessions(ctx context.Context, kr *session.Keyring, m *metrics.Metrics) {
+	cfg, log, store, al := a.cfg, a.log, a.store, a.audit
+	limits := session.Limits{
+		BrowserIdle: time.Duration(cfg.Sessions.BrowserIdle), BrowserLifetime: time.Duration(cfg.Sessions.BrowserLifetime),
+		DeviceIdle: time.Duration(cfg.Sessions.DeviceIdle), DeviceLifetime: time.Duration(cfg.Sessions.DeviceLifetime),
+	}
+	a.sessions = session.NewManager(session.ManagerOptions{Keyring: kr, Store: store, Limits: limits, Logger: log, Audit: al})
+	refusals, _ := store.(session.RefusalStore) // both stores are
+	a.pool = session.NewPool(session.PoolOptions{
+		IdleTimeout:  time.Duration(cfg.SMB.IdleTimeout),
+		DialTimeout:  time.Duration(cfg.SMB.DialTimeout),
+		ReplyTimeout: time.Duration(cfg.SMB.ReplyTimeout),
+		Logger:       log,
+		Events:       m.PoolEvents(),
+		// One refused stored password ends the user's older sessions at
+		// that server, on every instance.
+		Refusals:      refusals,
+		RefusalMemory: limits.Longest(),
+	})
+	// A session that ends anywhere closes its SMB connections here.
+	a.sessions.OnEnd(a.pool.Close)
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopWatch = stopWatch
+	go func() {
+		if err := a.sessions.Watch(wctx); err != nil && wctx.Err() == nil {
+			log.Error("watch session revocations", "err", err)
+		}
+	}()
 }
 
 func (a *app) reloadKeyring() error {

@@ -293,6 +293,17 @@ func cleanYAMLError(err error) error {
 var shareName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (c *Config) check() error {
+	for _, check := range []func() error{c.checkListeners, c.checkShares, c.checkTimes, c.checkWebDAV, c.checkLogging} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkListeners checks the listeners, TLS, the key file, the store and
+// the authenticator's backend.
+func (c *Config) checkListeners() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("listen: %q is not host:port", c.Listen)
 	}
@@ -326,6 +337,11 @@ func (c *Config) check() error {
 	default:
 		return fmt.Errorf("auth.backend: %q is not supported (supported: smb, ldap, kerberos)", c.Auth.Backend)
 	}
+	return nil
+}
+
+// checkShares checks each share's name, URL and log-on mechanism.
+func (c *Config) checkShares() error {
 	if len(c.Shares) == 0 {
 		return errors.New("shares: at least one share is needed")
 	}
@@ -360,6 +376,11 @@ func (c *Config) check() error {
 			}
 		}
 	}
+	return nil
+}
+
+// checkTimes checks the durations and the Redis retries.
+func (c *Config) checkTimes() error {
 	for key, d := range map[string]Duration{
 		"sessions.browser_idle": c.Sessions.BrowserIdle, "sessions.browser_lifetime": c.Sessions.BrowserLifetime,
 		"sessions.device_idle": c.Sessions.DeviceIdle, "sessions.device_lifetime": c.Sessions.DeviceLifetime,
@@ -382,6 +403,11 @@ func (c *Config) check() error {
 	if c.WebDAV.MetadataTTL < 0 || c.WebDAV.MetadataTTL > Duration(time.Minute) {
 		return fmt.Errorf("webdav.metadata_ttl: %v must be from 0 to 1m", time.Duration(c.WebDAV.MetadataTTL))
 	}
+	return nil
+}
+
+// checkWebDAV checks the webdav section and trusted_proxies.
+func (c *Config) checkWebDAV() error {
 	if c.WebDAV.BufferMiB < 1 {
 		return fmt.Errorf("webdav.buffer_mib: %d must be at least 1", c.WebDAV.BufferMiB)
 	}
@@ -401,6 +427,11 @@ func (c *Config) check() error {
 	if _, err := httplog.ParseProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("trusted_proxies: %w", err)
 	}
+	return nil
+}
+
+// checkLogging checks the log level.
+func (c *Config) checkLogging() error {
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
