@@ -145,6 +145,12 @@ func (f *FS) readPropsRaw(p string) ([]byte, error) {
 		}
 		return nil, f.fail("read properties", p, err)
 	}
+	return f.readPropsFile(p, sf)
+}
+
+// readPropsFile reads an open property stream or sidecar of p, up to one
+// byte past maxPropsSize, and closes it.
+func (f *FS) readPropsFile(p string, sf io.ReadCloser) ([]byte, error) {
 	defer sf.Close()
 	raw, err := io.ReadAll(io.LimitReader(sf, maxPropsSize+1))
 	if err != nil {

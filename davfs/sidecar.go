@@ -2,7 +2,6 @@ package davfs
 
 import (
 	"bytes"
-	"io"
 	"io/fs"
 	"os"
 	"slices"
@@ -72,12 +71,7 @@ func (f *FS) readSidecar(p string) ([]byte, error) {
 		}
 		return nil, f.fail("read properties", p, err)
 	}
-	defer sf.Close()
-	raw, err := io.ReadAll(io.LimitReader(sf, maxPropsSize+1))
-	if err != nil {
-		return nil, f.fail("read properties", p, err)
-	}
-	return raw, nil
+	return f.readPropsFile(p, sf)
 }
 
 // writeInPlace overwrites the file sp with raw in one write, padded with

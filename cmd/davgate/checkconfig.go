@@ -44,7 +44,7 @@ func (c *checker) report(verdict, what, format string, args ...any) {
 func runCheckConfig(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	cfgPath := fl.String("config", getenv("DAVGATE_CONFIG"), "config file (default $DAVGATE_CONFIG)")
+	cfgPath := configFlag(fl, getenv)
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

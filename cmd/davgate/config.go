@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -438,4 +439,10 @@ func (c *Config) checkLogging() error {
 		return fmt.Errorf("log_level: %q must be debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// configFlag defines the --config flag of a command that reads the config
+// file, defaulting to $DAVGATE_CONFIG.
+func configFlag(fl *flag.FlagSet, getenv func(string) string) *string {
+	return fl.String("config", getenv("DAVGATE_CONFIG"), "config file (default $DAVGATE_CONFIG)")
 }

@@ -31,7 +31,7 @@ var addKey = session.AddKey
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	cfgPath := fl.String("config", getenv("DAVGATE_CONFIG"), "config file (default $DAVGATE_CONFIG)")
+	cfgPath := configFlag(fl, getenv)
 	if err := fl.Parse(args); err != nil {
 		return err
 	}

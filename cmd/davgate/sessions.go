@@ -36,7 +36,7 @@ func runSessions(ctx context.Context, args []string, getenv func(string) string,
 	verb := args[0]
 	fl := flag.NewFlagSet("sessions "+verb, flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	cfgPath := fl.String("config", getenv("DAVGATE_CONFIG"), "config file (default $DAVGATE_CONFIG)")
+	cfgPath := configFlag(fl, getenv)
 	user := fl.String("user", "", "the user whose sessions to list or end (required)")
 	id := fl.String("id", "", "revoke: only the session with this public id")
 	admin := fl.String("admin", "", "admin endpoint base URL (default http://metrics_listen)")
