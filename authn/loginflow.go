@@ -141,6 +141,9 @@ func (lf *LoginFlows) start(r *http.Request, name, client string) (flowStarted, 
 	now := lf.now()
 	f := &session.Flow{Key: sec.key, Client: name, From: client, Created: now, Expires: now.Add(lf.ttl()),
 		Verifier: sec.verifier, PollKey: sec.pollKey, State: session.FlowPending}
+	if err := lf.bind(f); err != nil {
+		return flowStarted{}, err
+	}
 	if err := lf.Store.CreateFlow(r.Context(), f); err != nil {
 		return flowStarted{}, err
 	}
@@ -209,7 +212,7 @@ var flowGone = flowAnswer{Status: "expired", Error: "no such log-on flow: it exp
 func (lf *LoginFlows) poll(r *http.Request, key string, secret []byte) (int, flowAnswer) {
 	ctx := r.Context()
 	unavailable := flowAnswer{Status: "error", Error: statusMessage(http.StatusServiceUnavailable)}
-	f, err := lf.Store.Flow(ctx, key)
+	f, err := lf.readFlow(ctx, key)
 	if errors.Is(err, session.ErrNotFound) {
 		return http.StatusGone, flowGone
 	}
@@ -227,7 +230,7 @@ func (lf *LoginFlows) poll(r *http.Request, key string, secret []byte) (int, flo
 	case session.FlowDenied:
 		return http.StatusForbidden, flowAnswer{Status: "denied", Error: "the user denied access"}
 	}
-	f, err = lf.Store.TakeFlow(ctx, key)
+	f, err = lf.takeFlow(ctx, key)
 	if errors.Is(err, session.ErrNotFound) {
 		return http.StatusGone, flowGone // another poll took it a moment ago
 	}
