@@ -164,3 +164,34 @@ func TestEndToEndLoginFlowRecordForgedApproval(t *testing.T) {
 		t.Errorf("no log line says the flow record was altered; log:\n%s", in.Log)
 	}
 }
+
+// The flow's URL code is a secret of sorts: whoever has it within its ten
+// minutes can approve the flow with their own account (the user's app
+// would then sync into theirs) or deny it. The request log, read by more
+// people than the users, must not hold it, nor the poll or device token.
+func TestEndToEndLoginFlowCodeNotLogged(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	fl := c.startFlow("log reader")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noFollow.Get(fl.LoginURL); err == nil {
+		resp.Body.Close() // to the log-on page, without a session
+	}
+	cookie, _ := browserSession(t, c.base)
+	c.approveFlow(fl, cookie)
+	got := c.wantPoll("approved", fl.Poll.Token, http.StatusOK, "approved")
+	c.wantPoll("collected", fl.Poll.Token, http.StatusGone, "expired")
+	if st, _ := c.flowPage(fl, cookie); st != http.StatusConflict && st != http.StatusNotFound {
+		t.Errorf("page of a collected flow = %d", st)
+	}
+	log := in.Log.String()
+	if !strings.Contains(log, "/login-flows/") {
+		t.Fatalf("no request to the flow's page logged:\n%s", log)
+	}
+	for what, s := range map[string]string{"URL code": fl.code(), "poll token": fl.Poll.Token, "device token": got.Token} {
+		if strings.Contains(log, s) {
+			t.Errorf("the log holds the flow's %s %q:\n%s", what, s, log)
+		}
+	}
+}
