@@ -157,7 +157,8 @@ func (lf *LoginFlows) start(r *http.Request, name, client string) (flowStarted, 
 
 // readFlowStart reads and checks the client's name: 1 to MaxClientName
 // printable characters (no control or bidi formatting characters, which
-// could make the page say something else), spaces trimmed.
+// could make the page say something else) that show (visibleName), spaces
+// trimmed.
 func readFlowStart(w http.ResponseWriter, r *http.Request) (string, error) {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
 		return "", errNotJSON
@@ -169,8 +170,8 @@ func readFlowStart(w http.ResponseWriter, r *http.Request) (string, error) {
 		return "", errors.New(`body must be a JSON object {"client_name": "..."}`)
 	}
 	name := strings.TrimSpace(req.ClientName)
-	if name == "" || utf8.RuneCountInString(name) > MaxClientName || !printable(name) {
-		return "", errors.New("client_name must be 1 to 64 printable characters")
+	if name == "" || utf8.RuneCountInString(name) > MaxClientName || !printable(name) || !visibleName(name) {
+		return "", errors.New("client_name must be 1 to 64 printable characters with a letter or digit, no blank characters and at most 3 combining marks on one character")
 	}
 	return name, nil
 }

@@ -195,3 +195,30 @@ func TestEndToEndLoginFlowCodeNotLogged(t *testing.T) {
 		}
 	}
 }
+
+// An app's name is the attacker's words on the user's approval page. Names
+// that show as nothing (Hangul fillers and the blank Braille pattern are
+// "printable" letters and symbols that render blank: "Allow   to access
+// your files?") or pile combining marks over the page's other lines are
+// refused; names in any script, with their usual marks, are not.
+func TestEndToEndLoginFlowBlankClientNames(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	start := func(name string) int {
+		body, _ := json.Marshal(map[string]string{"client_name": name})
+		resp, _ := c.do("POST", "/api/v1/login-flows", strings.NewReader(string(body)), nil, "Content-Type", "application/json")
+		return resp.StatusCode
+	}
+	for _, n := range []string{"\u3164\u3164\u3164", "\u115f\u1160", "\uffa0", "\u2800\u2800", "rclone\u3164", "---", "x" + strings.Repeat("\u0336", 20)} {
+		if st := start(n); st != http.StatusBadRequest {
+			t.Errorf("client_name %+q: %d, want 400", n, st)
+		}
+	}
+	// Start at most 10 at once (the rate limit): these must pass.
+	for _, n := range []string{"rclone", "Tiếng Việt ở đây", "हिन्दी ऐप", "שלום 2", "日本語のアプリ", "Åsa's backup 2"} {
+		if st := start(n); st != http.StatusCreated {
+			t.Errorf("client_name %+q: %d, want 201", n, st)
+		}
+	}
+}
