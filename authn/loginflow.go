@@ -141,6 +141,9 @@ func (lf *LoginFlows) start(r *http.Request, name, client string) (flowStarted, 
 	now := lf.now()
 	f := &session.Flow{Key: sec.key, Client: name, From: client, Created: now, Expires: now.Add(lf.ttl()),
 		Verifier: sec.verifier, PollKey: sec.pollKey, State: session.FlowPending}
+	if err := lf.bind(f); err != nil {
+		return flowStarted{}, err
+	}
 	if err := lf.Store.CreateFlow(r.Context(), f); err != nil {
 		return flowStarted{}, err
 	}
@@ -154,7 +157,8 @@ func (lf *LoginFlows) start(r *http.Request, name, client string) (flowStarted, 
 
 // readFlowStart reads and checks the client's name: 1 to MaxClientName
 // printable characters (no control or bidi formatting characters, which
-// could make the page say something else), spaces trimmed.
+// could make the page say something else) that show (visibleName), spaces
+// trimmed.
 func readFlowStart(w http.ResponseWriter, r *http.Request) (string, error) {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
 		return "", errNotJSON
@@ -166,8 +170,8 @@ func readFlowStart(w http.ResponseWriter, r *http.Request) (string, error) {
 		return "", errors.New(`body must be a JSON object {"client_name": "..."}`)
 	}
 	name := strings.TrimSpace(req.ClientName)
-	if name == "" || utf8.RuneCountInString(name) > MaxClientName || !printable(name) {
-		return "", errors.New("client_name must be 1 to 64 printable characters")
+	if name == "" || utf8.RuneCountInString(name) > MaxClientName || !printable(name) || !visibleName(name) {
+		return "", errors.New("client_name must be 1 to 64 printable characters with a letter or digit, no blank characters and at most 3 combining marks on one character")
 	}
 	return name, nil
 }
@@ -209,7 +213,7 @@ var flowGone = flowAnswer{Status: "expired", Error: "no such log-on flow: it exp
 func (lf *LoginFlows) poll(r *http.Request, key string, secret []byte) (int, flowAnswer) {
 	ctx := r.Context()
 	unavailable := flowAnswer{Status: "error", Error: statusMessage(http.StatusServiceUnavailable)}
-	f, err := lf.Store.Flow(ctx, key)
+	f, err := lf.readFlow(ctx, key)
 	if errors.Is(err, session.ErrNotFound) {
 		return http.StatusGone, flowGone
 	}
@@ -227,7 +231,7 @@ func (lf *LoginFlows) poll(r *http.Request, key string, secret []byte) (int, flo
 	case session.FlowDenied:
 		return http.StatusForbidden, flowAnswer{Status: "denied", Error: "the user denied access"}
 	}
-	f, err = lf.Store.TakeFlow(ctx, key)
+	f, err = lf.takeFlow(ctx, key)
 	if errors.Is(err, session.ErrNotFound) {
 		return http.StatusGone, flowGone // another poll took it a moment ago
 	}

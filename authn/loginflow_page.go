@@ -69,7 +69,7 @@ func (lf *LoginFlows) pendingFlow(w http.ResponseWriter, r *http.Request) *sessi
 		renderFlow(w, http.StatusNotFound, flowClosed)
 		return nil
 	}
-	f, err := lf.Store.Flow(r.Context(), key)
+	f, err := lf.readFlow(r.Context(), key)
 	switch {
 	case errors.Is(err, session.ErrNotFound):
 		renderFlow(w, http.StatusNotFound, flowClosed)
@@ -180,7 +180,10 @@ func (lf *LoginFlows) allow(w http.ResponseWriter, r *http.Request, s *session.S
 // settle stores the answer; if the flow was settled or ended meanwhile it
 // renders the page saying so and returns false.
 func (lf *LoginFlows) settle(w http.ResponseWriter, r *http.Request, f *session.Flow) bool {
-	err := lf.Store.SettleFlow(r.Context(), f)
+	err := lf.bind(f)
+	if err == nil {
+		err = lf.Store.SettleFlow(r.Context(), f)
+	}
 	switch {
 	case errors.Is(err, session.ErrNotFound):
 		renderFlow(w, http.StatusConflict, flowClosed)

@@ -43,6 +43,10 @@ type Flow struct {
 	User     string `json:"user,omitempty"`      // who answered
 	DeviceID string `json:"device_id,omitempty"` // the device session's public id (approved)
 	Sealed   []byte `json:"sealed,omitempty"`    // the device token, sealed to PollKey (approved)
+	// Binding seals a digest of every other field under the server's
+	// keys (authn's loginflow_bind.go), so that a flow altered in the
+	// store is refused.
+	Binding string `json:"binding,omitempty"`
 }
 
 func (f *Flow) clone() *Flow {

@@ -65,8 +65,8 @@ func newServer(d serverDeps) http.Handler {
 	flows := loginFlows(d)
 	mux.Handle("POST /api/v1/login-flows", flows.HandleStart())
 	mux.Handle("POST "+authn.FlowPollPath, flows.HandlePoll())
-	mux.Handle("GET "+authn.FlowPagePrefix+"{code}", browser.Require(flows.HandlePage()))
-	mux.Handle("POST "+authn.FlowPagePrefix+"{code}", browser.Require(flows.HandleAnswer()))
+	mux.Handle("GET "+authn.FlowPagePrefix+"{code}", authn.HideFlowCode(browser.Require(flows.HandlePage())))
+	mux.Handle("POST "+authn.FlowPagePrefix+"{code}", authn.HideFlowCode(browser.Require(flows.HandleAnswer())))
 
 	// The browser's resumable uploads (tus 1.0) and zip downloads, on
 	// davfs's code path; OPTIONS (tus discovery) needs no session.
