@@ -43,8 +43,14 @@ func (h *Handler) zipTarget(r *http.Request) (share, dir string, err error) {
 	if err != nil {
 		return "", "", fail(http.StatusBadRequest, err)
 	}
+	if n := len(r.URL.Query()["name"]); n > maxZipNames {
+		return "", "", fail(http.StatusBadRequest, fmt.Errorf("zip of %d names: at most %d; zip their folder instead", n, maxZipNames))
+	}
 	return share, dir, nil
 }
+
+// maxZipNames bounds the members one zip request may name.
+const maxZipNames = 10000
 
 // zipEntry is a resource put in the archive.
 type zipEntry struct {
@@ -107,10 +113,18 @@ func (s *shareRequest) zipMembers(ctx context.Context, dir string, names []strin
 		return s.zipList(ctx, dir, "")
 	}
 	var out []zipEntry
+	seen := make(map[string]bool, len(names))
 	for _, n := range names {
 		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\\") || hiddenName(n) {
 			return nil, &os.PathError{Op: "zip", Path: n, Err: ErrBadName}
 		}
+		// A member named twice (in any case: SMB names are not case
+		// sensitive) goes in once.
+		k := strings.ToUpper(n)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
 		name := clean(path.Join(dir, n))
 		fi, err := s.fsys.Stat(ctx, name)
 		if err != nil {
