@@ -147,6 +147,9 @@ type Manager struct {
 	audit      *audit.Logger
 	touchEvery time.Duration
 
+	// verified are records already opened and checked (see Open).
+	verified verifiedRecords
+
 	mu    sync.Mutex
 	onEnd []func(key string)
 }
@@ -261,12 +264,15 @@ func (m *Manager) Open(ctx context.Context, token string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open session: %w", err)
 	}
-	pw, err := openRecord(t.key[:], t.sid[:], r)
-	if err != nil {
-		m.log.LogAttrs(ctx, slog.LevelWarn, "session record altered in the store", slog.String("session", r.ID), slog.Any("err", err))
-		return nil, ErrRevoked
+	if !m.verified.seen(t.key[:], r) {
+		pw, err := openRecord(t.key[:], t.sid[:], r)
+		if err != nil {
+			m.log.LogAttrs(ctx, slog.LevelWarn, "session record altered in the store", slog.String("session", r.ID), slog.Any("err", err))
+			return nil, ErrRevoked
+		}
+		clear(pw)
+		m.verified.add(t.key[:], r)
 	}
-	clear(pw)
 	sealed := r.clone() // the fields as sealed, before Touch moves them
 	idle, _, ok := m.limits.of(r.Kind)
 	if !ok || !now.Before(r.Expires) || !now.Before(r.LastUsed.Add(idle)) {
@@ -414,6 +420,7 @@ func (m *Manager) OnEnd(f func(key string)) {
 }
 
 func (m *Manager) ended(key string) {
+	m.verified.forget(key)
 	m.mu.Lock()
 	fs := slices.Clone(m.onEnd)
 	m.mu.Unlock()
