@@ -127,6 +127,9 @@ type Pool struct {
 	checkAfter time.Duration
 	replyTO    time.Duration
 	log        *slog.Logger
+	// tcp holds the countedConn under each live *smb2.Session (see
+	// closedByServer).
+	tcp        sync.Map
 	events     PoolEvents
 	refusals   RefusalStore
 	refusalTTL time.Duration
@@ -197,6 +200,9 @@ func NewPool(o PoolOptions) *Pool {
 // ErrLogonFailure, and in that mode are followed by an NTLM log-on.
 func (p *Pool) Dial(ctx context.Context, addr string, c Creds) (*smb2.Session, error) {
 	s, _, err := p.dial(ctx, addr, c)
+	if err == nil {
+		p.tcp.Delete(s) // the caller's session, not the pool's
+	}
 	return s, err
 }
 
@@ -256,6 +262,7 @@ func (p *Pool) dialSMB(ctx context.Context, addr string, i smb2.Initiator) (*smb
 		tc.Close()
 		return nil, err
 	}
+	p.tcp.Store(s, tc)
 	return s, nil
 }
 
@@ -278,6 +285,19 @@ type countedConn struct {
 	net.Conn
 	once    sync.Once
 	onClose func()
+	// broken is set once a Read has failed: the server closed the
+	// connection (it restarted, or dropped the session), or it was closed
+	// here. go-smb2 reads all the time, so it is set as soon as the end
+	// arrives, before any request would fail on it.
+	broken atomic.Bool
+}
+
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.broken.Store(true)
+	}
+	return n, err
 }
 
 func (c *countedConn) Close() error {
@@ -366,6 +386,10 @@ func (p *Pool) mount(ctx context.Context, ck connKey, c *conn, s *Session, creds
 		}
 
 		fresh := false
+		if c.sess != nil && p.closedByServer(c.sess) {
+			p.log.LogAttrs(ctx, slog.LevelInfo, "smb connection closed by the server, redialing", slog.String("addr", ck.addr), slog.String("session", s.ID))
+			p.dropLocked(c)
+		}
 		if c.sess != nil && p.checkAfter >= 0 && time.Since(c.lastUsed) >= p.checkAfter {
 			if err := p.echo(c.sess); err != nil {
 				p.log.LogAttrs(ctx, slog.LevelInfo, "smb connection lost, redialing", slog.String("addr", ck.addr), slog.String("session", s.ID), slog.Any("err", err))
@@ -493,6 +517,7 @@ func (p *Pool) dropLocked(c *conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	c.sess.WithContext(ctx).Logoff() // also closes the TCP connection
+	p.tcp.Delete(c.sess)
 	c.sess, c.shares = nil, nil
 }
 
@@ -576,4 +601,13 @@ func (p *Pool) closeMatching(match func(connKey) bool) {
 		p.dropLocked(c)
 		c.mu.Unlock()
 	}
+}
+
+// closedByServer reports whether the TCP connection under sess has ended
+// (see countedConn.broken): then the session is dropped and redialed at
+// once, rather than answering from it (or from caches filled through it)
+// until a request fails.
+func (p *Pool) closedByServer(sess *smb2.Session) bool {
+	tc, ok := p.tcp.Load(sess)
+	return ok && tc.(*countedConn).broken.Load()
 }
