@@ -186,6 +186,7 @@ func TestPoolReconnectsAfterServerRestart(t *testing.T) {
 		failFirst  bool // the first use after the restart fails and is released with its error
 	}{
 		{name: "checked before reuse", checkAfter: time.Nanosecond},
+		{name: "noticed as closed by the server", checkAfter: -1},
 		{name: "dropped after a failed request", checkAfter: -1, failFirst: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,6 +201,10 @@ func TestPoolReconnectsAfterServerRestart(t *testing.T) {
 			srv.Start(t)
 
 			if tc.failFirst {
+				// As if the connection's end had not arrived (a server
+				// gone silent, a firewall dropping its state): the first
+				// request fails on it and its release drops it.
+				forgetClosed(t, p)
 				sh, release, err := p.Mount(context.Background(), s, creds, data)
 				if err != nil {
 					t.Fatalf("Mount of the cached share: %v", err)
@@ -473,4 +478,32 @@ func TestPoolHungServer(t *testing.T) {
 	if got := p.dials.Load(); got != 2 {
 		t.Errorf("dials = %d, want 2 (one redial after the hang)", got)
 	}
+}
+
+// forgetClosed waits until the pool has seen its connections closed by the
+// server, then makes it forget that it has.
+func forgetClosed(t *testing.T, p *Pool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		closed, all := 0, 0
+		p.tcp.Range(func(_, v any) bool {
+			all++
+			if v.(*countedConn).broken.Load() {
+				closed++
+			}
+			return true
+		})
+		if all > 0 && closed == all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections seen closed by the server after 5 s", closed, all)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.tcp.Range(func(_, v any) bool {
+		v.(*countedConn).broken.Store(false)
+		return true
+	})
 }
