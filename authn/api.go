@@ -81,16 +81,8 @@ func toJSON(i session.Info) sessionJSON {
 func (l *Logon) HandleCreate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := readLogonRequest(w, r)
-		if errors.Is(err, errNotJSON) {
-			writeJSONError(w, http.StatusUnsupportedMediaType, err.Error())
-			return
-		}
-		if errors.Is(err, errSlowBody) {
-			writeJSONError(w, http.StatusRequestTimeout, err.Error())
-			return
-		}
 		if err != nil {
-			writeJSONError(w, http.StatusBadRequest, err.Error())
+			writeBodyError(w, err)
 			return
 		}
 		kind := session.KindDevice
@@ -210,6 +202,36 @@ var errNotJSON = errors.New("Content-Type must be application/json")
 
 // errSlowBody is a log-on body not sent within slowbody's bounds.
 var errSlowBody = errors.New("the request body was not sent in time")
+
+// readJSON decodes r's JSON body of at most max bytes into v, under
+// slowbody's bounds. Errors: errNotJSON for another content type,
+// errSlowBody for a body not sent in time, badBody for anything else.
+func readJSON(w http.ResponseWriter, r *http.Request, max int64, v any, badBody string) error {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		return errNotJSON
+	}
+	slowbody.Bound(w, r)
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, max)).Decode(v); err != nil {
+		if slowbody.TimedOut(err) {
+			return errSlowBody
+		}
+		return errors.New(badBody)
+	}
+	return nil
+}
+
+// writeBodyError answers a body readJSON or readLogonRequest refused: 415
+// for one that is not JSON, 408 for one not sent in time, else 400.
+func writeBodyError(w http.ResponseWriter, err error) {
+	status := http.StatusBadRequest
+	switch {
+	case errors.Is(err, errNotJSON):
+		status = http.StatusUnsupportedMediaType
+	case errors.Is(err, errSlowBody):
+		status = http.StatusRequestTimeout
+	}
+	writeJSONError(w, status, err.Error())
+}
 
 // readLogonRequest reads a JSON body and checks its fields.
 func readLogonRequest(w http.ResponseWriter, r *http.Request) (logonRequest, error) {

@@ -1,9 +1,7 @@
 package authn
 
 import (
-	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 
 	"github.com/davgate/davgate/internal/httplog"
@@ -36,14 +34,11 @@ func (l *Logon) HandleCreateDevice() http.Handler {
 }
 
 func readDeviceRequest(w http.ResponseWriter, r *http.Request) (string, error) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return "", errors.New("body must be JSON")
-	}
 	var req struct {
 		Label string `json:"label"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-		return "", errors.New("body must be a JSON object")
+	if err := readJSON(w, r, 4096, &req, "body must be a JSON object"); err != nil {
+		return "", err
 	}
 	if len(req.Label) > 200 || !printable(req.Label) {
 		return "", errors.New("label must be at most 200 printable characters")

@@ -1,9 +1,7 @@
 package authn
 
 import (
-	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -99,12 +97,8 @@ type flowPoll struct {
 func (lf *LoginFlows) HandleStart() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name, err := readFlowStart(w, r)
-		if errors.Is(err, errNotJSON) {
-			writeJSONError(w, http.StatusUnsupportedMediaType, err.Error())
-			return
-		}
 		if err != nil {
-			writeJSONError(w, http.StatusBadRequest, err.Error())
+			writeBodyError(w, err)
 			return
 		}
 		ctx := r.Context()
@@ -160,14 +154,11 @@ func (lf *LoginFlows) start(r *http.Request, name, client string) (flowStarted, 
 // could make the page say something else) that show (visibleName), spaces
 // trimmed.
 func readFlowStart(w http.ResponseWriter, r *http.Request) (string, error) {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
-		return "", errNotJSON
-	}
 	var req struct {
 		ClientName string `json:"client_name"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-		return "", errors.New(`body must be a JSON object {"client_name": "..."}`)
+	if err := readJSON(w, r, 4096, &req, `body must be a JSON object {"client_name": "..."}`); err != nil {
+		return "", err
 	}
 	name := strings.TrimSpace(req.ClientName)
 	if name == "" || utf8.RuneCountInString(name) > MaxClientName || !printable(name) || !visibleName(name) {
@@ -195,12 +186,8 @@ func (lf *LoginFlows) HandlePoll() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		key, secret, err := readPoll(w, r)
-		if errors.Is(err, errNotJSON) {
-			writeJSONError(w, http.StatusUnsupportedMediaType, err.Error())
-			return
-		}
 		if err != nil {
-			writeJSONError(w, http.StatusBadRequest, err.Error())
+			writeBodyError(w, err)
 			return
 		}
 		status, out := lf.poll(r, key, secret)
@@ -249,14 +236,11 @@ func (lf *LoginFlows) poll(r *http.Request, key string, secret []byte) (int, flo
 }
 
 func readPoll(w http.ResponseWriter, r *http.Request) (string, []byte, error) {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
-		return "", nil, errNotJSON
-	}
 	var req struct {
 		Token string `json:"token"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-		return "", nil, errors.New(`body must be a JSON object {"token": "..."}`)
+	if err := readJSON(w, r, 4096, &req, `body must be a JSON object {"token": "..."}`); err != nil {
+		return "", nil, err
 	}
 	key, secret, err := pollSecret(req.Token)
 	if err != nil {

@@ -86,6 +86,8 @@ func TestEndToEndSlowBodies(t *testing.T) {
 	}{
 		{"log-on", "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n",
 			fmt.Sprintf(`{"username":"dgalice","password":%q}`, alicePass), http.StatusRequestTimeout},
+		{"app log-on flow", "POST /api/v1/login-flows HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n",
+			`{"client_name":"a slow app"}`, http.StatusRequestTimeout},
 		{"log-on form", "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n",
 			"username=dgalice&password=x&login_token=abc", http.StatusRequestTimeout},
 		{"PROPFIND", "PROPFIND /dav/data/ HTTP/1.1\r\nDepth: 0\r\n" + host, xmlBody, http.StatusRequestTimeout},
