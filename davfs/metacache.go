@@ -80,11 +80,7 @@ func (c *metaCache) put(scope, user, name string, fi *fileInfo, gen uint64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	sc := c.scopes[scope]
-	if sc == nil {
-		sc = &scopeCache{}
-		c.scopes[scope] = sc
-	}
+	sc := c.scopeLocked(scope)
 	if sc.gen != gen {
 		return
 	}
@@ -101,11 +97,17 @@ func (c *metaCache) invalidate(scope string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	sc := c.scopeLocked(scope)
+	sc.gen++
+	sc.entries = nil
+}
+
+// scopeLocked returns scope's cache, made if need be; c.mu is held.
+func (c *metaCache) scopeLocked(scope string) *scopeCache {
 	sc := c.scopes[scope]
 	if sc == nil {
 		sc = &scopeCache{}
 		c.scopes[scope] = sc
 	}
-	sc.gen++
-	sc.entries = nil
+	return sc
 }

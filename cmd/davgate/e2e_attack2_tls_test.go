@@ -1,17 +1,13 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/davgate/davgate/authn"
-	"github.com/davgate/davgate/internal/testenv"
 )
 
 // Cookie tossing over HTTPS: a sibling subdomain, or anyone on the path of
@@ -23,21 +19,7 @@ import (
 // but its sender.
 func TestEndToEndTLSCookieTossing(t *testing.T) {
 	f := newFixture(t, "memory")
-	caFile, cert, key := testenv.TestPKI(t, "127.0.0.1", "localhost")
-	b, err := os.ReadFile(f.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(f.cfgPath, append(b, []byte("tls: {cert: \""+cert+"\", key: \""+key+"\"}\n")...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	ca, _ := os.ReadFile(caFile)
-	pool.AppendCertsFromPEM(ca)
-	hc := &http.Client{
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	hc := withTLS(t, f.cfgPath)
 	in := startDavgateWith(t, f.cfgPath, hc)
 
 	// The attacker's own browser session, planted without the prefix.
@@ -74,7 +56,7 @@ func TestEndToEndTLSCookieTossing(t *testing.T) {
 	req, _ := http.NewRequest("POST", in.URL+"/api/v1/login-flows", strings.NewReader(`{"client_name":"h2"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Host = "evil.example"
-	resp, err = hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -37,9 +36,9 @@ func TestBehindNginx(t *testing.T) {
 	testenv.StartNginx(t, site, fmt.Sprintf("127.0.0.1:%d", port))
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
 	hc := trustingClient(t, caFile)
-	c := tlsClient{client{t: t, base: base}, hc}
+	c := client{t: t, base: base, hc: hc}
 
-	token := c.logon(t, "dgalice", alicePass)
+	token := c.logon("dgalice", alicePass, http.StatusCreated).Token
 	auth := bearer(token)
 	resp, _ := c.do("PUT", "/dav/data/proxied.txt", strings.NewReader("through nginx"), auth,
 		"X-Forwarded-For", "203.0.113.9")
@@ -114,47 +113,6 @@ func trustingClient(t *testing.T, caFile string) *http.Client {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
-}
-
-// tlsClient is client with its own http.Client.
-type tlsClient struct {
-	client
-	hc *http.Client
-}
-
-func (c tlsClient) do(method, path string, body io.Reader, auth func(*http.Request), hdr ...string) (*http.Response, string) {
-	c.t.Helper()
-	req, err := http.NewRequest(method, c.base+path, body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	if auth != nil {
-		auth(req)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	return resp, string(b)
-}
-
-var tokenField = regexp.MustCompile(`"token":"([^"]+)"`)
-
-// logon creates a device session and returns its token.
-func (c tlsClient) logon(t *testing.T, user, pass string) string {
-	t.Helper()
-	body := fmt.Sprintf(`{"username":%q,"password":%q,"label":"behind nginx"}`, user, pass)
-	resp, b := c.do("POST", "/api/v1/sessions", strings.NewReader(body), nil, "Content-Type", "application/json")
-	m := tokenField.FindStringSubmatch(b)
-	if resp.StatusCode != http.StatusCreated || m == nil {
-		t.Fatalf("log-on through nginx = %d %s", resp.StatusCode, b)
-	}
-	return m[1]
 }
 
 // transferGiB PUTs 1 GiB to url, GETs it back and compares SHA-256 sums of

@@ -157,6 +157,7 @@ shares:
 type client struct {
 	t    *testing.T
 	base string
+	hc   *http.Client // nil: http.DefaultClient
 }
 
 // do sends a request; auth is applied by the caller's func.
@@ -172,7 +173,11 @@ func (c client) do(method, path string, body io.Reader, auth func(*http.Request)
 	if auth != nil {
 		auth(req)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := c.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", method, path, err)
 	}

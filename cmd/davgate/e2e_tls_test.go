@@ -1,12 +1,9 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 
@@ -14,26 +11,23 @@ import (
 	"github.com/davgate/davgate/internal/testenv"
 )
 
+// withTLS sets tls in the config at cfgPath to a fresh test certificate
+// and returns a client that trusts it, speaks HTTP/2 and does not follow
+// redirects.
+func withTLS(t *testing.T, cfgPath string) *http.Client {
+	t.Helper()
+	caFile, cert, key := testenv.TestPKI(t, "127.0.0.1", "localhost")
+	appendConfig(t, cfgPath, "tls: {cert: \""+cert+"\", key: \""+key+"\"}\n")
+	hc := trustingClient(t, caFile)
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return hc
+}
+
 // With tls set davgate serves HTTPS only, and the browser cookie is
 // Secure.
 func TestEndToEndTLS(t *testing.T) {
 	f := newFixture(t, "memory")
-	caFile, cert, key := testenv.TestPKI(t, "127.0.0.1", "localhost")
-	b, err := os.ReadFile(f.cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := string(b) + "tls: {cert: \"" + cert + "\", key: \"" + key + "\"}\n"
-	if err := os.WriteFile(f.cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	ca, _ := os.ReadFile(caFile)
-	pool.AppendCertsFromPEM(ca)
-	hc := &http.Client{
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	hc := withTLS(t, f.cfgPath)
 	in := startDavgateWith(t, f.cfgPath, hc)
 	if !strings.HasPrefix(in.URL, "https://") {
 		t.Fatalf("davgate URL = %s, want https", in.URL)
@@ -53,7 +47,7 @@ func TestEndToEndTLS(t *testing.T) {
 	req, _ := http.NewRequest("PUT", in.URL+"/dav/data/tls.txt", strings.NewReader("over tls"))
 	req.AddCookie(cookie)
 	req.Header.Set(authn.CSRFHeader, homeCSRF(t, hc, in.URL, cookie))
-	resp, err = hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
