@@ -23,9 +23,14 @@ import (
 // davgate from its metadata cache (webdav.metadata_ttl: 1s here).
 // Targets: GET at least twice rclone's rate, PROPFIND at least rclone's.
 //
+// The rclone peer is the rclone on PATH (Debian's), or the binary
+// DAVGATE_BENCH_RCLONE names: deploy/bench/rclone-peer.sh builds rclone
+// from its current source through the Go module proxy and runs this
+// benchmark with it.
+//
 //	go test -run '^$' -bench '^BenchmarkRclonePeer$' -benchtime 1x ./cmd/davgate/
 func BenchmarkRclonePeer(b *testing.B) {
-	testenv.Need(b, "rclone")
+	testenv.Need(b, rcloneBin())
 	users := map[string]string{benchUser: benchPass}
 	mallocEnv, mallocNote := smbdMalloc()
 	smbd := testenv.StartSmbd(b, testenv.SmbdConfig{Users: users, Shares: []testenv.Share{{Name: "data"}}, Env: mallocEnv})
@@ -47,7 +52,7 @@ func BenchmarkRclonePeer(b *testing.B) {
 		r.self = selfCPU // davgate is not in this process
 	}
 	r.server = serverUsage(smbd.ConfigPath())
-	r.setup = append(r.setup, mallocNote)
+	r.setup = append(r.setup, mallocNote, rcloneVersion(b))
 	b.ResetTimer()
 	dg.profile("rclone-get-small")
 	r.measure("GET 4 KiB, 16 connections, req/s", "≥", 2, 3,
@@ -89,13 +94,31 @@ func (c *benchClient) propfind0(path string) error {
 	return nil
 }
 
+// rcloneBin is the rclone the benchmark compares with.
+func rcloneBin() string {
+	if p := os.Getenv("DAVGATE_BENCH_RCLONE"); p != "" {
+		return p
+	}
+	return "rclone"
+}
+
+// rcloneVersion is the peer's version line, for the report.
+func rcloneVersion(b *testing.B) string {
+	out, err := exec.Command(rcloneBin(), "version").Output()
+	if err != nil {
+		b.Fatalf("%s version: %v", rcloneBin(), err)
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	return "peer: " + first + " (" + rcloneBin() + ")"
+}
+
 // startRclone runs `rclone serve webdav` on share "data" of smbd, without
 // authentication, until the benchmark ends, and returns its URL.
 func startRclone(b *testing.B, smbd *testenv.Smbd) string {
 	b.Helper()
 	dir := b.TempDir()
 	env := append(os.Environ(), "RCLONE_CONFIG="+filepath.Join(dir, "rclone.conf"), "XDG_CACHE_HOME="+filepath.Join(dir, "cache"))
-	obscure := exec.Command("rclone", "obscure", benchPass)
+	obscure := exec.Command(rcloneBin(), "obscure", benchPass)
 	obscure.Env = env
 	pass, err := obscure.Output()
 	if err != nil {
@@ -108,7 +131,7 @@ func startRclone(b *testing.B, smbd *testenv.Smbd) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	cmd := exec.Command("rclone", "serve", "webdav", "--addr", addr, ":smb:data",
+	cmd := exec.Command(rcloneBin(), "serve", "webdav", "--addr", addr, ":smb:data",
 		"--smb-host", host, "--smb-port", port, "--smb-user", benchUser, "--smb-pass", strings.TrimSpace(string(pass)))
 	cmd.Env = env
 	var out bytes.Buffer

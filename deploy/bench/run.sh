@@ -17,6 +17,11 @@
 #   DAVGATE_BENCH_PPROF=DIR  run davgate inside the benchmark process and
 #                            write a CPU profile per measure into DIR
 #   DAVGATE_BENCH_KEEP_PAGE_REPORTING=1  leave free page reporting on
+#   DAVGATE_BENCH_RCLONE=BIN  the rclone to compare with; by default rclone
+#                            $RCLONE_VERSION built from its source through the
+#                            Go module proxy (a few minutes the first time,
+#                            kept in ~/.cache/davgate-bench), as the issue asks:
+#                            Debian's rclone is older and uses another go-smb2
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
@@ -36,5 +41,16 @@ if [ -w "$order" ]; then
 	# setting back left it; 9, the pageblock order on x86-64, is the default.
 	if [ "$saved" = 11 ]; then saved=9; fi
 	trap 'echo "$saved" > "$order"' EXIT
+fi
+# The rclone peer, built from its current source (it uses the same go-smb2
+# fork as davgate).
+RCLONE_VERSION="${RCLONE_VERSION:-v1.76.0}"
+if [ -z "${DAVGATE_BENCH_RCLONE:-}" ]; then
+	bin="${XDG_CACHE_HOME:-$HOME/.cache}/davgate-bench/rclone-$RCLONE_VERSION"
+	if [ ! -x "$bin/rclone" ]; then
+		echo "building rclone $RCLONE_VERSION from source into $bin (once)" >&2
+		GOBIN="$bin" go install "github.com/rclone/rclone@$RCLONE_VERSION"
+	fi
+	export DAVGATE_BENCH_RCLONE="$bin/rclone"
 fi
 go test -run '^$' -bench '^Benchmark(Gateway|RclonePeer)$' -benchtime 1x -count 1 -timeout 15m ./cmd/davgate/ "$@"
