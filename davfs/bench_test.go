@@ -211,7 +211,8 @@ func BenchmarkSmallGetUncachedDAV(b *testing.B) {
 // answers other than want: under concurrency go-smb2 (cloudsoda,
 // 2026-09) sends a QUERY_INFO whose credit charge falls short of its
 // output buffer when credits run low, which smbd refuses with
-// INVALID_PARAMETER (a 400 here), and a GET that needs no stat avoids it.
+// INVALID_PARAMETER; davfs then stats by name (see shortOfCredits), so a
+// failure here is a regression.
 func benchParallel(b *testing.B, e *testEnv, method, p, body string, want int) {
 	var failed atomic.Int64
 	defer func() { b.ReportMetric(float64(failed.Load())/float64(b.N), "failed/op") }()

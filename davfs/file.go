@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cloudsoda/go-smb2"
+
+	"github.com/davgate/davgate/internal/smbstatus"
 )
 
 // chunkSize is the size of one SMB read or write; servers cap a single
@@ -180,6 +182,9 @@ func (f *file) stat() (*fileInfo, error) {
 		return nil, err
 	}
 	st, err := f.f.Stat()
+	if shortOfCredits(err) {
+		st, err = f.fsys.share.Stat(f.path)
+	}
 	if err != nil {
 		return nil, f.fsys.fail("stat", f.name, err)
 	}
@@ -189,6 +194,19 @@ func (f *file) stat() (*fileInfo, error) {
 	}
 	f.fi = newFileInfo(name, st)
 	return f.fi, nil
+}
+
+// shortOfCredits reports whether a stat of an open handle was refused as
+// an invalid parameter. go-smb2 (cloudsoda, 2026-09) asks QUERY_INFO for
+// an output buffer of up to 1 MiB, but charges it only the credits it
+// could borrow: when requests in flight hold most of the connection's
+// credits (8 GETs at once over one connection do), smbd refuses the
+// request as invalid. A stat by name (CREATE and CLOSE, which charge one
+// credit each, the CREATE answering the metadata) does not meet it; the
+// handle's own stat costs one round trip less, so it is tried first.
+func shortOfCredits(err error) bool {
+	_, code := smbstatus.Classify(err)
+	return code == smbstatus.InvalidParameter
 }
 
 // Read reads sequentially in chunks of 1 MiB and reads the next chunk
