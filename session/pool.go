@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -256,7 +257,7 @@ func (p *Pool) dialSMB(ctx context.Context, addr string, i smb2.Initiator) (*smb
 		return nil, fmt.Errorf("establishing TCP connection: %w", err)
 	}
 	p.events.ConnOpened()
-	tc := &countedConn{Conn: nc, onClose: p.events.ConnClosed}
+	tc := newCountedConn(nc, p.events.ConnClosed)
 	s, err := newDialer(i).DialConn(ctx, watchConn(tc, p.replyTO, p.hangLogger(addr)), addr)
 	if err != nil {
 		tc.Close()
@@ -278,9 +279,18 @@ func (p *Pool) dialed(m Mech, err error) {
 	p.events.Dialed(m, result)
 }
 
-// countedConn tells onClose when it is first closed, so that a gauge of
-// open connections stays right however often go-smb2, the watchdog and
-// the pool close it.
+// countedConn is the TCP connection under one SMB session, as go-smb2
+// (through the watchdog) uses it. It tells onClose when it is first
+// closed, so that a gauge of open connections stays right however often
+// go-smb2, the watchdog and the pool close it, and it spares go-smb2's
+// framing half its system calls: go-smb2 writes each frame's 4-byte length
+// and then its body, and reads them the same way, so that a small request
+// costs two writes (two TCP segments, with Nagle off) and a reply two
+// reads. countedConn holds a length back and sends it with the body in
+// one writev, and reads through a small buffer, which takes a small reply
+// (and often the next) in one read and hands a large read straight to
+// the socket. A 4 KiB GET (CREATE, READ, CLOSE) goes from 12 system calls
+// on the SMB side to about 6.
 type countedConn struct {
 	net.Conn
 	once    sync.Once
@@ -290,14 +300,53 @@ type countedConn struct {
 	// here. go-smb2 reads all the time, so it is set as soon as the end
 	// arrives, before any request would fail on it.
 	broken atomic.Bool
+
+	r *bufio.Reader // used by go-smb2's one receiving goroutine
+	// held is a frame length written and not yet sent (go-smb2 has one
+	// sending goroutine; a frame's length and body come one after the
+	// other from it)
+	held []byte
+	hdr  [4]byte
 }
 
-func (c *countedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+// connReadBuffer holds a few small SMB replies: a CREATE or CLOSE reply
+// is a few hundred bytes, a 4 KiB READ's just over 4 KiB.
+const connReadBuffer = 16 << 10
+
+func newCountedConn(nc net.Conn, onClose func()) *countedConn {
+	c := &countedConn{Conn: nc, onClose: onClose}
+	c.r = bufio.NewReaderSize(socketReader{c}, connReadBuffer)
+	return c
+}
+
+func (c *countedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// socketReader reads the socket under a countedConn, noting its end.
+type socketReader struct{ c *countedConn }
+
+func (s socketReader) Read(p []byte) (int, error) {
+	n, err := s.c.Conn.Read(p)
 	if err != nil {
-		c.broken.Store(true)
+		s.c.broken.Store(true)
 	}
 	return n, err
+}
+
+// Write sends p, except that a frame length (4 bytes, the first zero: a
+// NetBIOS session message) is held and sent with the next write, in one
+// system call (net.Buffers uses writev on a TCP connection).
+func (c *countedConn) Write(p []byte) (int, error) {
+	if c.held == nil && len(p) == 4 && p[0] == 0 {
+		c.held = c.hdr[:copy(c.hdr[:], p)]
+		return len(p), nil
+	}
+	if c.held == nil {
+		return c.Conn.Write(p)
+	}
+	bufs := net.Buffers{c.held, p}
+	c.held = nil
+	n, err := bufs.WriteTo(c.Conn)
+	return max(0, int(n)-4), err
 }
 
 func (c *countedConn) Close() error {
