@@ -170,9 +170,6 @@ func flowExpiryStore(t *testing.T, kind string) (string, func() []string) {
 // wantDeviceGauge checks the instance's davgate_sessions{kind="device"}.
 func wantDeviceGauge(t *testing.T, in *instance, want float64) {
 	t.Helper()
-	if strings.Contains(in.Log.String(), `"store":"redis"`) {
-		return // no gauge with Redis yet
-	}
 	m := metricsListening.FindStringSubmatch(in.Out.String())
 	if m == nil {
 		t.Fatalf("no metrics listener; stdout:\n%s", in.Out)
