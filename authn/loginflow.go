@@ -243,14 +243,22 @@ func (lf *LoginFlows) collect(r *http.Request, key string, secret []byte) (int, 
 		return http.StatusGone, flowGone
 	}
 	info, err := lf.Logon.Sessions.Mint(session.WithClientAddr(ctx, httplog.ClientAddr(r)), token, pending)
-	if errors.Is(err, session.ErrInvalidToken) || errors.Is(err, session.ErrRevoked) {
+	if errors.Is(err, session.ErrRevoked) {
+		// The approving session ended since (log out everywhere, say).
+		lf.Logon.Log.InfoContext(ctx, "login flow refused", "reason", "the approving session has ended", "logon_user", f.User)
+		return http.StatusGone, flowGone
+	}
+	if errors.Is(err, session.ErrInvalidToken) {
 		lf.Logon.Log.ErrorContext(ctx, "mint login flow device", "err", err)
 		return http.StatusGone, flowGone
 	}
 	if err != nil {
-		// The flow is spent: the app starts a new one.
+		// The flow goes back as it was, so that the next poll tries again.
 		lf.Logon.Log.ErrorContext(ctx, "mint login flow device", "err", err)
-		return http.StatusServiceUnavailable, flowAnswer{Status: "error", Error: "davgate could not store the device now; start the log-on again"}
+		if err := lf.Store.CreateFlow(ctx, f); err != nil {
+			lf.Logon.Log.ErrorContext(ctx, "put back login flow", "err", err)
+		}
+		return http.StatusServiceUnavailable, flowAnswer{Status: "error", Error: statusMessage(http.StatusServiceUnavailable)}
 	}
 	lf.Logon.Log.InfoContext(ctx, "login flow collected", "logon_user", f.User, "session", info.ID)
 	return http.StatusOK, flowAnswer{Status: "approved", Token: token, User: f.User, ID: info.ID, Label: f.Client}

@@ -14,7 +14,8 @@ import (
 // A device prepared for a log-on flow exists nowhere until Mint stores
 // it: not listed, its token refused, no mint audited; Mint makes it a
 // session like any other, and refuses a record that is not its token's,
-// or altered, or past its expiry. With every store.
+// or altered, or past its expiry, or whose approving session has ended.
+// With every store.
 func TestPrepareAndMint(t *testing.T) {
 	stores := map[string]func(t *testing.T) Store{
 		"memory": func(*testing.T) Store { return NewMemoryStore() },
@@ -85,6 +86,22 @@ func testPrepareAndMint(t *testing.T, store Store) {
 	}
 	if n := mintedLines(trail.Bytes(), info.ID); n != 1 {
 		t.Errorf("%d mints audited for the minted session, want 1:\n%s", n, trail.String())
+	}
+
+	// Once the session it was prepared from has ended ("log out
+	// everywhere" after Allow), a prepared session is not minted.
+	orphan, orphanPending, _, err := m.PrepareFrom(ctx, browser, KindDevice, "orphan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RevokeAll(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Mint(ctx, orphan, orphanPending); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Mint after the approving session ended = %v, want ErrRevoked", err)
+	}
+	if list, _ := m.List(ctx, "alice"); len(list) != 0 {
+		t.Errorf("after log out everywhere and a refused Mint: %d sessions, want none", len(list))
 	}
 
 	// Past its expiry a prepared session is not minted.

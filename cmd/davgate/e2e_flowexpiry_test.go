@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/davgate/davgate/authn"
 	"github.com/davgate/davgate/internal/testenv"
 	"github.com/davgate/davgate/session"
 )
@@ -188,4 +189,25 @@ func deviceLabels(recs []*session.Record) []string {
 		}
 	}
 	return out
+}
+
+// "Log out everywhere" after Allow ends the flow's device too, as it
+// would have ended a device minted at Allow: the app's poll gets 410 and
+// no device is minted or listed.
+func TestEndToEndLoginFlowAfterLogoutEverywhere(t *testing.T) {
+	f := newFixture(t, "memory")
+	in := startDavgate(t, f.cfgPath)
+	c := client{t: t, base: in.URL}
+	cookie, csrf := browserSession(t, in.URL)
+	fl := c.startFlow("approved, then logged out")
+	c.approveFlow(fl, cookie)
+	if resp, b := c.do("DELETE", "/api/v1/sessions", nil, func(r *http.Request) { r.AddCookie(cookie) },
+		authn.CSRFHeader, csrf, "Origin", in.URL); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("log out everywhere = %d %s", resp.StatusCode, b)
+	}
+	c.wantPoll("after log out everywhere", fl.Poll.Token, http.StatusGone, "expired")
+	fresh, _ := browserSession(t, in.URL)
+	if got := devicesOf(c, fresh); len(got) != 0 || mintedDevices(in) != 0 {
+		t.Errorf("devices %q, %d minted; want none", got, mintedDevices(in))
+	}
 }
