@@ -21,9 +21,13 @@ import (
 //	app      POST /api/v1/login-flows/poll {"token": poll.token}
 //	         → 202 pending ... → 200 with a device token, once → 410
 //
-// Allow mints a device session from the browser session
-// (session.Manager.CreateFrom), labelled with the client's name. What the
-// store keeps and how the token waits for its poll: loginflow_seal.go.
+// Allow prepares a device session from the browser session, labelled
+// with the client's name, and stores nothing of it but sealed in the flow
+// (session.Manager.PrepareFrom); the poll that collects it mints it
+// (session.Manager.Mint), and only then is it listed, audited as minted
+// and its token accepted. A flow approved and never collected expires
+// with everything it holds. What the store keeps and how the token waits
+// for its poll: loginflow_seal.go.
 //
 // It protects against: a leaked URL (it lets its finder approve for
 // themselves, never collect a token: that takes the poll token, a
@@ -218,21 +222,46 @@ func (lf *LoginFlows) poll(r *http.Request, key string, secret []byte) (int, flo
 	case session.FlowDenied:
 		return http.StatusForbidden, flowAnswer{Status: "denied", Error: "the user denied access"}
 	}
-	f, err = lf.takeFlow(ctx, key)
+	return lf.collect(r, key, secret)
+}
+
+// collect takes an approved flow and mints its device session
+// (session.Manager.Mint) from what the approval sealed to the poll key.
+func (lf *LoginFlows) collect(r *http.Request, key string, secret []byte) (int, flowAnswer) {
+	ctx := r.Context()
+	f, err := lf.takeFlow(ctx, key)
 	if errors.Is(err, session.ErrNotFound) {
 		return http.StatusGone, flowGone // another poll took it a moment ago
 	}
 	if err != nil {
 		lf.Logon.Log.ErrorContext(ctx, "collect login flow", "err", err)
-		return http.StatusServiceUnavailable, unavailable
+		return http.StatusServiceUnavailable, flowAnswer{Status: "error", Error: statusMessage(http.StatusServiceUnavailable)}
 	}
-	token, err := openWithPollSecret(secret, key, f.Sealed)
+	token, pending, err := openDevice(secret, key, f.Sealed)
 	if err != nil {
 		lf.Logon.Log.ErrorContext(ctx, "open login flow token", "err", err)
 		return http.StatusGone, flowGone
 	}
-	lf.Logon.Log.InfoContext(ctx, "login flow collected", "logon_user", f.User, "session", f.DeviceID)
-	return http.StatusOK, flowAnswer{Status: "approved", Token: token, User: f.User, ID: f.DeviceID, Label: f.Client}
+	info, err := lf.Logon.Sessions.Mint(session.WithClientAddr(ctx, httplog.ClientAddr(r)), token, pending)
+	if errors.Is(err, session.ErrRevoked) {
+		// The approving session ended since (log out everywhere, say).
+		lf.Logon.Log.InfoContext(ctx, "login flow refused", "reason", "the approving session has ended", "logon_user", f.User)
+		return http.StatusGone, flowGone
+	}
+	if errors.Is(err, session.ErrInvalidToken) {
+		lf.Logon.Log.ErrorContext(ctx, "mint login flow device", "err", err)
+		return http.StatusGone, flowGone
+	}
+	if err != nil {
+		// The flow goes back as it was, so that the next poll tries again.
+		lf.Logon.Log.ErrorContext(ctx, "mint login flow device", "err", err)
+		if err := lf.Store.CreateFlow(ctx, f); err != nil {
+			lf.Logon.Log.ErrorContext(ctx, "put back login flow", "err", err)
+		}
+		return http.StatusServiceUnavailable, flowAnswer{Status: "error", Error: statusMessage(http.StatusServiceUnavailable)}
+	}
+	lf.Logon.Log.InfoContext(ctx, "login flow collected", "logon_user", f.User, "session", info.ID)
+	return http.StatusOK, flowAnswer{Status: "approved", Token: token, User: f.User, ID: info.ID, Label: f.Client}
 }
 
 func readPoll(w http.ResponseWriter, r *http.Request) (string, []byte, error) {

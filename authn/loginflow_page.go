@@ -149,32 +149,28 @@ func (lf *LoginFlows) deny(w http.ResponseWriter, r *http.Request, s *session.Se
 		Message: fmt.Sprintf("%s was denied access. It gets no token; you can close this page.", f.Client)})
 }
 
-// allow mints the device session, seals its token to the flow's poll key
-// and settles the flow; a device minted for a flow settled meanwhile (a
-// second tab) is revoked again.
+// allow prepares the device session (session.Manager.PrepareFrom: sealed,
+// not stored), seals its token and record to the flow's poll key and
+// settles the flow. The session is minted only when the app collects it
+// (collect); a flow never collected leaves nothing behind.
 func (lf *LoginFlows) allow(w http.ResponseWriter, r *http.Request, s *session.Session, f *session.Flow) {
 	ctx := r.Context()
-	token, info, err := lf.Logon.Sessions.CreateFrom(ctx, s, session.KindDevice, f.Client)
+	token, pending, info, err := lf.Logon.Sessions.PrepareFrom(ctx, s, session.KindDevice, f.Client)
+	if err == nil {
+		f.State, f.User, f.DeviceID = session.FlowApproved, s.User, info.ID
+		f.Sealed, err = sealDevice(f.PollKey, f.Key, token, pending)
+	}
 	if err != nil {
-		lf.Logon.Log.ErrorContext(ctx, "create device for login flow", "err", err)
+		lf.Logon.Log.ErrorContext(ctx, "prepare device for login flow", "err", err)
 		renderFlow(w, http.StatusServiceUnavailable, flowPage{Title: "Try again", Err: true, Message: "The device could not be created now; go back and try again shortly."})
 		return
 	}
-	f.State, f.User, f.DeviceID = session.FlowApproved, s.User, info.ID
-	f.Sealed, err = sealToPollKey(f.PollKey, f.Key, token)
-	if err != nil || !lf.settle(w, r, f) {
-		if err != nil {
-			lf.Logon.Log.ErrorContext(ctx, "seal login flow token", "err", err)
-			renderFlow(w, http.StatusServiceUnavailable, flowPage{Title: "Try again", Err: true, Message: "The device could not be created now; try again shortly."})
-		}
-		if rerr := lf.Logon.Sessions.Revoke(ctx, s.User, info.ID); rerr != nil {
-			lf.Logon.Log.ErrorContext(ctx, "revoke unused login flow device", "session", info.ID, "err", rerr)
-		}
+	if !lf.settle(w, r, f) {
 		return
 	}
 	lf.Logon.Log.InfoContext(ctx, "login flow approved", "client_name", f.Client, "session", info.ID)
 	renderFlow(w, http.StatusOK, flowPage{Title: "Allowed",
-		Message: fmt.Sprintf("%s can now access your files; return to it. It is listed on your Devices page as “%s”, where you can revoke it.", f.Client, f.Client)})
+		Message: fmt.Sprintf("%s can now access your files; return to it. Once it has connected it is listed on your Devices page as “%s”, where you can revoke it.", f.Client, f.Client)})
 }
 
 // settle stores the answer; if the flow was settled or ended meanwhile it

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -27,7 +28,8 @@ import (
 //	poll key  the X25519 public key of the private key
 //	          SHA-256("davgate login flow key" | secret)
 //
-// On approval the device token is sealed to the poll key (an ephemeral
+// On approval the device token and the device session's record (not yet
+// in the session store: sealDevice) are sealed to the poll key (an ephemeral
 // X25519 key, AES-256-GCM under SHA-256 of the shared secret and both
 // public keys, aad = K), so the approving instance needs no secret of the
 // app's, and a store dump (with or without the master keys) yields no
@@ -191,4 +193,34 @@ func flowAEAD(shared, ephPub, pub []byte) (cipher.AEAD, error) {
 		return nil, fmt.Errorf("flow cipher: %w", err)
 	}
 	return aead, nil
+}
+
+// flowDevice is what an approval seals to the poll key: the device
+// session's token and its record, pending until the poll mints it
+// (session.Manager.PrepareFrom, Mint).
+type flowDevice struct {
+	Token  string `json:"t"`
+	Record []byte `json:"r"`
+}
+
+// sealDevice seals a prepared device session to the poll key pub.
+func sealDevice(pub []byte, key, token string, pending []byte) ([]byte, error) {
+	b, err := json.Marshal(flowDevice{Token: token, Record: pending})
+	if err != nil {
+		return nil, fmt.Errorf("seal flow device: %w", err)
+	}
+	return sealToPollKey(pub, key, string(b))
+}
+
+// openDevice opens what sealDevice sealed, with the poll secret.
+func openDevice(secret []byte, key string, sealed []byte) (token string, pending []byte, err error) {
+	plain, err := openWithPollSecret(secret, key, sealed)
+	if err != nil {
+		return "", nil, err
+	}
+	var d flowDevice
+	if err := json.Unmarshal([]byte(plain), &d); err != nil || d.Token == "" {
+		return "", nil, errors.New("open flow token: malformed")
+	}
+	return d.Token, d.Record, nil
 }

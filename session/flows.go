@@ -42,7 +42,10 @@ type Flow struct {
 	// Set when settled:
 	User     string `json:"user,omitempty"`      // who answered
 	DeviceID string `json:"device_id,omitempty"` // the device session's public id (approved)
-	Sealed   []byte `json:"sealed,omitempty"`    // the device token, sealed to PollKey (approved)
+	// Sealed is the device session, sealed to PollKey (approved): its
+	// token and its record, which is stored (minted) only when the app
+	// collects the flow (Manager.PrepareFrom, Manager.Mint).
+	Sealed []byte `json:"sealed,omitempty"`
 	// Binding seals a digest of every other field under the server's
 	// keys (authn's loginflow_bind.go), so that a flow altered in the
 	// store is refused.

@@ -192,24 +192,37 @@ func (m *Manager) SetKeyring(k *Keyring) {
 // Info. The password is stored only sealed under the token's session key;
 // Create keeps no reference to it, so the caller may zero it afterwards.
 func (m *Manager) Create(ctx context.Context, user string, password []byte, kind Kind, label string, attrs map[string]string) (token string, info Info, err error) {
+	token, r, err := m.seal(ctx, user, password, kind, label, attrs)
+	if err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
+	}
+	if err := m.put(ctx, r); err != nil {
+		return "", Info{}, fmt.Errorf("create session: %w", err)
+	}
+	return token, r.info(), nil
+}
+
+// seal makes a new session's token and record, not yet stored: until the
+// record is in the store the token opens nothing.
+func (m *Manager) seal(ctx context.Context, user string, password []byte, kind Kind, label string, attrs map[string]string) (string, *Record, error) {
 	idle, lifetime, ok := m.limits.of(kind)
 	if !ok {
-		return "", Info{}, fmt.Errorf("create session: unknown kind %q", kind)
+		return "", nil, fmt.Errorf("unknown kind %q", kind)
 	}
 	if user == "" {
-		return "", Info{}, errors.New("create session: empty user name")
+		return "", nil, errors.New("empty user name")
 	}
 	t := &tokenData{}
 	if _, err := rand.Read(t.sid[:]); err != nil {
-		return "", Info{}, fmt.Errorf("create session: %w", err)
+		return "", nil, err
 	}
 	if _, err := rand.Read(t.key[:]); err != nil {
-		return "", Info{}, fmt.Errorf("create session: %w", err)
+		return "", nil, err
 	}
 	defer clear(t.key[:])
 	id, err := newPublicID()
 	if err != nil {
-		return "", Info{}, fmt.Errorf("create session: %w", err)
+		return "", nil, err
 	}
 	now := m.now()
 	t.expiry = now.Add(lifetime).Truncate(time.Second)
@@ -227,19 +240,25 @@ func (m *Manager) Create(ctx context.Context, user string, password []byte, kind
 		Idle:     idle,
 	}
 	if r.Sealed, err = sealRecord(t.key[:], t.sid[:], r, password); err != nil {
-		return "", Info{}, fmt.Errorf("create session: %w", err)
+		return "", nil, err
 	}
-	token, err = sealToken(m.keyring.Load(), t)
+	token, err := sealToken(m.keyring.Load(), t)
 	if err != nil {
-		return "", Info{}, fmt.Errorf("create session: %w", err)
+		return "", nil, err
 	}
+	return token, r, nil
+}
+
+// put stores a sealed session's record, which mints it: from now on its
+// token works. The log and the audit trail say so here, at the moment.
+func (m *Manager) put(ctx context.Context, r *Record) error {
 	if err := m.store.Put(ctx, r); err != nil {
-		return "", Info{}, fmt.Errorf("create session: %w", err)
+		return err
 	}
-	m.log.LogAttrs(ctx, slog.LevelInfo, "session created", slog.String("user", user), slog.String("session", id), slog.String("kind", string(kind)))
-	m.audit.Log(ctx, audit.TokenMinted, slog.String("user", user), slog.String("session", id),
-		slog.String("kind", string(kind)), slog.String("label", label))
-	return token, r.info(), nil
+	m.log.LogAttrs(ctx, slog.LevelInfo, "session created", slog.String("user", r.User), slog.String("session", r.ID), slog.String("kind", string(r.Kind)))
+	m.audit.Log(ctx, audit.TokenMinted, slog.String("user", r.User), slog.String("session", r.ID),
+		slog.String("kind", string(r.Kind)), slog.String("label", r.Label))
+	return nil
 }
 
 // Open returns the session of a token. Errors: ErrInvalidToken (malformed,

@@ -22,12 +22,15 @@ import (
 //	davgate:u:<user>    set of the user's H(sid); TTL = the latest absolute
 //	                    expiry of its members; stale members are removed by List
 //	davgate:ended       pub/sub channel; Delete publishes each ended H(sid)
+//	davgate:k:<kind>    sorted set of H(sid) by deadline, for counting
+//	                    (redisstore_count.go)
 //
 // Neither keys nor values hold a password, a token or a session key K.
 type RedisStore struct {
 	c      redis.UniversalClient
 	prefix string
 	owned  bool // Close closes c
+	count  redisCount
 }
 
 var (
@@ -110,6 +113,7 @@ func (s *RedisStore) Put(ctx context.Context, r *Record) error {
 		// An absolute expiry: the record ends at its deadline however
 		// long the command took to arrive.
 		p.SetArgs(ctx, s.recKey(r.Key), v, redis.SetArgs{ExpireAt: r.Deadline()})
+		s.addToCount(ctx, p, r, idxTTL)
 		return nil
 	})
 	if err != nil {
@@ -152,7 +156,12 @@ func decodeRecord(key string, v []byte) (*Record, error) {
 func (s *RedisStore) Touch(ctx context.Context, r *Record) error {
 	ttl := time.Until(r.Deadline())
 	if ttl < time.Millisecond {
-		if err := s.c.Del(ctx, s.recKey(r.Key)).Err(); err != nil {
+		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, s.recKey(r.Key))
+			s.dropFromCount(ctx, p, r.Key)
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("redis touch: %w", err)
 		}
 		return ErrNotFound
@@ -165,6 +174,15 @@ func (s *RedisStore) Touch(ctx context.Context, r *Record) error {
 	if errors.Is(err, redis.Nil) {
 		return ErrNotFound
 	}
+	if err != nil {
+		return fmt.Errorf("redis touch: %w", err)
+	}
+	// Only once the record is known to be there: the count moves to its
+	// new deadline (and counts a record stored before the count existed).
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		s.addToCount(ctx, p, r, max(time.Until(r.Expires), ttl))
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("redis touch: %w", err)
 	}
@@ -236,6 +254,7 @@ func (s *RedisStore) Delete(ctx context.Context, user string, keys ...string) er
 			p.Del(ctx, s.recKey(k))
 		}
 		p.SRem(ctx, s.userKey(user), members...)
+		s.dropFromCount(ctx, p, keys...)
 		for _, k := range keys {
 			p.Publish(ctx, s.channel(), k)
 		}

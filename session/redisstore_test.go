@@ -148,6 +148,8 @@ func TestRedisHoldsNoSecrets(t *testing.T) {
 			vals = []string{c.Get(ctx, k).Val()}
 		case "set":
 			vals = c.SMembers(ctx, k).Val()
+		case "zset":
+			vals = c.ZRange(ctx, k, 0, -1).Val()
 		default:
 			t.Errorf("unexpected Redis type %s for %s", typ, k)
 		}

@@ -216,17 +216,12 @@ func (c *checker) auth(ctx context.Context, cfg Config, shares []shareDef) {
 		}
 		c.report("ok", what, "%s: bound as the service account %s", cfg.Auth.LDAP.URL, cfg.Auth.LDAP.BindDN)
 	case "kerberos":
-		if _, err := newAuthenticator(cfg, shares, nil); err != nil {
+		a, err := newAuthenticator(cfg, shares, nil)
+		if err != nil {
 			c.report("FAIL", what, "%v", err)
 			return
 		}
-		if f, err := os.Open(cfg.Auth.Kerberos.Keytab); err != nil {
-			c.report("FAIL", what+".keytab", "%v", err)
-		} else {
-			f.Close()
-			c.report("ok", what+".keytab", "%s is readable", cfg.Auth.Kerberos.Keytab)
-		}
-		c.kdcs(ctx, what, cfg.Auth.Kerberos.KDCs)
+		c.kerberos(ctx, what, a.(*authn.Kerberos))
 	}
 }
 

@@ -158,6 +158,9 @@ type SessionsConfig struct {
 	BrowserLifetime Duration `yaml:"browser_lifetime"`
 	DeviceIdle      Duration `yaml:"device_idle"`
 	DeviceLifetime  Duration `yaml:"device_lifetime"`
+	// LoginFlowTTL is how long an app log-on flow can be approved and
+	// collected (1s to 1h, default 10m).
+	LoginFlowTTL Duration `yaml:"login_flow_ttl"`
 }
 
 // SMBConfig tunes davgate's SMB connections to the file servers.
@@ -246,6 +249,7 @@ func defaultConfig() Config {
 			BrowserLifetime: Duration(12 * time.Hour),
 			DeviceIdle:      Duration(720 * time.Hour),
 			DeviceLifetime:  Duration(2160 * time.Hour),
+			LoginFlowTTL:    Duration(10 * time.Minute),
 		},
 		SMB: SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second),
 			ReplyTimeout: Duration(time.Minute)},
@@ -410,6 +414,9 @@ func (c *Config) checkTimes() error {
 	}
 	if c.Redis.MaxRetries < 0 || c.Redis.MaxRetries > 10 {
 		return fmt.Errorf("redis.max_retries: %d must be 0 to 10", c.Redis.MaxRetries)
+	}
+	if c.Sessions.LoginFlowTTL < Duration(time.Second) || c.Sessions.LoginFlowTTL > Duration(time.Hour) {
+		return fmt.Errorf("sessions.login_flow_ttl: %v must be from 1s to 1h", time.Duration(c.Sessions.LoginFlowTTL))
 	}
 	if c.WebDAV.MetadataTTL < 0 || c.WebDAV.MetadataTTL > Duration(time.Minute) {
 		return fmt.Errorf("webdav.metadata_ttl: %v must be from 0 to 1m", time.Duration(c.WebDAV.MetadataTTL))

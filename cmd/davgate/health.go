@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/davgate/davgate/internal/httplog"
 )
 
 // health answers the probes, on the public listener and on the metrics
@@ -31,18 +33,31 @@ type health struct {
 const readyTimeout = 3 * time.Second
 
 // routes serves /healthz and /readyz ahead of next, which gets the rest.
+// Their access lines are at debug level (quietAccess): a kubelet polls
+// every few seconds, and a change of readiness is logged by itself.
 func (h *health) routes(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			switch r.URL.Path {
 			case "/healthz":
+				httplog.SetAccessLevel(r.Context(), slog.LevelDebug)
 				h.handleHealthz(w, r)
 				return
 			case "/readyz":
+				httplog.SetAccessLevel(r.Context(), slog.LevelDebug)
 				h.handleReadyz(w, r)
 				return
 			}
 		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// quietAccess logs next's requests at debug level: polls (probes,
+// Prometheus scrapes) that would flood the log at info.
+func quietAccess(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httplog.SetAccessLevel(r.Context(), slog.LevelDebug)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -12,7 +12,7 @@ func loginFlows(d serverDeps) *authn.LoginFlows {
 	if store == nil {
 		store = session.NewMemoryStore()
 	}
-	return &authn.LoginFlows{Logon: d.logon, Store: store}
+	return &authn.LoginFlows{Logon: d.logon, Store: store, TTL: d.flowTTL}
 }
 
 // flowStore keeps the log-on flows in the session store when it can

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/davgate/davgate/authn"
 	"github.com/davgate/davgate/davfs"
@@ -39,6 +40,8 @@ type serverDeps struct {
 	passwordBasic *authn.PasswordBasic
 	// flows keeps the app log-on flows; nil keeps them in this process.
 	flows session.FlowStore
+	// flowTTL is how long a log-on flow lives; 0: authn.DefaultFlowTTL.
+	flowTTL time.Duration
 }
 
 // newServer returns davgate's HTTP handler: every route is listed here.

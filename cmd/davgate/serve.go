@@ -107,8 +107,12 @@ func serveUntil(ctx context.Context, cfg Config, app *app, certs *certReloader, 
 		keyring: func() bool { k := app.keyring.Load(); return k != nil && len(k.IDs()) > 0 }}
 	limited := connlimit.New(ln, cfg.MaxUnauthenticatedConns, log)
 	ln = limited
+	proxies, _ := httplog.ParseProxies(cfg.TrustedProxies) // checked with the config
 	srv := &http.Server{
-		Handler:           h.routes(d.wrap(app.handler)),
+		// The access log covers the probes (at debug) and the requests
+		// refused while draining too; app.handler's own httplog
+		// middleware joins this one.
+		Handler:           httplog.Middleware(log, proxies, nil, h.routes(d.wrap(app.handler))),
 		ConnContext:       limited.ConnContext,
 		ReadHeaderTimeout: 20 * time.Second,
 		IdleTimeout:       5 * time.Minute,
@@ -129,7 +133,7 @@ func serveUntil(ctx context.Context, cfg Config, app *app, certs *certReloader, 
 			return fmt.Errorf("metrics_listen: %w", err)
 		}
 		msrv = newMetricsServer(app.metrics, h, log)
-		msrv.Handler = app.withAdmin(msrv.Handler) // davgate sessions (sessions_admin.go)
+		msrv.Handler = httplog.Middleware(log, nil, nil, app.withAdmin(msrv.Handler)) // davgate sessions (sessions_admin.go)
 		log.Info("metrics serving", "url", fmt.Sprintf("http://%s/metrics", mln.Addr()))
 		fmt.Fprintf(stdout, "metrics listening on http://%s/metrics\n", mln.Addr())
 		go func() { errc <- fmt.Errorf("metrics: %w", msrv.Serve(mln)) }()
@@ -163,7 +167,7 @@ func serveUntil(ctx context.Context, cfg Config, app *app, certs *certReloader, 
 // address.
 func newMetricsServer(reg *prometheus.Registry, h *health, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(reg))
+	mux.Handle("GET /metrics", quietAccess(metrics.Handler(reg)))
 	return &http.Server{
 		Handler:           h.routes(mux),
 		ReadHeaderTimeout: 10 * time.Second,

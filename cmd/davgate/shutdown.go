@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/davgate/davgate/internal/httplog"
 )
 
 // drain counts the requests being served and, once shutdown begins,
@@ -30,6 +32,8 @@ const drainRetryAfter = "5"
 func (d *drain) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !d.enter() {
+			// The access line says why, at info.
+			httplog.SetReason(r.Context(), "shutting_down")
 			w.Header().Set("Retry-After", drainRetryAfter)
 			// HTTP/1.1 closes the connection; HTTP/2 sends GOAWAY.
 			w.Header().Set("Connection", "close")

@@ -39,8 +39,10 @@ type Info struct {
 	// a trusted proxy's X-Forwarded-Proto: https.
 	HTTPS bool
 
-	mu   sync.Mutex
-	user string
+	mu     sync.Mutex
+	user   string
+	level  slog.Level // of the access line; 0 is Info
+	reason string     // why the request was refused, if it was
 }
 
 // User returns the request's user, if one is known yet.
@@ -223,35 +225,28 @@ type Done struct {
 // and turns a panic into a logged 500. proxies names the reverse proxies
 // whose X-Forwarded-For is believed (nil: none); obs, if not nil, observes
 // every request.
+//
+// Installed inside another Middleware (cmd/davgate puts one outermost, so
+// that probes and requests refused while shutting down are logged too),
+// it joins the outer one's request: the same Info and one access line,
+// the outer's; its own obs still observes what reaches it.
 func Middleware(log *slog.Logger, proxies Proxies, obs Observer, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		client := proxies.client(r)
-		info := &Info{ID: newID(), Method: r.Method, Path: r.URL.Path, Client: client, UserAgent: r.UserAgent(),
-			HTTPS: proxies.https(r)}
+		info := FromContext(r.Context())
+		outer := info == nil
+		if outer {
+			info = &Info{ID: newID(), Method: r.Method, Path: r.URL.Path, Client: proxies.client(r), UserAgent: r.UserAgent(),
+				HTTPS: proxies.https(r)}
+			w.Header().Set("X-Request-Id", info.ID)
+		}
 		ctx := context.WithValue(r.Context(), ctxKey{}, info)
 		rec := &recorder{ResponseWriter: w}
-		rec.Header().Set("X-Request-Id", info.ID)
 		req := r.WithContext(ctx)
 		returned := false
 		if obs != nil {
-			end := obs.StartRequest(r.Method)
-			var body *countingBody
-			if r.Body != nil && r.Body != http.NoBody {
-				body = &countingBody{ReadCloser: r.Body}
-				req.Body = body
-			}
 			// Deferred first, so it runs last: after a recovered panic's 500.
-			defer func() {
-				d := Done{Method: r.Method, Status: rec.status, ResponseBytes: rec.bytes, Duration: time.Since(start)}
-				if d.Status == 0 && returned {
-					d.Status = http.StatusOK
-				}
-				if body != nil {
-					d.RequestBytes = body.n.Load()
-				}
-				end(d)
-			}()
+			defer observe(obs, req, rec, start, &returned)()
 		}
 		defer func() {
 			if p := recover(); p != nil {
@@ -265,22 +260,77 @@ func Middleware(log *slog.Logger, proxies Proxies, obs Observer, next http.Handl
 					http.Error(rec, "internal error", http.StatusInternalServerError)
 				}
 			}
-			status := rec.status
-			if status == 0 {
-				status = http.StatusOK
+			if outer {
+				logAccess(log, info, rec, start)
 			}
-			attrs := []any{
-				"request_id", info.ID, "method", info.Method, "path", info.Path, "status", status,
-				"bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds()) / 1000, "client", client,
-			}
-			if u := info.User(); u != "" {
-				attrs = append(attrs, "user", u)
-			}
-			log.Info("request", attrs...)
 		}()
 		next.ServeHTTP(rec, req)
 		returned = true
 	})
+}
+
+// observe starts obs's view of the request (counting its body as read)
+// and returns the func that ends it.
+func observe(obs Observer, req *http.Request, rec *recorder, start time.Time, returned *bool) func() {
+	end := obs.StartRequest(req.Method)
+	var body *countingBody
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &countingBody{ReadCloser: req.Body}
+		req.Body = body
+	}
+	return func() {
+		d := Done{Method: req.Method, Status: rec.status, ResponseBytes: rec.bytes, Duration: time.Since(start)}
+		if d.Status == 0 && *returned {
+			d.Status = http.StatusOK
+		}
+		if body != nil {
+			d.RequestBytes = body.n.Load()
+		}
+		end(d)
+	}
+}
+
+// logAccess writes the request's access line, at its access level.
+func logAccess(log *slog.Logger, info *Info, rec *recorder, start time.Time) {
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", info.ID), slog.String("method", info.Method), slog.String("path", info.Path),
+		slog.Int("status", status), slog.Int64("bytes", rec.bytes),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("client", info.Client),
+	}
+	info.mu.Lock()
+	user, level, reason := info.user, info.level, info.reason
+	info.mu.Unlock()
+	if user != "" {
+		attrs = append(attrs, slog.String("user", user))
+	}
+	if reason != "" {
+		attrs = append(attrs, slog.String("reason", reason), slog.String("user_agent", info.UserAgent))
+	}
+	log.LogAttrs(context.Background(), level, "request", attrs...)
+}
+
+// SetAccessLevel sets the level of the request's access line (default
+// Info): Debug for probes, so that a kubelet's polls do not flood the log.
+func SetAccessLevel(ctx context.Context, level slog.Level) {
+	if i := FromContext(ctx); i != nil {
+		i.mu.Lock()
+		i.level = level
+		i.mu.Unlock()
+	}
+}
+
+// SetReason adds why the request was refused to its access line (with
+// the user agent), e.g. "shutting_down".
+func SetReason(ctx context.Context, reason string) {
+	if i := FromContext(ctx); i != nil {
+		i.mu.Lock()
+		i.reason = reason
+		i.mu.Unlock()
+	}
 }
 
 func typeName(v any) string {

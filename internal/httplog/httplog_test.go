@@ -190,3 +190,45 @@ func TestMiddlewareObserves(t *testing.T) {
 		})
 	}
 }
+
+// A Middleware inside another joins its request: one request id, one
+// access line (the outer's, at the level and with the reason set inside),
+// and the inner's observer still observes.
+func TestNestedMiddleware(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(NewHandler(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	o := &observed{}
+	var innerID string
+	inner := Middleware(log, nil, o, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		innerID = RequestID(r.Context())
+		if r.URL.Path == "/probe" {
+			SetAccessLevel(r.Context(), slog.LevelDebug)
+		} else {
+			SetReason(r.Context(), "shutting_down")
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	outer := Middleware(log, nil, nil, inner)
+	for _, tt := range []struct{ path, level, reason string }{{"/probe", "DEBUG", ""}, {"/dav/", "INFO", "shutting_down"}} {
+		buf.Reset()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", tt.path, nil)
+		req.Header.Set("User-Agent", "test-agent")
+		outer.ServeHTTP(rec, req)
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		var access map[string]any
+		if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &access) != nil {
+			t.Fatalf("%s: log lines:\n%s\nwant one access line", tt.path, buf.String())
+		}
+		id := rec.Header().Get("X-Request-Id")
+		if id == "" || innerID != id || access["request_id"] != id || access["level"] != tt.level || access["status"] != float64(503) {
+			t.Errorf("%s: header id %q, inner id %q, line %v; want one id, level %s, status 503", tt.path, id, innerID, access, tt.level)
+		}
+		if r, _ := access["reason"].(string); r != tt.reason || (r != "" && access["user_agent"] != "test-agent") {
+			t.Errorf("%s: reason %q, user agent %v; want %q", tt.path, r, access["user_agent"], tt.reason)
+		}
+	}
+	if len(o.done) != 2 {
+		t.Errorf("the inner observer saw %d requests, want 2", len(o.done))
+	}
+}

@@ -138,14 +138,13 @@ func (m *Metrics) WatchAudit(l *audit.Logger) {
 const countTimeout = 2 * time.Second
 
 // WatchSessions adds davgate_sessions{kind}, the live sessions of each
-// kind, read from the store at each scrape. Only stores that can count
-// cheaply (memory, file) offer count; with Redis the counters
-// davgate_sessions_created_total and davgate_sessions_revoked_total stand in.
+// kind, read from the store at each scrape (memory, file, Redis: each
+// store's CountByKind).
 func (m *Metrics) WatchSessions(count func(context.Context) (map[session.Kind]int, error)) {
 	for _, k := range []session.Kind{session.KindBrowser, session.KindDevice} {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name:        "davgate_sessions",
-			Help:        "Live sessions in the store, by kind (memory and file stores only).",
+			Help:        "Live sessions in the store, by kind.",
 			ConstLabels: prometheus.Labels{"kind": string(k)},
 		}, func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), countTimeout)
