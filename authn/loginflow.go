@@ -173,12 +173,13 @@ type flowAnswer struct {
 	Status   string `json:"status"` // pending, approved, denied, expired
 	Error    string `json:"error,omitempty"`
 	Interval int    `json:"interval,omitempty"`
-	// RetryAfter is the Retry-After of a 429 slow_down, in seconds.
-	RetryAfter int    `json:"retry_after,omitempty"`
-	Token      string `json:"token,omitempty"`
-	User       string `json:"user,omitempty"`
-	ID         string `json:"id,omitempty"`
-	Label      string `json:"label,omitempty"`
+	Token    string `json:"token,omitempty"`
+	User     string `json:"user,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Label    string `json:"label,omitempty"`
+
+	// RetryAfter is the wait, in seconds, of a 429 "slow_down" answer.
+	RetryAfter int `json:"retry_after,omitempty"`
 }
 
 // HandlePoll serves POST /api/v1/login-flows/poll {"token": "..."}: 202
