@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -259,9 +260,32 @@ func TestUserKeys(t *testing.T) {
 				t.Errorf("%T: key of %q = %q, want alice", a, typed, got)
 			}
 		}
-		if got := identityKey(a, `OTHER\alice`); got == "alice" {
-			t.Errorf("%T: another domain's alice has alice's key", a)
+		// Refused before any directory is asked, and counted with
+		// alice's spellings: guesses under other domains add to her
+		// count, never get their own.
+		if got := identityKey(a, `OTHER\alice`); got != "alice" {
+			t.Errorf("%T: key of another domain's alice = %q, want alice", a, got)
 		}
+	}
+	// LDAP: a DNS domain typed must be the directory's (from the bind
+	// template or the base DN); a UPN under another suffix, which the
+	// directory may resolve, is keyed by its local part.
+	byBase := &LDAP{Domain: "LAB", BaseDN: "OU=Staff,DC=lab,DC=example,DC=com", UserFilter: "(sAMAccountName={user})", UserAttr: "sAMAccountName"}
+	for _, a := range []*LDAP{ldp, byBase} {
+		for _, typed := range []string{`lab.example.com\alice`, `LAB.EXAMPLE.COM\Alice`, "alice@alt.example", "ALICE@Alt.Example"} {
+			if got := identityKey(a, typed); got != "alice" {
+				t.Errorf("ldap %q: key of %q = %q, want alice", a.dnsDomain(), typed, got)
+			}
+		}
+		for _, typed := range []string{`lab.evil\alice`, `lab.example.com.evil\alice`} {
+			if _, err := a.account(typed); !errors.Is(err, errBadUserName) {
+				t.Errorf("ldap %q: %q taken as ours: %v", a.dnsDomain(), typed, err)
+			}
+		}
+	}
+	// Without user_attr the directory cannot name a UPN's account: refused.
+	if _, err := ldp.account("alice@alt.example"); !errors.Is(err, errBadUserName) {
+		t.Errorf("template-only LDAP took a UPN under another suffix: %v", err)
 	}
 }
 

@@ -180,7 +180,7 @@ func (k *Kerberos) principal(user string) (string, error) {
 func (k *Kerberos) UserKey(typed string) string {
 	name, err := k.principal(typed)
 	if err != nil {
-		name = typed
+		return bareKey(typed)
 	}
 	key, _ := foldName(name)
 	return key

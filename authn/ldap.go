@@ -189,7 +189,10 @@ func (a *LDAP) Authenticate(ctx context.Context, user string, password []byte) (
 	if err := a.Check(); err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	user = a.stripDomain(user)
+	user, err := a.account(user)
+	if err != nil {
+		return Identity{}, err
+	}
 	conn, err := a.dial(ctx)
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: ldap: %w", ErrUnavailable, err)
@@ -219,7 +222,7 @@ func (a *LDAP) Authenticate(ctx context.Context, user string, password []byte) (
 			return Identity{}, err
 		}
 	} else {
-		bindName = strings.ReplaceAll(a.BindTemplate, "{user}", a.templateValue(user))
+		bindName = a.templateBind(user)
 	}
 
 	// go-ldap takes the password as a string: a copy davgate cannot zero.
@@ -230,7 +233,7 @@ func (a *LDAP) Authenticate(ctx context.Context, user string, password []byte) (
 	if entry == nil && search {
 		// Bound through the template: read the entry with the user's rights.
 		if entry, err = a.find(conn, user); err != nil {
-			if errors.Is(err, ErrWrongPassword) {
+			if errors.Is(err, ErrWrongPassword) && !foreignUPN(user) {
 				return Identity{}, fmt.Errorf("%w: ldap: bound as %q but its entry is not found with %s under %s", ErrUnavailable, bindName, a.UserFilter, a.BaseDN)
 			}
 			return Identity{}, err
@@ -387,39 +390,6 @@ func (a *LDAP) canonical(entry *ldap.Entry, user string) string {
 	}
 	name, _ := foldName(user)
 	return name
-}
-
-// stripDomain takes DOMAIN\user naming our own Domain as the user; any
-// other domain stays in the name, which then matches no entry.
-func (a *LDAP) stripDomain(user string) string {
-	if d, u, ok := strings.Cut(user, `\`); ok && a.Domain != "" && strings.EqualFold(d, a.Domain) {
-		return u
-	}
-	return user
-}
-
-// upnSuffix is the domain of a BindTemplate "{user}@domain", else "".
-func (a *LDAP) upnSuffix() string {
-	if d, ok := strings.CutPrefix(a.BindTemplate, "{user}@"); ok && !strings.Contains(d, "{user}") {
-		return d
-	}
-	return ""
-}
-
-// UserKey implements userKeyer: the typed name without our domain
-// (DOMAIN\user, or user@domain where domain is Domain in NetBIOS or DNS
-// form or the bind template's UPN suffix), folded. A directory that
-// accepts other spellings (a UPN suffix of its own) gives them keys of
-// their own before the log-on; after a success every key the log-on was
-// known by is cleared.
-func (a *LDAP) UserKey(typed string) string {
-	name := a.stripDomain(typed)
-	if n, d := splitDomainUser(name); d != "" && !strings.Contains(name, `\`) &&
-		(sameDomain(d, a.Domain) || a.upnSuffix() != "" && strings.EqualFold(d, a.upnSuffix())) {
-		name = n
-	}
-	k, _ := foldName(name)
-	return k
 }
 
 func (a *LDAP) identity(entry *ldap.Entry, user string) Identity {

@@ -82,7 +82,7 @@ func TestLDAPActiveDirectory(t *testing.T) {
 			Identity{User: "alice", Domain: "LAB", Attrs: aliceAttrs}, nil},
 		{"upper case, template without user_attr: folded", &LDAP{URL: dc.LDAPURL, CAFile: dc.CAFile, BindTemplate: "{user}@lab.test", Domain: "LAB"},
 			"ALICE", "Alice-Pass-1", Identity{User: "alice", Domain: "LAB"}, nil},
-		{"another domain typed", &searchThenBind, `EVIL\alice`, "Alice-Pass-1", Identity{}, ErrWrongPassword},
+		{"another domain typed", &searchThenBind, `EVIL\alice`, "Alice-Pass-1", Identity{}, errBadUserName}, // refused before the directory is asked
 		{"starttls with a UPN template", &upnStartTLS, "alice", "Alice-Pass-1",
 			Identity{User: "alice", Domain: "LAB", Attrs: map[string]string{
 				"homeDirectory":     aliceAttrs["homeDirectory"],

@@ -3,6 +3,7 @@ package authn
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -180,6 +181,9 @@ type flowAnswer struct {
 	User     string `json:"user,omitempty"`
 	ID       string `json:"id,omitempty"`
 	Label    string `json:"label,omitempty"`
+
+	// RetryAfter is the wait, in seconds, of a 429 "slow_down" answer.
+	RetryAfter int `json:"retry_after,omitempty"`
 }
 
 // HandlePoll serves POST /api/v1/login-flows/poll {"token": "..."}: 202
@@ -189,12 +193,18 @@ type flowAnswer struct {
 func (lf *LoginFlows) HandlePoll() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if lf.pollAddrLimited(w, r, httplog.ClientAddr(r)) {
+			return
+		}
 		key, secret, err := readPoll(w, r)
 		if err != nil {
 			writeBodyError(w, err)
 			return
 		}
 		status, out := lf.poll(r, key, secret)
+		if out.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(out.RetryAfter))
+		}
 		writeJSON(w, status, out)
 	})
 }
@@ -218,6 +228,9 @@ func (lf *LoginFlows) poll(r *http.Request, key string, secret []byte) (int, flo
 	}
 	switch f.State {
 	case session.FlowPending:
+		if wait := lf.pollTooSoon(ctx, key); wait > 0 {
+			return http.StatusTooManyRequests, slowDown(wait)
+		}
 		return http.StatusAccepted, flowAnswer{Status: "pending", Interval: int(flowPollInterval / time.Second)}
 	case session.FlowDenied:
 		return http.StatusForbidden, flowAnswer{Status: "denied", Error: "the user denied access"}

@@ -92,13 +92,39 @@ func (l *Logon) renderLogin(w http.ResponseWriter, r *http.Request, status int, 
 	rand.Read(b[:])
 	d.LoginToken = base64.RawURLEncoding.EncodeToString(b[:])
 	d.ForFlow = strings.HasPrefix(d.Next, FlowPagePrefix)
-	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: d.LoginToken, Path: "/login",
-		HttpOnly: true, Secure: httplog.HTTPS(r), SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, loginCookie(r, d.LoginToken, 0))
 	render(w, status, d)
 }
 
-// loginCookie holds the log-on form's double-submit token.
-const loginCookie = "davgate_login"
+// The log-on form's double-submit token is kept in LoginCookieName over
+// plain HTTP and in SecureLoginCookieName over HTTPS (directly or behind a
+// trusted proxy, as for the session cookie): Secure, and by its __Host-
+// prefix bound to this host and path "/", so that a sibling subdomain or a
+// plain-HTTP response cannot plant a token of its own choosing.
+const (
+	LoginCookieName       = "davgate_login"
+	SecureLoginCookieName = "__Host-davgate_login"
+)
+
+// loginCookieName is the log-on cookie's name for the request's scheme.
+func loginCookieName(r *http.Request) string {
+	if httplog.HTTPS(r) {
+		return SecureLoginCookieName
+	}
+	return LoginCookieName
+}
+
+// loginCookie is the log-on cookie holding value; maxAge < 0 deletes it.
+// Over plain HTTP it is scoped to /login; the __Host- form must have path
+// "/".
+func loginCookie(r *http.Request, value string, maxAge int) *http.Cookie {
+	c := &http.Cookie{Name: loginCookieName(r), Value: value, Path: "/login", MaxAge: maxAge,
+		HttpOnly: true, Secure: httplog.HTTPS(r), SameSite: http.SameSiteStrictMode}
+	if c.Secure {
+		c.Path = "/"
+	}
+	return c
+}
 
 // loginForgery returns why POST /login did not come from davgate's own
 // log-on form, or "": no foreign Origin or Sec-Fetch-Site, and the form's
@@ -108,7 +134,7 @@ func loginForgery(r *http.Request) string {
 	if why := foreignRequest(r); why != "" {
 		return why
 	}
-	c, err := r.Cookie(loginCookie)
+	c, err := r.Cookie(loginCookieName(r))
 	if err != nil || c.Value == "" {
 		return "no log-on cookie"
 	}
@@ -152,8 +178,7 @@ func (l *Logon) HandleLoginForm() http.Handler {
 			return
 		}
 		l.setCookie(w, r, token, info.Expires)
-		http.SetCookie(w, &http.Cookie{Name: loginCookie, Path: "/login", MaxAge: -1, HttpOnly: true,
-			Secure: httplog.HTTPS(r), SameSite: http.SameSiteStrictMode})
+		http.SetCookie(w, loginCookie(r, "", -1))
 		http.Redirect(w, r, next, http.StatusSeeOther)
 	})
 }

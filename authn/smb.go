@@ -55,8 +55,7 @@ func (a *SMB) UserKey(typed string) string {
 	if id, err := a.identity(typed); err == nil {
 		return id.User
 	}
-	k, _ := foldName(typed)
-	return k
+	return bareKey(typed)
 }
 
 // Authenticate implements Authenticator.

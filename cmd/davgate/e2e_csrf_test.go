@@ -22,7 +22,7 @@ var (
 )
 
 // postLogin posts the log-on form as a browser does: it fetches the form
-// first for its login_token and davgate_login cookie.
+// first for its login_token and log-on cookie.
 func postLogin(t *testing.T, hc *http.Client, base string, v url.Values) *http.Response {
 	t.Helper()
 	resp, err := hc.Get(base + "/login")
@@ -42,7 +42,7 @@ func postLogin(t *testing.T, hc *http.Client, base string, v url.Values) *http.R
 	req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for _, c := range resp.Cookies() {
-		if c.Name == "davgate_login" && hc.Jar == nil {
+		if (c.Name == authn.LoginCookieName || c.Name == authn.SecureLoginCookieName) && hc.Jar == nil {
 			req.AddCookie(c)
 		}
 	}
