@@ -107,8 +107,8 @@ func NewHandler(o HandlerOptions) *Handler {
 	}
 	h.refuse = o.RefuseNames
 	h.meta = newMetaCache(o.MetadataTTL)
-	if h.meta != nil {
-		h.meta.gens = o.MetaGenerations
+	if h.meta != nil && o.MetaGenerations != nil {
+		h.meta.gens = newGenBatch(o.MetaGenerations)
 	}
 	h.bufs.limit = int(o.BufferMemory / chunkSize)
 	if o.BufferMemory > 0 && h.bufs.limit == 0 {

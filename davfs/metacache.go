@@ -23,9 +23,9 @@ import (
 // Several instances (HandlerOptions.MetaGenerations): each write also
 // bumps the scope's shared generation, when it starts and when it ends,
 // before its response leaves; each request that only reads reads the
-// shared generation once before it looks at the cache (sync), and an
-// instance that sees it moved drops the scope's entries and any Stat on
-// its way. So a request that starts after a write's response, on any
+// shared generation (a read sent after it started) before it looks at
+// the cache (sync), and an instance that sees it moved drops the scope's
+// entries and any Stat on its way. So a request that starts after a write's response, on any
 // instance, never gets an answer read before the write: the write's end
 // bump came first, the request sees a generation its entries were not
 // read under, and entries read under the new one were read after the
@@ -172,9 +172,10 @@ func (c *metaCache) change(ctx context.Context, scope string) error {
 
 // sync brings scope's entries up to its shared generation before a
 // request that only reads looks at them: one read of the shared
-// generation per request (a reading request touches one scope; COPY and
-// MOVE, which touch two, are writes). An error means the request must
-// neither use nor fill the cache (see metaCache).
+// generation, sent after the request started, shared with the requests on
+// the scope that came meanwhile (genBatch). A reading request touches one
+// scope; COPY and MOVE, which touch two, are writes. An error means the
+// request must neither use nor fill the cache (see metaCache).
 func (c *metaCache) sync(ctx context.Context, scope string) error {
 	if c == nil || c.gens == nil {
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -72,4 +73,83 @@ func (g *RedisMetaGenerations) Current(ctx context.Context, scope string) (uint6
 		return 0, fmt.Errorf("redis: %w", err)
 	}
 	return v, nil
+}
+
+// genBatch shares one read of a scope's generation among the requests
+// that asked for it while the read before was on its way, so that many
+// requests on one share cost about one Redis round trip at a time rather
+// than one each. A request needs a generation read after it started (see
+// metaCache), and it gets one: a batch's read is sent only once the batch
+// is closed to newcomers.
+type genBatch struct {
+	gens MetaGenerations
+
+	mu     sync.Mutex
+	scopes map[string]*genReads
+}
+
+// genReads is one scope's reads: next collects the requests for the read
+// after the one on its way (reading).
+type genReads struct {
+	next    *genWait
+	reading bool
+}
+
+type genWait struct {
+	done chan struct{}
+	v    uint64
+	err  error
+}
+
+func newGenBatch(g MetaGenerations) *genBatch {
+	return &genBatch{gens: g, scopes: map[string]*genReads{}}
+}
+
+// Bump implements MetaGenerations.
+func (b *genBatch) Bump(ctx context.Context, scope string) error { return b.gens.Bump(ctx, scope) }
+
+// Current implements MetaGenerations: the answer of a read sent after it
+// was called.
+func (b *genBatch) Current(ctx context.Context, scope string) (uint64, error) {
+	b.mu.Lock()
+	r := b.scopes[scope]
+	if r == nil {
+		r = &genReads{}
+		b.scopes[scope] = r
+	}
+	if r.next == nil {
+		r.next = &genWait{done: make(chan struct{})}
+	}
+	w := r.next
+	if !r.reading {
+		r.reading = true
+		go b.read(scope, r)
+	}
+	b.mu.Unlock()
+	select {
+	case <-w.done:
+		return w.v, w.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// read reads scope's generation for each batch in turn until none waits.
+// The Redis client's timeouts bound each read; a request that stops
+// waiting does not stop the read the others wait for.
+func (b *genBatch) read(scope string, r *genReads) {
+	for {
+		b.mu.Lock()
+		w := r.next
+		r.next = nil
+		if w == nil {
+			r.reading = false
+			delete(b.scopes, scope)
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
+		w.v, w.err = b.gens.Current(context.Background(), scope)
+		close(w.done)
+	}
 }

@@ -1,9 +1,12 @@
 package davfs
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,5 +103,59 @@ func TestMetaGenerationsBumpFails(t *testing.T) {
 	e.writeDirect(t, "f", "seven!!")
 	if got, n := e.size(t, "/dav/data/f"); got != "7" || n == 0 {
 		t.Errorf("within the TTL of a failed bump: size %s, %d SMB requests; want 7 from the server", got, n)
+	}
+}
+
+// Requests on one scope at once share reads of its generation (fewer
+// Redis GETs than requests), and each still gets a read sent after it
+// asked: a Current after a Bump never returns the generation from before.
+func TestGenBatch(t *testing.T) {
+	r := testenv.StartRedis(t)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, PoolSize: 64})
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	raw := NewRedisMetaGenerations(c, "genbatch:")
+	b := newGenBatch(raw)
+	gets := func() int {
+		t.Helper()
+		s, err := c.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, after, _ := strings.Cut(s, "cmdstat_get:calls=")
+		n, _, _ := strings.Cut(after, ",")
+		v, _ := strconv.Atoi(n)
+		return v
+	}
+	const workers, rounds = 32, 100
+	before := gets()
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			for j := range rounds {
+				old, err := b.Current(ctx, "s")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if j%4 == i%4 { // some bump while others read
+					if err := raw.Bump(ctx, "s"); err != nil {
+						t.Error(err)
+						return
+					}
+					if now, err := b.Current(ctx, "s"); err != nil || now == old {
+						t.Errorf("Current after a Bump: %d, %v; the generation from before", now, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	calls := workers * rounds * 5 / 4
+	if n := gets() - before; n >= calls*3/4 {
+		t.Errorf("%d concurrent Current calls cost %d Redis GETs; want them shared", calls, n)
+	} else {
+		t.Logf("%d Current calls, %d GETs", calls, n)
 	}
 }
