@@ -43,10 +43,15 @@ type HandlerOptions struct {
 	LockTimeout, MaxLockTimeout time.Duration
 	// MetadataTTL is how long a file's or folder's metadata, once read,
 	// answers again without asking the file server (PROPFIND Depth:0,
-	// HEAD, conditional headers): changes made through davgate are seen
-	// at once, changes made on the server directly or through another
-	// instance after at most this long. Optional: 0 asks every time.
+	// HEAD, conditional headers): changes made through this instance are
+	// seen at once, changes made on the server directly after at most
+	// this long. Optional: 0 asks every time.
 	MetadataTTL time.Duration
+	// MetaGenerations, shared by every instance in front of the same
+	// servers, lets each see the others' changes at once too. Optional
+	// with one instance; without it, another instance's changes show
+	// after at most MetadataTTL.
+	MetaGenerations MetaGenerations
 	// MaxLocksPerUser and MaxLocksPerShare bound the unexpired locks one
 	// user (over all shares) and one mounted directory may hold; a LOCK
 	// over either is refused with 507. Optional: 1000 and 10000.
@@ -102,6 +107,9 @@ func NewHandler(o HandlerOptions) *Handler {
 	}
 	h.refuse = o.RefuseNames
 	h.meta = newMetaCache(o.MetadataTTL)
+	if h.meta != nil && o.MetaGenerations != nil {
+		h.meta.gens = newGenBatch(o.MetaGenerations)
+	}
 	h.bufs.limit = int(o.BufferMemory / chunkSize)
 	if o.BufferMemory > 0 && h.bufs.limit == 0 {
 		h.bufs.limit = 1
@@ -169,13 +177,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveShare serves one request on a share with a file system made for
 // it, and hands the mount back with the SMB failure the answer rests on.
 func (h *Handler) serveShare(w http.ResponseWriter, r *http.Request, share string) {
-	h.serveMounted(w, r, share, func(s *shareRequest) error {
-		if !readOnlyMethod(r.Method) {
-			h.meta.invalidate(s.scope)
-			defer h.meta.invalidate(s.scope) // after the change, for a Stat made meanwhile
-		}
-		return s.serve(w, r)
-	})
+	h.serveMounted(w, r, share, func(s *shareRequest) error { return s.serve(w, r) })
 }
 
 // serveMounted mounts share for the request's user, sweeps it and serves
@@ -190,11 +192,39 @@ func (h *Handler) serveMounted(w http.ResponseWriter, r *http.Request, share str
 		return
 	}
 	s.sweep(ctx)
-	err = f(s)
+	err = h.withMeta(r, s, f)
 	release(h.respond(w, r, err))
 	if he, ok := errors.AsType[*httpError](err); ok && he.abort {
 		// a streamed body cut short must not end cleanly
 		panic(http.ErrAbortHandler)
+	}
+}
+
+// withMeta serves s with f under the metadata cache's rules: a request
+// that only reads first learns what other instances changed, and one that
+// reads nothing from the cache if it cannot (fsys.meta nil); a write drops
+// what is cached of the scope, here and on every instance, when it starts
+// and again when it ends, for a Stat made meanwhile (see metaCache).
+func (h *Handler) withMeta(r *http.Request, s *shareRequest, f func(s *shareRequest) error) error {
+	ctx := r.Context()
+	if readOnlyMethod(r.Method) {
+		if err := h.meta.sync(ctx, s.scope); err != nil {
+			h.log.WarnContext(ctx, "metadata cache not used", "scope", s.scope, "error", err.Error())
+			s.fsys.meta = nil
+		}
+		return f(s)
+	}
+	h.changing(ctx, s.scope)
+	defer h.changing(ctx, s.scope)
+	return f(s)
+}
+
+// changing drops what is cached of scope on every instance: it is being
+// changed. A failure is logged; the change goes on.
+func (h *Handler) changing(ctx context.Context, scope string) {
+	if err := h.meta.change(ctx, scope); err != nil {
+		h.log.WarnContext(ctx, "other instances may answer from their metadata cache for up to its TTL",
+			"scope", scope, "error", err.Error())
 	}
 }
 

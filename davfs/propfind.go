@@ -96,6 +96,13 @@ func parsePropfind(body []byte) (propfindReq, error) {
 	return pf, nil
 }
 
+// wantsLocks reports whether the answer may show locks (lockdiscovery):
+// allprop and propname do; a prop list (Finder's, Explorer's) only when it
+// names it.
+func (pf propfindReq) wantsLocks() bool {
+	return pf.mode != modeProp || contains(pf.names, xml.Name{Space: nsDAV, Local: "lockdiscovery"})
+}
+
 // liveNames are the live properties allprop and propname report.
 var liveNames = []xml.Name{
 	{Space: nsDAV, Local: "resourcetype"},
@@ -235,9 +242,11 @@ func (s *shareRequest) propfind(w http.ResponseWriter, r *http.Request) error {
 		return failFS(err)
 	}
 	s.loadDeadProps(pf, name, entries)
-	locks, err := s.h.locks.Find(ctx, s.lockName(name), depth == 1)
-	if err != nil {
-		return fail(http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
+	var locks []Lock
+	if pf.wantsLocks() { // a round trip to Redis with the Redis lock store
+		if locks, err = s.h.locks.Find(ctx, s.lockName(name), depth == 1); err != nil {
+			return fail(http.StatusServiceUnavailable, fmt.Errorf("find locks: %w", err))
+		}
 	}
 	ms := startMultistatus(w)
 	now := time.Now()

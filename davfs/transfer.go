@@ -115,9 +115,9 @@ func (s *shareRequest) destination(r *http.Request) (d *shareRequest, dst string
 		}
 		return nil, "", nil, fail(st, fmt.Errorf("open destination share %q: %w", share, err))
 	}
-	s.h.meta.invalidate(d.scope)
+	s.h.changing(r.Context(), d.scope)
 	release = func(err error) {
-		s.h.meta.invalidate(d.scope) // after the change, for a Stat made meanwhile
+		s.h.changing(r.Context(), d.scope) // after the change, for a Stat made meanwhile
 		rel(err)
 	}
 	return d, clean(dst), release, nil

@@ -97,7 +97,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer)
 	src := &shareSource{shares: shares, sessions: a.sessions, pool: a.pool, log: log}
 	proxies, _ := httplog.ParseProxies(cfg.TrustedProxies) // checked with the config
 	deps := serverDeps{log: log, logon: logon, sessions: a.sessions, source: src, shareNames: src.Names,
-		locks: countedLocks(m, st.locks), flows: flowStore(store), flowTTL: time.Duration(cfg.Sessions.LoginFlowTTL), webdav: cfg.WebDAV, proxies: proxies, observer: m,
+		locks: countedLocks(m, st.locks), metaGens: st.metaGens, flows: flowStore(store), flowTTL: time.Duration(cfg.Sessions.LoginFlowTTL), webdav: cfg.WebDAV, proxies: proxies, observer: m,
 		watchBuffers: func(inUse func() int) { m.WatchBuffers(inUse, cfg.WebDAV.BufferMiB) }}
 	if cfg.Auth.AllowPasswordBasic {
 		log.Warn("auth.allow_password_basic is on: DAV clients may send the directory password on every request")
@@ -259,6 +259,7 @@ func newDavHandler(d serverDeps) *davfs.Handler {
 		MaxLocksPerUser:  d.webdav.MaxLocksPerUser,
 		MaxLocksPerShare: d.webdav.MaxLocksPerShare,
 		MetadataTTL:      time.Duration(d.webdav.MetadataTTL),
+		MetaGenerations:  d.metaGens,
 		User: func(ctx context.Context) string {
 			if s, ok := authn.SessionFrom(ctx); ok {
 				return s.User

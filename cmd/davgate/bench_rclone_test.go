@@ -20,7 +20,9 @@ import (
 // webdav` on the same smbd, in one run, for what a file manager does most
 // (issue 12, "Speed"): a 4 KiB GET and a PROPFIND Depth:0 of a file, 16
 // connections each. rclone answers PROPFIND from its directory cache;
-// davgate from its metadata cache (webdav.metadata_ttl: 1s here).
+// davgate from its metadata cache (webdav.metadata_ttl: 1s here), once
+// with the memory store (one instance) and once with Redis (several
+// instances: one Redis GET of the share's generation per request).
 // Targets: GET at least twice rclone's rate, PROPFIND at least rclone's.
 //
 // The rclone peer is the rclone on PATH (Debian's), or the binary
@@ -35,47 +37,61 @@ func BenchmarkRclonePeer(b *testing.B) {
 	mallocEnv, mallocNote := smbdMalloc()
 	smbd := testenv.StartSmbd(b, testenv.SmbdConfig{Users: users, Shares: []testenv.Share{{Name: "data"}}, Env: mallocEnv})
 	profiles := os.Getenv("DAVGATE_BENCH_PPROF") // as for BenchmarkGateway
-	dg := startDavgateProcess(b, profiles, fmt.Sprintf("auth:\n  backend: smb\n  smb: {url: \"smb://%s/\"}\nshares:\n  - {name: data, url: \"%s\"}\n"+
-		"webdav: {metadata_ttl: 1s}\n", smbd.Addr(), smbd.URL("data")))
+	shares := fmt.Sprintf("auth:\n  backend: smb\n  smb: {url: \"smb://%s/\"}\nshares:\n  - {name: data, url: \"%s\"}\n"+
+		"webdav: {metadata_ttl: 1s}\n", smbd.Addr(), smbd.URL("data"))
+	dg := startDavgateProcess(b, profiles, shares)
+	dgr := startDavgateStore(b, profiles, testenv.StartRedis(b).URL, shares)
 	transport := func() *http.Client {
 		return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: benchConns, DisableCompression: true}}
 	}
 	bc := &benchClient{b: b, base: dg.url, http: transport()}
+	bcr := &benchClient{b: b, base: dgr.url, http: transport()}
 	bc.logon()
+	bcr.logon()
 	rc := &benchClient{b: b, base: startRclone(b, smbd), http: transport()}
 	writePattern(b, filepath.Join(smbd.SharePath("data"), "small.bin"), 4096)
-	bc.get("/dav/data/small.bin", 4096) // the SMB sessions, both peers
+	bc.get("/dav/data/small.bin", 4096) // the SMB sessions, every peer
+	bcr.get("/dav/data/small.bin", 4096)
 	rc.get("/small.bin", 4096)
 
-	r := report{cpu: dg.cpu, load: []string{loadavg()}, baseline: "rclone serve webdav"}
+	r := report{load: []string{loadavg()}, baseline: "rclone serve webdav"}
 	if profiles == "" {
 		r.self = selfCPU // davgate is not in this process
 	}
 	r.server = serverUsage(smbd.ConfigPath())
 	r.setup = append(r.setup, mallocNote, rcloneVersion(b))
 	b.ResetTimer()
-	dg.profile("rclone-get-small")
-	r.measure("GET 4 KiB, 16 connections, req/s", "≥", 2, 3,
-		func(int) float64 {
-			return rate(&r, "GET 4 KiB davgate", benchConns, 3*time.Second, func() error { return bc.fetch("/dav/data/small.bin", 4096) })
-		},
-		func(int) float64 {
-			return rate(&r, "GET 4 KiB rclone", benchConns, 3*time.Second, func() error { return rc.fetch("/small.bin", 4096) })
-		})
-	dg.profile("rclone-propfind0")
-	r.measure("PROPFIND Depth:0 of a file, 16 connections, req/s", "≥", 1, 3,
-		func(int) float64 {
-			return rate(&r, "PROPFIND davgate", benchConns, 3*time.Second, func() error { return bc.propfind0("/dav/data/small.bin") })
-		},
-		func(int) float64 {
-			return rate(&r, "PROPFIND rclone", benchConns, 3*time.Second, func() error { return rc.propfind0("/small.bin") })
-		})
-	dg.profile("")
+	measurePeer(&r, "", "", dg, bc, rc)
+	measurePeer(&r, ", Redis store", "-redis", dgr, bcr, rc)
 	b.StopTimer()
 	r.load = append(r.load, loadavg())
 	r.print(os.Stdout)
 	fmt.Printf("targets met: %d of %d\n", r.met(), r.targets())
 	b.ReportMetric(0, "ns/op")
+}
+
+// measurePeer adds the GET and PROPFIND rows of one davgate (dg, asked
+// through bc) against rclone (rc); store names its store in the rows,
+// tag in its profiles' file names.
+func measurePeer(r *report, store, tag string, dg *davgateProcess, bc, rc *benchClient) {
+	r.cpu = dg.cpu
+	dg.profile("rclone-get-small" + tag)
+	r.measure("GET 4 KiB, 16 connections"+store+", req/s", "≥", 2, 3,
+		func(int) float64 {
+			return rate(r, "GET 4 KiB davgate"+store, benchConns, 3*time.Second, func() error { return bc.fetch("/dav/data/small.bin", 4096) })
+		},
+		func(int) float64 {
+			return rate(r, "GET 4 KiB rclone", benchConns, 3*time.Second, func() error { return rc.fetch("/small.bin", 4096) })
+		})
+	dg.profile("rclone-propfind0" + tag)
+	r.measure("PROPFIND Depth:0 of a file, 16 connections"+store+", req/s", "≥", 1, 3,
+		func(int) float64 {
+			return rate(r, "PROPFIND davgate"+store, benchConns, 3*time.Second, func() error { return bc.propfind0("/dav/data/small.bin") })
+		},
+		func(int) float64 {
+			return rate(r, "PROPFIND rclone", benchConns, 3*time.Second, func() error { return rc.propfind0("/small.bin") })
+		})
+	dg.profile("")
 }
 
 // propfind0 asks for a file's properties, as a file manager does before

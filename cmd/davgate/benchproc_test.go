@@ -36,13 +36,19 @@ type davgateProcess struct {
 // runs `davgate serve` until the benchmark ends.
 func startDavgateProcess(b *testing.B, profiles, shares string) *davgateProcess {
 	b.Helper()
+	return startDavgateStore(b, profiles, "memory", shares)
+}
+
+// startDavgateStore is startDavgateProcess with the given store.
+func startDavgateStore(b *testing.B, profiles, store, shares string) *davgateProcess {
+	b.Helper()
 	dir := b.TempDir()
 	keys := filepath.Join(dir, "master.keys")
 	if err := run(context.Background(), []string{"davgate", "keygen", "--out", keys}, nil, io.Discard, io.Discard); err != nil {
 		b.Fatalf("keygen: %v", err)
 	}
 	cfg := filepath.Join(dir, "davgate.yaml")
-	text := fmt.Sprintf("listen: 127.0.0.1:0\nmaster_key_file: %s\nstore: memory\nlog_level: warn\n%s", keys, shares)
+	text := fmt.Sprintf("listen: 127.0.0.1:0\nmaster_key_file: %s\nstore: %s\nlog_level: warn\n%s", keys, store, shares)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		b.Fatal(err)
 	}

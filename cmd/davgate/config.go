@@ -197,11 +197,10 @@ type WebDAVConfig struct {
 	// transfer); past it, transfers move one chunk at a time.
 	BufferMiB int `yaml:"buffer_mib"`
 	// MetadataTTL is how long a file's metadata, once read, answers again
-	// without asking the file server; changes made through this davgate
-	// show at once, those made on the server directly (or through another
-	// instance) after at most this long. Default: 1s with a memory or file
-	// store (one instance), 0 (ask every time) with Redis, where another
-	// instance's writes would not clear this one's cache.
+	// without asking the file server; changes made through any davgate
+	// instance show at once (with Redis, instances share a generation per
+	// share that every write bumps), those made on the server directly
+	// after at most this long. Default 1s; 0 asks every time.
 	MetadataTTL Duration `yaml:"metadata_ttl"`
 }
 
@@ -234,10 +233,6 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// autoMetadataTTL stands for webdav.metadata_ttl not set: parseConfig
-// makes it 1s for one instance, 0 with Redis.
-const autoMetadataTTL = Duration(-1)
-
 func defaultConfig() Config {
 	return Config{
 		Listen:        "127.0.0.1:8080",
@@ -254,7 +249,7 @@ func defaultConfig() Config {
 		SMB: SMBConfig{IdleTimeout: Duration(5 * time.Minute), DialTimeout: Duration(15 * time.Second),
 			ReplyTimeout: Duration(time.Minute)},
 		WebDAV: WebDAVConfig{LockTimeout: Duration(time.Hour), MaxLockTimeout: Duration(24 * time.Hour),
-			MaxLocksPerUser: 1000, MaxLocksPerShare: 10000, BufferMiB: 256, MetadataTTL: autoMetadataTTL},
+			MaxLocksPerUser: 1000, MaxLocksPerShare: 10000, BufferMiB: 256, MetadataTTL: Duration(time.Second)},
 		LogLevel:                "info",
 		MaxUnauthenticatedConns: 1024,
 		Redis: RedisConfig{DialTimeout: Duration(session.DefaultRedisDialTimeout), ReadTimeout: Duration(session.DefaultRedisReadTimeout),
@@ -282,12 +277,6 @@ func parseConfig(b []byte) (Config, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, cleanYAMLError(err)
-	}
-	if c.WebDAV.MetadataTTL == autoMetadataTTL {
-		c.WebDAV.MetadataTTL = 0
-		if !strings.HasPrefix(c.Store, "redis") {
-			c.WebDAV.MetadataTTL = Duration(time.Second)
-		}
 	}
 	if err := c.check(); err != nil {
 		return Config{}, err

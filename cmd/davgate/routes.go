@@ -30,6 +30,7 @@ type serverDeps struct {
 	source     davfs.ShareSource
 	shareNames func(context.Context) ([]string, error)
 	locks      davfs.LockSystem
+	metaGens   davfs.MetaGenerations // nil with one instance
 	webdav     WebDAVConfig
 	proxies    httplog.Proxies
 	observer   httplog.Observer // counts requests for metrics; may be nil

@@ -14,12 +14,14 @@ import (
 )
 
 // stores are where davgate keeps what several instances share: sessions,
-// log-on attempt counts and WebDAV locks. With Redis all three use one
-// client.
+// log-on attempt counts, WebDAV locks and the metadata cache's
+// generations. With Redis all four use one client.
 type stores struct {
 	sessions session.Store
 	limits   authn.LimitStore
 	locks    davfs.LockSystem
+	// metaGens is nil with one instance (memory or file store).
+	metaGens davfs.MetaGenerations
 	// ping checks that the store answers (readiness, check-config).
 	ping  func(ctx context.Context) error
 	close func() error
@@ -46,7 +48,8 @@ func openStores(ctx context.Context, cfg Config) (*stores, error) {
 		p := session.DefaultRedisPrefix
 		return &stores{
 			sessions: session.NewRedisStoreClient(c, p), limits: session.NewRedisLimits(c, p), locks: davfs.NewRedisLocks(c, p),
-			ping: func(ctx context.Context) error { return pingRedis(ctx, c) }, close: c.Close,
+			metaGens: davfs.NewRedisMetaGenerations(c, p),
+			ping:     func(ctx context.Context) error { return pingRedis(ctx, c) }, close: c.Close,
 		}, nil
 	case session.IsFileStore(cfg.Store):
 		return openFileStores(cfg.Store) // filestores.go
