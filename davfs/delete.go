@@ -70,6 +70,7 @@ func (s *shareRequest) removeTree(name, p string) []memberError {
 // status (RFC 4918 section 9.6.1 for DELETE, 9.9.4 for MOVE); the
 // failures go to the log and the mount's release.
 func (s *shareRequest) writeMemberErrors(w http.ResponseWriter, failed []memberError) error {
+	s.changed()
 	ms := startMultistatus(w)
 	errs := make([]error, len(failed))
 	for i, m := range failed {

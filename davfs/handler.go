@@ -216,7 +216,19 @@ func (h *Handler) withMeta(r *http.Request, s *shareRequest, f func(s *shareRequ
 	}
 	h.changing(ctx, s.scope)
 	defer h.changing(ctx, s.scope)
+	s.announce = func() { h.changing(ctx, s.scope) }
 	return f(s)
+}
+
+// changed announces, before a write's answer starts, that the changes it
+// reports are made: a 207 long enough to leave in parts could otherwise
+// reach the client before the end of the request tells other instances,
+// and the client's next request through one of them be answered from its
+// cache. The end of the request announces again, for anything after.
+func (s *shareRequest) changed() {
+	if s.announce != nil {
+		s.announce()
+	}
 }
 
 // changing drops what is cached of scope on every instance: it is being
@@ -276,6 +288,9 @@ type shareRequest struct {
 	prefix string // e.g. /dav/data
 	user   string
 	name   string // the request's resource in the share, "/" for its root
+	// announce tells the metadata cache of every instance that a write's
+	// changes are made (nil for a request that only reads; see changed)
+	announce func()
 }
 
 // inShare is the resource name inside the share ("/" for its root) of a

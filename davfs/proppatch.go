@@ -37,6 +37,7 @@ func (s *shareRequest) proppatch(w http.ResponseWriter, r *http.Request) error {
 		return failFS(err)
 	}
 	stats, err := s.fsys.patch(s.name, patches)
+	s.changed()
 	ms := startMultistatus(w)
 	ms.response(s.href(s.name, st.IsDir()), 0, stats...)
 	ms.close()
