@@ -116,6 +116,9 @@ func (s *shareRequest) destination(r *http.Request) (d *shareRequest, dst string
 		return nil, "", nil, fail(st, fmt.Errorf("open destination share %q: %w", share, err))
 	}
 	s.h.changing(r.Context(), d.scope)
+	if src := s.announce; src != nil { // a 207 of failed members announces both
+		s.announce = func() { src(); s.h.changing(r.Context(), d.scope) }
+	}
 	release = func(err error) {
 		s.h.changing(r.Context(), d.scope) // after the change, for a Stat made meanwhile
 		rel(err)
