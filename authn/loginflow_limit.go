@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -73,5 +72,5 @@ func (lf *LoginFlows) pollTooSoon(ctx context.Context, key string) time.Duration
 // slowDown is the answer to a pending poll sent too soon.
 func slowDown(wait time.Duration) flowAnswer {
 	return flowAnswer{Status: "slow_down", Error: "polling faster than the interval; wait retry_after seconds",
-		Interval: int(flowPollInterval / time.Second), RetryAfter: int(math.Ceil(wait.Seconds()))}
+		Interval: int(flowPollInterval / time.Second), RetryAfter: retrySeconds(wait)}
 }

@@ -108,10 +108,7 @@ const (
 
 // loginCookieName is the log-on cookie's name for the request's scheme.
 func loginCookieName(r *http.Request) string {
-	if httplog.HTTPS(r) {
-		return SecureLoginCookieName
-	}
-	return LoginCookieName
+	return byScheme(r, LoginCookieName, SecureLoginCookieName)
 }
 
 // loginCookie is the log-on cookie holding value; maxAge < 0 deletes it.

@@ -196,6 +196,7 @@ func (m *MemoryLimits) gc(now time.Time) {
 	}
 }
 
-func retryAfter(d time.Duration) string {
-	return strconv.Itoa(int(math.Ceil(d.Seconds())))
-}
+// retryAfter is a Retry-After value: wait d, in whole seconds rounded up.
+func retryAfter(d time.Duration) string { return strconv.Itoa(retrySeconds(d)) }
+
+func retrySeconds(d time.Duration) int { return int(math.Ceil(d.Seconds())) }

@@ -20,11 +20,15 @@ const (
 )
 
 // cookieName is the session cookie's name for the request's scheme.
-func cookieName(r *http.Request) string {
+func cookieName(r *http.Request) string { return byScheme(r, CookieName, SecureCookieName) }
+
+// byScheme is plain for a request over plain HTTP, secure over HTTPS
+// (directly, or behind a trusted proxy that says so).
+func byScheme(r *http.Request, plain, secure string) string {
 	if httplog.HTTPS(r) {
-		return SecureCookieName
+		return secure
 	}
-	return CookieName
+	return plain
 }
 
 // Challenge is the WWW-Authenticate value of every 401: DAV clients (Finder,
